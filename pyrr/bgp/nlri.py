@@ -1,0 +1,111 @@
+"""NLRI prefixes (RFC 4271 §4.3, RFC 4760 §5, RFC 7911 §3) kept in their wire form.
+
+A prefix is represented by its own wire bytes: one length octet, then ceil(len/8) prefix octets,
+host bits cleared. That `bytes` object is hashable, compact, and is exactly what an outbound
+UPDATE needs, so a route moves from socket to sockets without ever becoming an `ip_network`.
+With ADD-PATH (RFC 7911 §3) the 4-octet path identifier is kept in front of it.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
+from .constants import AFI, SAFI, ErrCode, UpdateSub
+from .errors import BGPError
+
+Family = tuple[int, int]
+IPV4_UNICAST: Family = (AFI.IPV4, SAFI.UNICAST)
+IPV6_UNICAST: Family = (AFI.IPV6, SAFI.UNICAST)
+SUPPORTED_FAMILIES: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
+
+_MAX_BITS = {AFI.IPV4: 32, AFI.IPV6: 128}
+# Mask that keeps the significant bits of the last octet, by (prefix length % 8).
+_LAST_OCTET_MASK = bytes((0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE))
+
+
+def family_name(family: Family) -> str:
+    afi, safi = family
+    try:
+        a = AFI(afi).name.lower()
+    except ValueError:
+        a = f"afi{afi}"
+    try:
+        s = SAFI(safi).name.lower()
+    except ValueError:
+        s = f"safi{safi}"
+    return f"{a}-{s}"
+
+
+def parse_prefixes(
+    data: bytes | memoryview,
+    afi: int,
+    addpath: bool = False,
+    subcode: int = UpdateSub.INVALID_NETWORK_FIELD,
+) -> list[bytes]:
+    """Split an NLRI field into wire-form prefixes.
+
+    A length beyond the address size or a prefix running past the field cannot be skipped
+    (the rest of the field can no longer be located), so RFC 7606 §5.3 leaves session reset as
+    the only answer: we raise `BGPError(UPDATE, subcode)`. The caller picks the subcode:
+    INVALID_NETWORK_FIELD for the UPDATE body (RFC 4271 §6.3), OPTIONAL_ATTRIBUTE_ERROR inside
+    MP_REACH/MP_UNREACH (RFC 4760 §7).
+    """
+    max_bits = _MAX_BITS.get(afi, 128)  # type: ignore[call-overload]
+    mv = memoryview(data)
+    end = len(mv)
+    out: list[bytes] = []
+    append = out.append
+    pos = 0
+    head = 5 if addpath else 1
+    while pos < end:
+        if pos + head > end:
+            raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason="NLRI truncated")
+        plen = mv[pos + head - 1]
+        if plen > max_bits:
+            raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason=f"prefix length {plen} > {max_bits}")
+        stop = pos + head + ((plen + 7) >> 3)
+        if stop > end:
+            raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason="NLRI prefix overruns field")
+        item = bytes(mv[pos:stop])
+        rem = plen & 7
+        if rem and item[-1] & ~_LAST_OCTET_MASK[rem] & 0xFF:
+            # Host bits set: RFC 4271 §4.3 says trailing bits are irrelevant; clear them so that
+            # one prefix has one key.
+            item = item[:-1] + bytes((item[-1] & _LAST_OCTET_MASK[rem],))
+        append(item)
+        pos = stop
+    return out
+
+
+def encode_prefix(net: IPv4Network | IPv6Network, path_id: int | None = None) -> bytes:
+    plen = net.prefixlen
+    body = net.network_address.packed[: (plen + 7) >> 3]
+    head = bytes((plen,))
+    if path_id is not None:
+        head = path_id.to_bytes(4, "big") + head
+    return head + body
+
+
+def decode_prefix(item: bytes, afi: int, addpath: bool = False) -> IPv4Network | IPv6Network:
+    """The `ip_network` for one wire-form prefix (for display and config, not the hot path)."""
+    if addpath:
+        item = item[4:]
+    plen = item[0]
+    size = 4 if afi == AFI.IPV4 else 16
+    raw = item[1:] + bytes(size - (len(item) - 1))
+    return ip_network((raw, plen))
+
+
+def split_path_id(item: bytes) -> tuple[int, bytes]:
+    """RFC 7911 §3: (path identifier, prefix) of an ADD-PATH NLRI item."""
+    return int.from_bytes(item[:4], "big"), item[4:]
+
+
+def prefix_from_str(text: str) -> tuple[Family, bytes]:
+    net = ip_network(text, strict=False)
+    fam = IPV4_UNICAST if net.version == 4 else IPV6_UNICAST
+    return fam, encode_prefix(net)
+
+
+def prefix_to_str(item: bytes, family: Family, addpath: bool = False) -> str:
+    return str(decode_prefix(item, family[0], addpath))

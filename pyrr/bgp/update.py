@@ -1,0 +1,455 @@
+"""UPDATE messages (RFC 4271 §4.3, RFC 4760 MP-BGP) with RFC 7606 revised error handling.
+
+Decoding returns an `Update` or raises `BGPError` only where RFC 7606 leaves session reset as the
+one answer (the NLRI can no longer be located). Every per-attribute decision is in `_RULES` below,
+the table docs/security.md points at.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from .attributes import (
+    EXPECTED_FLAGS,
+    AttrItem,
+    PathAttrs,
+    decode_as_path,
+    encode_as_path,
+    encode_attr,
+    merge_as4_path,
+)
+from .constants import (
+    AFI,
+    AS_TRANS,
+    AsPathSegType,
+    AttrCode,
+    AttrFlag,
+    ErrCode,
+    MsgType,
+    UpdateSub,
+)
+from .errors import BGPError
+from .messages import frame
+from .nlri import IPV4_UNICAST, Family, parse_prefixes
+
+
+class Action(IntEnum):
+    """RFC 7606 §2 outcomes, ordered so that the worst one wins (as GoBGP orders them)."""
+
+    NONE = 0
+    ATTRIBUTE_DISCARD = 1
+    TREAT_AS_WITHDRAW = 2
+    SESSION_RESET = 3
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateContext:
+    """What the decoder must know of the session (negotiated once, reused per UPDATE)."""
+
+    four_octet_as: bool = True
+    ibgp: bool = True
+    peer_as: int = 0
+    families: frozenset[Family] = frozenset({IPV4_UNICAST})
+    add_path_rx: frozenset[Family] = frozenset()
+
+
+@dataclass(slots=True)
+class Update:
+    """A decoded UPDATE: per-family announcements (with their next hop) and withdrawals.
+
+    `announced` items are (family, next hop bytes, [prefix, ...]); prefixes are wire-form keys
+    (nlri.py), with a 4-octet path id in front on ADD-PATH families. `error` is set when RFC 7606
+    treat-as-withdraw applied: everything announced was moved to `withdrawn`.
+    """
+
+    attrs: PathAttrs | None = None
+    announced: list[tuple[Family, bytes, list[bytes]]] = field(default_factory=list)
+    withdrawn: list[tuple[Family, list[bytes]]] = field(default_factory=list)
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+    end_of_rib: Family | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-attribute validation: each returns the 4-octet-canonical value to keep, or raises _Bad.
+
+
+class _Bad(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _fixed(n: int) -> Callable[[bytes, UpdateContext], bytes]:
+    def check(v: bytes, ctx: UpdateContext) -> bytes:
+        if len(v) != n:
+            raise _Bad(f"length {len(v)}, expected {n}")
+        return v
+
+    return check
+
+
+def _multiple(n: int) -> Callable[[bytes, UpdateContext], bytes]:
+    def check(v: bytes, ctx: UpdateContext) -> bytes:
+        if not v or len(v) % n:
+            raise _Bad(f"length {len(v)} is not a positive multiple of {n}")
+        return v
+
+    return check
+
+
+def _origin(v: bytes, ctx: UpdateContext) -> bytes:
+    if len(v) != 1:
+        raise _Bad(f"length {len(v)}, expected 1")
+    if v[0] > 2:
+        raise _Bad(f"undefined ORIGIN value {v[0]}")
+    return v
+
+
+def _as_path(v: bytes, ctx: UpdateContext) -> bytes:
+    size = 4 if ctx.four_octet_as else 2
+    path = decode_as_path(v, size)
+    if path is None:
+        raise _Bad("malformed AS_PATH segments")
+    if not ctx.ibgp:
+        # RFC 4271 §6.3: an external peer's AS must lead the path (RFC 7606 §7.2: withdraw).
+        if not path or path[0][0] != AsPathSegType.AS_SEQUENCE or path[0][1][0] not in (
+            ctx.peer_as,
+            AS_TRANS if ctx.peer_as > 0xFFFF and not ctx.four_octet_as else ctx.peer_as,
+        ):
+            raise _Bad("AS_PATH does not start with the peer's AS")
+    if any(t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path) \
+            and not ctx.ibgp:
+        raise _Bad("confederation segment from an external peer")  # RFC 5065 §5.3
+    return v if size == 4 else encode_as_path(path, 4)
+
+
+def _next_hop(v: bytes, ctx: UpdateContext) -> bytes:
+    if len(v) != 4:
+        raise _Bad(f"length {len(v)}, expected 4")
+    if v == b"\0\0\0\0" or v[0] >= 224:
+        # RFC 4271 §6.3: semantically incorrect next hop, route ignored, no NOTIFICATION.
+        raise _Bad(f"unusable next hop {'.'.join(map(str, v))}")
+    return v
+
+
+def _aggregator(v: bytes, ctx: UpdateContext) -> bytes:
+    if ctx.four_octet_as:
+        if len(v) != 8:
+            raise _Bad(f"length {len(v)}, expected 8")
+        return v
+    if len(v) != 6:
+        raise _Bad(f"length {len(v)}, expected 6")
+    return struct.pack("!I", int.from_bytes(v[:2], "big")) + v[2:]
+
+
+def _atomic(v: bytes, ctx: UpdateContext) -> bytes:
+    if v:
+        raise _Bad(f"length {len(v)}, expected 0")
+    return v
+
+
+def _local_pref(v: bytes, ctx: UpdateContext) -> bytes:
+    if not ctx.ibgp:
+        raise _Bad("LOCAL_PREF from an external peer")  # RFC 4271 §5.1.5, RFC 7606 §7.5
+    return _fixed(4)(v, ctx)
+
+
+def _ibgp_only(check: Callable[[bytes, UpdateContext], bytes]) -> Callable[[bytes, UpdateContext], bytes]:
+    def wrapped(v: bytes, ctx: UpdateContext) -> bytes:
+        if not ctx.ibgp:
+            raise _Bad("RFC 4456 attribute from an external peer")
+        return check(v, ctx)
+
+    return wrapped
+
+
+# (validator, action when malformed, RFC section that says so). MP_REACH/MP_UNREACH are parsed
+# separately (their malformation is a session reset, RFC 7606 §7.11-7.12).
+_RULES: dict[int, tuple[Callable[[bytes, UpdateContext], bytes], Action, str]] = {
+    AttrCode.ORIGIN: (_origin, Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.1"),
+    AttrCode.AS_PATH: (_as_path, Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.2"),
+    AttrCode.NEXT_HOP: (_next_hop, Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.3"),
+    AttrCode.MULTI_EXIT_DISC: (_fixed(4), Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.4"),
+    AttrCode.LOCAL_PREF: (_local_pref, Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.5"),
+    AttrCode.ATOMIC_AGGREGATE: (_atomic, Action.ATTRIBUTE_DISCARD, "RFC 7606 §7.6"),
+    AttrCode.AGGREGATOR: (_aggregator, Action.ATTRIBUTE_DISCARD, "RFC 7606 §7.7"),
+    AttrCode.COMMUNITIES: (_multiple(4), Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.8"),
+    AttrCode.ORIGINATOR_ID: (_ibgp_only(_fixed(4)), Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.9"),
+    AttrCode.CLUSTER_LIST: (_ibgp_only(_multiple(4)), Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.10"),
+    AttrCode.EXTENDED_COMMUNITIES: (_multiple(8), Action.TREAT_AS_WITHDRAW, "RFC 7606 §7.14"),
+    AttrCode.AS4_PATH: (_fixed(-1), Action.ATTRIBUTE_DISCARD, "RFC 6793 §6"),  # handled apart
+    AttrCode.AS4_AGGREGATOR: (_fixed(8), Action.ATTRIBUTE_DISCARD, "RFC 6793 §6"),
+    AttrCode.LARGE_COMMUNITIES: (_multiple(12), Action.TREAT_AS_WITHDRAW, "RFC 8092 §6"),
+}
+_OPT_TRANS_FLAGS = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE
+# Malformed LOCAL_PREF / ORIGINATOR_ID / CLUSTER_LIST from an eBGP peer are simply dropped.
+_EBGP_DISCARD = frozenset({AttrCode.LOCAL_PREF, AttrCode.ORIGINATOR_ID, AttrCode.CLUSTER_LIST})
+
+
+def _reset(sub: int, reason: str, data: bytes = b"") -> BGPError:
+    return BGPError(ErrCode.UPDATE_MESSAGE, sub, data, reason)
+
+
+def _parse_mp_reach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
+    # RFC 4760 §3; RFC 7606 §7.11: anything we cannot parse here is a session reset.
+    if len(v) < 5:
+        raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI shorter than 5 octets")
+    afi, safi, nhlen = struct.unpack_from("!HBB", v)
+    if 4 + nhlen + 1 > len(v):
+        raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns")
+    fam = (afi, safi)
+    if fam not in ctx.families:
+        # RFC 4760 §6 leaves this to the implementation; ignoring it costs nothing and keeps
+        # the session (the peer is sending what it was not asked for).
+        upd.notes.append(f"MP_REACH_NLRI for family {afi}/{safi} not negotiated: ignored")
+        return
+    nh = v[4 : 4 + nhlen]
+    ok = {AFI.IPV4: (4, 16, 32), AFI.IPV6: (16, 32)}.get(afi, ())  # type: ignore[call-overload]
+    if nhlen not in ok:
+        raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, f"MP next hop length {nhlen} for AFI {afi}")
+    prefixes = parse_prefixes(memoryview(v)[5 + nhlen :], afi, fam in ctx.add_path_rx,
+                              UpdateSub.OPTIONAL_ATTRIBUTE_ERROR)
+    if prefixes:
+        upd.announced.append((fam, bytes(nh), prefixes))
+
+
+def _parse_mp_unreach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
+    if len(v) < 3:
+        raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, "MP_UNREACH_NLRI shorter than 3 octets")
+    afi, safi = struct.unpack_from("!HB", v)
+    fam = (afi, safi)
+    if fam not in ctx.families:
+        upd.notes.append(f"MP_UNREACH_NLRI for family {afi}/{safi} not negotiated: ignored")
+        return
+    prefixes = parse_prefixes(memoryview(v)[3:], afi, fam in ctx.add_path_rx,
+                              UpdateSub.OPTIONAL_ATTRIBUTE_ERROR)
+    if prefixes:
+        upd.withdrawn.append((fam, prefixes))
+    else:
+        upd.end_of_rib = fam  # RFC 4724 §2: an empty MP_UNREACH is that family's End-of-RIB
+
+
+def decode_update(body: bytes, ctx: UpdateContext) -> Update:
+    """Decode an UPDATE body; raises BGPError only for session-reset errors (RFC 7606 §2)."""
+    n = len(body)
+    if n < 4:
+        raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, "UPDATE shorter than 4 octets")
+    (wlen,) = struct.unpack_from("!H", body)
+    if 2 + wlen + 2 > n:
+        # RFC 7606 §4: without a locatable attribute field nothing can be withdrawn: reset.
+        raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, "withdrawn routes length overruns")
+    (alen,) = struct.unpack_from("!H", body, 2 + wlen)
+    astart = 4 + wlen
+    aend = astart + alen
+    if aend > n:
+        raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, "total path attribute length overruns")
+    mv = memoryview(body)
+    v4 = IPV4_UNICAST in ctx.families
+    v4_addpath = IPV4_UNICAST in ctx.add_path_rx
+    upd = Update()
+    if wlen:
+        wd = parse_prefixes(mv[2 : 2 + wlen], AFI.IPV4, v4_addpath)
+        if v4:
+            upd.withdrawn.append((IPV4_UNICAST, wd))
+    nlri = parse_prefixes(mv[aend:], AFI.IPV4, v4_addpath) if aend < n else []
+    if nlri and not v4:
+        upd.notes.append("IPv4 NLRI on a session without IPv4 unicast: ignored")
+        nlri = []
+    if not wlen and not alen and aend == n:
+        upd.end_of_rib = IPV4_UNICAST  # RFC 4724 §2: the empty UPDATE
+        return upd
+
+    worst = Action.NONE
+    reasons: list[str] = []
+    items: list[AttrItem] = []
+    seen: set[int] = set()
+    next_hop = b""
+    as4_path: bytes | None = None
+    as4_aggr: bytes | None = None
+    pos = astart
+    while pos < aend:
+        # An iterative walk: an UPDATE full of tiny attributes costs a loop, not a stack.
+        if aend - pos < 3:
+            worst = max(worst, Action.TREAT_AS_WITHDRAW)
+            reasons.append("attribute header truncated (RFC 7606 §4)")
+            break
+        flags, code = body[pos], body[pos + 1]
+        if flags & AttrFlag.EXTENDED_LENGTH:
+            if aend - pos < 4:
+                worst = max(worst, Action.TREAT_AS_WITHDRAW)
+                reasons.append("attribute header truncated (RFC 7606 §4)")
+                break
+            (length,) = struct.unpack_from("!H", body, pos + 2)
+            vstart = pos + 4
+        else:
+            length = body[pos + 2]
+            vstart = pos + 3
+        vend = vstart + length
+        if vend > aend:
+            worst = max(worst, Action.TREAT_AS_WITHDRAW)
+            reasons.append(f"attribute {code} overruns the attribute field (RFC 7606 §4)")
+            break
+        value = body[vstart:vend]
+        pos = vend
+        if code in seen:
+            if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
+                raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, f"repeated attribute {code}")
+            # RFC 7606 §3 g: keep the first, discard the repeats.
+            upd.notes.append(f"repeated attribute {code} discarded (RFC 7606 §3 g)")
+            continue
+        seen.add(code)
+        expected = EXPECTED_FLAGS.get(code)
+        if expected is None:
+            if not flags & AttrFlag.OPTIONAL:
+                # RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute.
+                raise _reset(UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+                             f"unrecognized well-known attribute {code}",
+                             bytes(body[vstart - (4 if flags & AttrFlag.EXTENDED_LENGTH else 3) : vend]))
+            if flags & AttrFlag.TRANSITIVE:
+                # RFC 4271 §5: pass an unknown optional transitive on, marked Partial.
+                items.append((code, flags | AttrFlag.PARTIAL, value))
+            # Unknown optional non-transitive: quietly ignored (RFC 4271 §5).
+            continue
+        if code == AttrCode.MP_REACH_NLRI:
+            if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
+                raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_REACH_NLRI flags")
+            _parse_mp_reach(value, ctx, upd)
+            continue
+        if code == AttrCode.MP_UNREACH_NLRI:
+            if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
+                raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_UNREACH_NLRI flags")
+            _parse_mp_unreach(value, ctx, upd)
+            continue
+        check, action, rfc = _RULES[code]
+        if code in (AttrCode.AS4_PATH, AttrCode.AS4_AGGREGATOR):
+            if ctx.four_octet_as:
+                # RFC 6793 §4.1: never sent between NEW speakers; discard.
+                upd.notes.append(f"attribute {code} from a 4-octet-AS peer discarded (RFC 6793 §4.1)")
+            elif code == AttrCode.AS4_PATH:
+                as4_path = value
+            else:
+                as4_aggr = value
+            continue
+        if not ctx.ibgp and code in _EBGP_DISCARD:
+            action = Action.ATTRIBUTE_DISCARD
+        try:
+            if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
+                raise _Bad(f"flags 0x{flags:02x}")  # RFC 7606 §3 c: malformed, per its rule
+            value = check(value, ctx)
+        except _Bad as bad:
+            worst = max(worst, action)
+            reasons.append(f"{AttrCode(code).name} {bad.reason}: {action.name} ({rfc})")
+            continue
+        if code == AttrCode.NEXT_HOP:
+            next_hop = value
+            continue
+        # Only an optional transitive attribute may carry Partial (RFC 4271 §4.3).
+        partial = flags & AttrFlag.PARTIAL if expected == _OPT_TRANS_FLAGS else 0
+        items.append((code, expected | partial, value))
+
+    if not ctx.four_octet_as:
+        _apply_as4(items, as4_path, as4_aggr, upd)
+
+    if nlri and worst < Action.TREAT_AS_WITHDRAW:
+        upd.announced.insert(0, (IPV4_UNICAST, next_hop, nlri))
+        if not next_hop:
+            worst = Action.TREAT_AS_WITHDRAW
+            reasons.append("NEXT_HOP missing (RFC 7606 §3 d)")
+    elif nlri:
+        upd.announced.insert(0, (IPV4_UNICAST, next_hop, nlri))
+    if upd.announced:
+        present = {c for c, _f, _v in items}
+        for code in (AttrCode.ORIGIN, AttrCode.AS_PATH):
+            if code not in present and code in seen and worst >= Action.TREAT_AS_WITHDRAW:
+                continue  # already counted as malformed
+            if code not in present:
+                worst = max(worst, Action.TREAT_AS_WITHDRAW)
+                reasons.append(f"{AttrCode(code).name} missing (RFC 7606 §3 d)")
+    if worst >= Action.TREAT_AS_WITHDRAW:
+        upd.error = "; ".join(reasons)
+        upd.withdrawn.extend((fam, pfx) for fam, _nh, pfx in upd.announced)
+        upd.announced = []
+        return upd
+    if reasons:
+        upd.notes.extend(reasons)
+    if upd.announced:
+        upd.attrs = PathAttrs(items)
+    return upd
+
+
+def _apply_as4(items: list[AttrItem], as4_path: bytes | None, as4_aggr: bytes | None,
+               upd: Update) -> None:
+    """RFC 6793 §4.2.3: fold a 2-octet speaker's AS4_PATH / AS4_AGGREGATOR into the 4-octet form."""
+    idx = {c: i for i, (c, _f, _v) in enumerate(items)}
+    if as4_aggr is not None and AttrCode.AGGREGATOR in idx:
+        i = idx[AttrCode.AGGREGATOR]
+        code, flags, value = items[i]
+        if len(as4_aggr) != 8 or int.from_bytes(value[:4], "big") != AS_TRANS:
+            # §4.2.3: an AGGREGATOR that is not AS_TRANS means the aggregating speaker was
+            # 2-octet: AS4_AGGREGATOR and AS4_PATH are both ignored.
+            upd.notes.append("AS4_AGGREGATOR and AS4_PATH ignored (AGGREGATOR is not AS_TRANS)")
+            return
+        items[i] = (code, flags, as4_aggr)
+    if as4_path is not None and AttrCode.AS_PATH in idx:
+        path4 = decode_as_path(as4_path, 4)
+        if path4 is None or any(
+            t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path4
+        ):
+            upd.notes.append("malformed AS4_PATH discarded (RFC 6793 §6)")
+            return
+        i = idx[AttrCode.AS_PATH]
+        code, flags, value = items[i]
+        path = decode_as_path(value, 4) or ()
+        items[i] = (code, flags, encode_as_path(merge_as4_path(path, path4), 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def mp_reach_attr(family: Family, next_hop: bytes, nlri: bytes) -> bytes:
+    afi, safi = family
+    value = struct.pack("!HBB", afi, safi, len(next_hop)) + next_hop + b"\0" + nlri
+    return encode_attr(AttrCode.MP_REACH_NLRI, AttrFlag.OPTIONAL, value)
+
+
+def mp_unreach_attr(family: Family, withdrawn: bytes) -> bytes:
+    afi, safi = family
+    return encode_attr(AttrCode.MP_UNREACH_NLRI, AttrFlag.OPTIONAL,
+                       struct.pack("!HB", afi, safi) + withdrawn)
+
+
+def next_hop_attr(next_hop: bytes) -> bytes:
+    return encode_attr(AttrCode.NEXT_HOP, AttrFlag.TRANSITIVE, next_hop)
+
+
+def update_message(withdrawn: bytes = b"", attrs: bytes = b"", nlri: bytes = b"") -> bytes:
+    """RFC 4271 §4.3 layout; the caller keeps it within the negotiated maximum length."""
+    return frame(
+        MsgType.UPDATE,
+        struct.pack("!H", len(withdrawn)) + withdrawn + struct.pack("!H", len(attrs)) + attrs + nlri,
+    )
+
+
+def end_of_rib(family: Family) -> bytes:
+    """RFC 4724 §2: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI otherwise."""
+    if family == IPV4_UNICAST:
+        return update_message()
+    return update_message(attrs=mp_unreach_attr(family, b""))
+
+
+def attrs_block(attrs: PathAttrs, family: Family, next_hop: bytes, four_octet_as: bool = True,
+                mp_nlri: bytes | None = None) -> bytes:
+    """The attribute field for routes of one family sharing `attrs` and `next_hop`.
+
+    IPv4 unicast goes the RFC 4271 way (NEXT_HOP attribute, NLRI after the attributes); other
+    families carry next hop and NLRI in MP_REACH_NLRI (RFC 4760 §3), placed first as RFC 7606
+    §5.1 asks so a receiver can always find the NLRI.
+    """
+    wire = attrs.wire if four_octet_as else attrs.wire_for_as2()
+    if family == IPV4_UNICAST and len(next_hop) == 4:
+        return next_hop_attr(next_hop) + wire
+    return mp_reach_attr(family, next_hop, mp_nlri or b"") + wire
