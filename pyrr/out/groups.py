@@ -1,0 +1,237 @@
+"""Update groups: peers that would be sent byte-identical UPDATEs share one group, one queue,
+one Adj-RIB-Out and one encoding of every change (DESIGN.md rule 4, FRR's update groups).
+
+A best-path change is queued once per group and coalesced until the end of the event-loop turn
+(`flush`), then packed into UPDATEs once; the same `bytes` objects are written to every member.
+The one exception is the path's own source, which never gets its route back (RFC 4456 §8 does
+not reflect to the originator; we follow BIRD here) and instead gets a withdrawal when it used to
+hold another peer's path for that prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
+from ..bgp.nlri import Family
+from ..bgp.update import end_of_rib
+from ..rib.loc_rib import Change, Rib
+from ..rib.path import Path, Source
+from ..rib.reflect import Role, ebgp_attrs, ibgp_attrs, may_export
+from .packer import pack_announce, pack_withdraw
+
+_PATH_ID_ONE = b"\0\0\0\1"
+
+
+class Member(Protocol):
+    """What a group needs of a peer: who it is, and a way to write bytes to it."""
+
+    source: Source
+
+    def write_messages(self, messages: list[bytes]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """Everything that changes the bytes a peer is sent."""
+
+    role: Role
+    families: tuple[Family, ...]
+    four_octet_as: bool
+    extended_message: bool
+    add_path_tx: frozenset[Family]
+    ebgp_peer: str = ""  # eBGP peers get next-hop-self with their own local address: own group
+    local_as: int = 0
+    next_hop_self: tuple[tuple[Family, bytes], ...] = ()
+
+
+class UpdateGroup:
+    def __init__(self, key: GroupKey, cluster_id: int) -> None:
+        self.key = key
+        self.cluster_id = cluster_id
+        self.members: dict[str, Member] = {}
+        self.adj_out: dict[Family, dict[bytes, Path]] = {f: {} for f in key.families}
+        self.pending: dict[Family, dict[bytes, Path | None]] = {f: {} for f in key.families}
+        self.max_len = MAX_EXTENDED_MESSAGE_LEN if key.extended_message else MAX_MESSAGE_LEN
+        self.updates_sent = 0
+        self._nh_self = dict(key.next_hop_self)
+
+    # -- what goes out -----------------------------------------------------------------------
+
+    def _export(self, path: Path | None) -> Path | None:
+        if path is None or not may_export(path, self.key.role):
+            return None
+        return path
+
+    def _announce(self, family: Family, path: Path, prefixes: list[bytes]) -> list[bytes]:
+        key = self.key
+        if key.role == Role.EBGP:
+            attrs = ebgp_attrs(path, key.local_as)
+            next_hop = self._nh_self.get(family, path.next_hop)
+        else:
+            attrs = ibgp_attrs(path, self.cluster_id)
+            next_hop = path.next_hop
+        wire = attrs.wire if key.four_octet_as else attrs.wire_for_as2()
+        if family in key.add_path_tx:
+            prefixes = [_PATH_ID_ONE + p for p in prefixes]
+        return pack_announce(family, wire, next_hop, prefixes, self.max_len)
+
+    def _withdraw(self, family: Family, prefixes: list[bytes]) -> list[bytes]:
+        if family in self.key.add_path_tx:
+            prefixes = [_PATH_ID_ONE + p for p in prefixes]
+        return pack_withdraw(family, prefixes, self.max_len)
+
+    # -- the shared stream -------------------------------------------------------------------
+
+    def queue(self, family: Family, prefix: bytes, new: Path | None) -> None:
+        pend = self.pending.get(family)
+        if pend is not None:
+            # A prefix changed twice in one turn is sent once, in its final state.
+            pend[prefix] = self._export(new)
+
+    def flush(self) -> None:
+        """Encode everything queued once, and write it to every member."""
+        common: list[bytes] = []
+        personal: dict[str, list[bytes]] = {}  # source key -> messages it alone gets
+        excluded: dict[str, list[bytes]] = {}  # source key -> messages it must not get
+        for family, pend in self.pending.items():
+            if not pend:
+                continue
+            adj = self.adj_out[family]
+            by_path: dict[Path, list[bytes]] = {}
+            gone: list[bytes] = []
+            source_wd: dict[str, list[bytes]] = {}
+            for prefix, new in pend.items():
+                old = adj.get(prefix)
+                if new is old:
+                    continue
+                if new is None:
+                    del adj[prefix]
+                    gone.append(prefix)
+                    continue
+                adj[prefix] = new
+                lst = by_path.get(new)
+                if lst is None:
+                    by_path[new] = [prefix]
+                else:
+                    lst.append(prefix)
+                if old is not None and old.source is not new.source:
+                    source_wd.setdefault(new.source.key, []).append(prefix)
+            pend.clear()
+            if gone:
+                common += self._withdraw(family, gone)
+            for path, prefixes in by_path.items():
+                msgs = self._announce(family, path, prefixes)
+                excluded.setdefault(path.source.key, []).extend(msgs)
+                common += msgs
+            for src, prefixes in source_wd.items():
+                personal.setdefault(src, []).extend(self._withdraw(family, prefixes))
+        if not common and not personal:
+            return
+        self.updates_sent += len(common)
+        for mkey, member in self.members.items():
+            skip = excluded.get(mkey)
+            extra = personal.get(mkey)
+            if skip is None and extra is None:
+                member.write_messages(common)
+                continue
+            msgs = common
+            if skip is not None:
+                ids = {id(m) for m in skip}
+                msgs = [m for m in msgs if id(m) not in ids]
+            if extra is not None:
+                msgs = msgs + extra
+            if msgs:
+                member.write_messages(msgs)
+
+    # -- membership --------------------------------------------------------------------------
+
+    def fill_from(self, rib: Rib) -> None:
+        """A new group starts with what the Loc-RIB holds now."""
+        for family in self.key.families:
+            adj = self.adj_out[family]
+            for prefix, best in rib.best_routes(family):
+                if may_export(best, self.key.role):
+                    adj[prefix] = best
+
+    def table_for(self, member: Member) -> list[bytes]:
+        """The whole Adj-RIB-Out for one member (initial sync or route refresh), without the
+        member's own routes; End-of-RIB markers are the caller's choice."""
+        msgs: list[bytes] = []
+        own = member.source
+        for family in self.key.families:
+            by_path: dict[Path, list[bytes]] = {}
+            for prefix, path in self.adj_out[family].items():
+                if path.source is own:
+                    continue
+                lst = by_path.get(path)
+                if lst is None:
+                    by_path[path] = [prefix]
+                else:
+                    lst.append(prefix)
+            for path, prefixes in by_path.items():
+                msgs += self._announce(family, path, prefixes)
+        return msgs
+
+    def family_table(self, member: Member, family: Family) -> list[bytes]:
+        by_path: dict[Path, list[bytes]] = {}
+        for prefix, path in self.adj_out.get(family, {}).items():
+            if path.source is not member.source:
+                by_path.setdefault(path, []).append(prefix)
+        msgs: list[bytes] = []
+        for path, prefixes in by_path.items():
+            msgs += self._announce(family, path, prefixes)
+        return msgs
+
+
+class Outbound:
+    """All update groups; turns RIB changes into queued group work and flushes once per turn."""
+
+    def __init__(self, rib: Rib, cluster_id: int, schedule: Callable[[Callable[[], None]], None]) -> None:
+        self.rib = rib
+        self.cluster_id = cluster_id
+        self.groups: dict[GroupKey, UpdateGroup] = {}
+        self._schedule = schedule
+        self._scheduled = False
+
+    def changes(self, changes: Iterable[Change]) -> None:
+        groups = self.groups.values()
+        any_change = False
+        for family, prefix, _old, new in changes:
+            any_change = True
+            for g in groups:
+                g.queue(family, prefix, new)
+        if any_change and not self._scheduled and self.groups:
+            self._scheduled = True
+            self._schedule(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        for g in list(self.groups.values()):
+            g.flush()
+
+    def join(self, key: GroupKey, member: Member) -> UpdateGroup:
+        """Add a member; it is sent the group's whole table and End-of-RIB per family."""
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = UpdateGroup(key, self.cluster_id)
+            g.fill_from(self.rib)
+        else:
+            # Send the member the group's state as of now: pending work first, so that the
+            # member joins a stream that it has the start of.
+            g.flush()
+        g.members[member.source.key] = member
+        msgs = g.table_for(member)
+        msgs += [end_of_rib(f) for f in key.families]
+        member.write_messages(msgs)
+        return g
+
+    def leave(self, key: GroupKey, member: Member) -> None:
+        g = self.groups.get(key)
+        if g is None:
+            return
+        g.members.pop(member.source.key, None)
+        if not g.members:
+            del self.groups[key]

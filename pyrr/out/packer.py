@@ -1,0 +1,70 @@
+"""Pack prefixes into as few UPDATE messages as the size limit allows (RFC 4271 §4.3, RFC 8654).
+
+Prefixes that share one attribute block go into one UPDATE until it is full; withdrawals are
+packed the same way. The result is a list of complete messages (`bytes`), made once and written
+unchanged to every member of an update group.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..bgp.attributes import encode_attr
+from ..bgp.constants import HEADER_LEN, MARKER, AttrCode, AttrFlag, MsgType
+from ..bgp.nlri import IPV4_UNICAST, Family
+from ..bgp.update import mp_unreach_attr
+
+# Header (19) + withdrawn length (2) + attribute length (2).
+_UPDATE_OVERHEAD = HEADER_LEN + 4
+_UPDATE_TYPE = bytes((MsgType.UPDATE,))
+
+
+def _message(withdrawn: bytes, attrs: bytes, nlri: bytes) -> bytes:
+    length = _UPDATE_OVERHEAD + len(withdrawn) + len(attrs) + len(nlri)
+    return b"".join((MARKER, struct.pack("!H", length), _UPDATE_TYPE,
+                     struct.pack("!H", len(withdrawn)), withdrawn,
+                     struct.pack("!H", len(attrs)), attrs, nlri))
+
+
+def _chunks(prefixes: list[bytes], room: int) -> list[bytes]:
+    """Join prefixes into runs of at most `room` octets."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    used = 0
+    for p in prefixes:
+        n = len(p)
+        if used + n > room and run:
+            out.append(b"".join(run))
+            run, used = [], 0
+        run.append(p)
+        used += n
+    if run:
+        out.append(b"".join(run))
+    return out
+
+
+def pack_announce(family: Family, attrs_wire: bytes, next_hop: bytes, prefixes: list[bytes],
+                  max_len: int) -> list[bytes]:
+    """UPDATEs announcing `prefixes` with one attribute set (without NEXT_HOP / MP_REACH)."""
+    if family == IPV4_UNICAST and len(next_hop) == 4:
+        attrs = encode_attr(AttrCode.NEXT_HOP, AttrFlag.TRANSITIVE, next_hop) + attrs_wire
+        room = max_len - _UPDATE_OVERHEAD - len(attrs)
+        return [_message(b"", attrs, run) for run in _chunks(prefixes, room)]
+    afi, safi = family
+    mp_head = struct.pack("!HBB", afi, safi, len(next_hop)) + next_hop + b"\0"
+    # MP_REACH_NLRI with the extended length form (4-octet attribute header) always fits.
+    room = max_len - _UPDATE_OVERHEAD - len(attrs_wire) - 4 - len(mp_head)
+    msgs = []
+    for run in _chunks(prefixes, room):
+        mp = encode_attr(AttrCode.MP_REACH_NLRI, AttrFlag.OPTIONAL, mp_head + run)
+        # RFC 7606 §5.1: MP_REACH_NLRI first, so a receiver can always locate the NLRI.
+        msgs.append(_message(b"", mp + attrs_wire, b""))
+    return msgs
+
+
+def pack_withdraw(family: Family, prefixes: list[bytes], max_len: int) -> list[bytes]:
+    if family == IPV4_UNICAST:
+        room = max_len - _UPDATE_OVERHEAD
+        return [_message(run, b"", b"") for run in _chunks(prefixes, room)]
+    room = max_len - _UPDATE_OVERHEAD - 4 - 3
+    return [_message(b"", mp_unreach_attr(family, run), b"") for run in _chunks(prefixes, room)]

@@ -1,0 +1,435 @@
+"""One configured neighbour: its sessions (at most two during a collision), dialing with backoff,
+graceful-restart helper timers, and the events that feed the RIB.
+
+Protocol decisions come from pyrr.bgp (Session) and pyrr.rib; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+import structlog
+
+from .bgp.capabilities import Negotiated
+from .bgp.constants import CeaseSub, State
+from .bgp.events import (
+    ConnectRequested,
+    Established,
+    Event,
+    OpenReceived,
+    RefreshReceived,
+    SessionDown,
+    StateChanged,
+    UpdateReceived,
+)
+from .bgp.fsm import Session, SessionConfig, collision_keep_outgoing
+from .bgp.nlri import Family, family_name
+from .bgp.update import end_of_rib
+from .config import PeerConfig
+from .out.groups import GroupKey, UpdateGroup
+from .rib.path import Source
+from .rib.reflect import Role, is_looped, role_of
+from .transport.protocol import Connection
+
+if TYPE_CHECKING:
+    from .speaker import Speaker
+
+log = structlog.get_logger("pyrr.peer")
+
+# Redial backoff after a session failed (RFC 4271 §8.1.1 DampPeerOscillations, in spirit).
+BACKOFF_START = 1.0
+BACKOFF_MAX = 60.0
+
+
+class Peer:
+    def __init__(self, speaker: Speaker, config: PeerConfig) -> None:
+        self.speaker = speaker
+        self.config = config
+        g = speaker.config.bgp
+        self.source = Source(config.key, config.address, config.asn, config.asn == g.asn,
+                             config.client)
+        self.connections: list[Connection] = []
+        self.dialer: Session | None = None  # a session in Connect/Active waiting for TCP
+        self._dial_timer: asyncio.TimerHandle | None = None
+        self._dial_task: asyncio.Task[None] | None = None
+        self._gr_timer: asyncio.TimerHandle | None = None
+        self._redial: asyncio.TimerHandle | None = None
+        self.established: Connection | None = None
+        self.negotiated: Negotiated | None = None
+        self.group: UpdateGroup | None = None
+        self.group_key: GroupKey | None = None
+        self.state = State.IDLE
+        self.since = time.time()
+        self.last_error = ""
+        self.backoff = BACKOFF_START
+        self.stopped = False
+        self.flaps = 0
+        self.updates_in = 0
+        self.withdrawals_in = 0
+        self.treat_as_withdraw = 0
+        self.eor_received: set[Family] = set()
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    def __repr__(self) -> str:
+        return f"Peer({self.key})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def session_config(self) -> SessionConfig:
+        g = self.speaker.config.bgp
+        c = self.config
+        return SessionConfig(
+            local_as=g.asn,
+            router_id=int(g.router_id),
+            peer_as=c.asn,
+            capabilities=self.speaker.capabilities_for(c),
+            hold_time=c.hold_time,
+            passive=c.passive,
+            connect_retry_time=float(g.connect_retry),
+        )
+
+    def start(self) -> None:
+        self.stopped = False
+        if not self.config.passive:
+            self._start_dialer()
+
+    def stop(self, subcode: int = CeaseSub.ADMINISTRATIVE_SHUTDOWN, message: str = "") -> None:
+        """End every session with Cease; used for shutdown and de-configuration."""
+        self.stopped = True
+        self._cancel_dialer()
+        for h in (self._redial, self._gr_timer):
+            if h is not None:
+                h.cancel()
+        self._redial = self._gr_timer = None
+        now = self.speaker.loop.time()
+        for conn in list(self.connections):
+            conn.session.stop(now, subcode, message)
+            conn.pump()
+        # Routes kept for a restarting peer (RFC 4724) go with the peer.
+        leftover = self.speaker.rib.drop_source(self.source)
+        if leftover:
+            self.speaker.outbound.changes(leftover)
+
+    # -- dialing (RFC 4271 §8: Connect and Active, driven by the session's ConnectRetryTimer) ---
+
+    def _start_dialer(self) -> None:
+        if self.stopped or self.dialer is not None or self.config.passive:
+            return
+        s = Session(self.session_config())
+        self.dialer = s
+        s.start(self.speaker.loop.time())
+        self._drive_dialer()
+
+    def _cancel_dialer(self) -> None:
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+        if self._dial_task is not None and not self._dial_task.done():
+            self._dial_task.cancel()
+        self._dial_timer = None
+        self._dial_task = None
+        self.dialer = None
+
+    def _drive_dialer(self) -> None:
+        s = self.dialer
+        if s is None:
+            return
+        for ev in s.events():
+            if isinstance(ev, ConnectRequested) and (
+                self._dial_task is None or self._dial_task.done()
+            ):
+                self._dial_task = self.speaker.loop.create_task(self._dial(s))
+            elif isinstance(ev, StateChanged):
+                self._note_state(ev)
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+        at = s.next_timer()
+        self._dial_timer = self.speaker.loop.call_at(at, self._dial_tick) if at else None
+
+    def _dial_tick(self) -> None:
+        self._dial_timer = None
+        s = self.dialer
+        if s is not None:
+            s.handle_timer(self.speaker.loop.time())
+            self._drive_dialer()
+
+    async def _dial(self, s: Session) -> None:
+        loop = self.speaker.loop
+        c = self.config
+        local = str(c.local_address) if c.local_address else self.speaker.source_address_for(c)
+        try:
+            sock = self.speaker.make_client_socket(c, local)
+            await asyncio.wait_for(
+                loop.sock_connect(sock, (str(c.address), c.port)),
+                timeout=max(1.0, s.config.connect_retry_time),
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            try:
+                sock.close()
+            except UnboundLocalError:
+                pass
+            if self.dialer is s:
+                self.last_error = f"connect: {exc or 'timeout'}"
+                s.connection_failed(loop.time())
+                self._drive_dialer()
+            return
+        if self.dialer is not s or self.stopped:
+            sock.close()
+            return
+        self.dialer = None
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+            self._dial_timer = None
+        conn = Connection(s, self, True, loop)
+        self.connections.append(conn)
+        await loop.connect_accepted_socket(lambda: conn, sock)
+
+    def adopt_inbound(self, conn: Connection) -> Session:
+        """An inbound connection from this peer: it gets a fresh session (RFC 4271 §8.2.2:
+        a connection arriving in Connect/Active moves the FSM to OpenSent)."""
+        self._cancel_dialer()
+        s = Session(self.session_config())
+        conn.outgoing = False
+        self.connections.append(conn)
+        return s
+
+    # -- session events ----------------------------------------------------------------------
+
+    def on_events(self, conn: Connection, events: list[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, UpdateReceived):
+                self._on_update(conn, ev)
+            elif isinstance(ev, StateChanged):
+                self._note_state(ev, conn)
+            elif isinstance(ev, OpenReceived):
+                self._check_collision(conn, ev)
+            elif isinstance(ev, Established):
+                self._on_established(conn, ev.negotiated)
+            elif isinstance(ev, RefreshReceived):
+                self._on_refresh(conn, ev)
+            elif isinstance(ev, SessionDown):
+                self._on_down(conn, ev)
+
+    def on_connection_lost(self, conn: Connection) -> None:
+        if conn in self.connections:
+            self.connections.remove(conn)
+        if not self.connections and self.dialer is None and not self.stopped:
+            self._schedule_redial()
+
+    def _note_state(self, ev: StateChanged, conn: Connection | None = None) -> None:
+        # The peer's state is its most advanced session's state.
+        states = [c.session.state for c in self.connections if not c.session.closing]
+        if self.dialer is not None:
+            states.append(self.dialer.state)
+        new = max(states, default=State.IDLE)
+        if new == State.IDLE and self.config.passive and not self.stopped:
+            new = State.ACTIVE
+        if new != self.state:
+            self.state = new
+            self.since = time.time()
+        log.debug("session state", peer=self.key, old=ev.old.name, new=ev.new.name,
+                  reason=ev.reason)
+
+    def _check_collision(self, conn: Connection, ev: OpenReceived) -> None:
+        """RFC 4271 §6.8 connection collision detection."""
+        now = self.speaker.loop.time()
+        local_id = int(self.speaker.config.bgp.router_id)
+        for other in list(self.connections):
+            if other is conn or other.session.closing:
+                continue
+            st = other.session.state
+            if st == State.ESTABLISHED:
+                gr = ev.open.capabilities.graceful_restart
+                if gr is not None and self.negotiated is not None and \
+                        self.negotiated.peer_gr is not None:
+                    # RFC 4724 §4.2: a new OPEN while the old session is up means the peer
+                    # restarted; the old session ends as if its TCP connection had failed.
+                    log.info("peer restarted (new OPEN while established)", peer=self.key)
+                    other.session.connection_lost(now, "peer restarted (RFC 4724 §4.2)")
+                    other.pump()
+                    other.abort()
+                    continue
+                # §6.8: a collision with an Established session closes the new connection.
+                conn.session.stop(now, CeaseSub.CONNECTION_COLLISION_RESOLUTION)
+                return
+            if st in (State.OPENSENT, State.OPENCONFIRM):
+                keep_outgoing = collision_keep_outgoing(local_id, ev.open.router_id)
+                loser = other if other.outgoing != keep_outgoing else conn
+                log.info("connection collision", peer=self.key,
+                         closing="outgoing" if loser.outgoing else "incoming")
+                loser.session.stop(now, CeaseSub.CONNECTION_COLLISION_RESOLUTION)
+                if loser is not conn:
+                    loser.pump()
+                if loser is conn:
+                    return
+
+    def _on_established(self, conn: Connection, neg: Negotiated) -> None:
+        self.established = conn
+        self.negotiated = neg
+        self.backoff = BACKOFF_START
+        self.source.router_id = neg.peer_id
+        self.eor_received = set()
+        self.last_error = ""
+        families = ", ".join(family_name(f) for f in neg.families)
+        log.info("session established", peer=self.key, peer_as=neg.peer_as,
+                 peer_id=str(IPv4Address(neg.peer_id)), families=families, hold=neg.hold_time)
+        peer_gr = neg.peer_gr
+        if self.source.stale and (peer_gr is None or not peer_gr.restarting):
+            # RFC 4724 §4.2: the peer came back without the Restart State bit (BIRD after a
+            # plain reconnect sends R=0, F=0): what we kept for it is not coming back.
+            self._sweep_all_stale("peer returned without Restart State")
+        elif self.source.stale and peer_gr is not None:
+            for fam in list(self.source.stale):
+                if not peer_gr.forwarding_preserved(fam):
+                    # RFC 4724 §4.2: forwarding state not preserved for this family.
+                    self._sweep_stale(fam)
+        self.group_key = self.speaker.group_key(self, neg, conn)
+        self.group = self.speaker.outbound.join(self.group_key, self)
+
+    def _on_update(self, conn: Connection, ev: UpdateReceived) -> None:
+        upd = ev.update
+        neg = self.negotiated
+        if neg is None or conn is not self.established:
+            return
+        self.updates_in += 1
+        if upd.error:
+            self.treat_as_withdraw += 1
+            log.warning("malformed UPDATE treated as withdraw (RFC 7606)", peer=self.key,
+                        reason=upd.error)
+        for note in upd.notes:
+            log.info("UPDATE note", peer=self.key, note=note)
+        if upd.end_of_rib is not None:
+            self.eor_received.add(upd.end_of_rib)
+            log.debug("End-of-RIB", peer=self.key, family=family_name(upd.end_of_rib))
+            self._sweep_stale(upd.end_of_rib)
+            return
+        attrs = upd.attrs
+        if attrs is not None and self.source.ibgp:
+            g = self.speaker.config.bgp
+            loop_reason = is_looped(attrs, int(g.router_id), int(g.cluster_id))
+            if loop_reason:
+                # RFC 4456 §8: a reflected route came back to us: drop (= withdraw) it.
+                upd.withdrawn.extend((fam, pfx) for fam, _nh, pfx in upd.announced)
+                upd.announced = []
+                upd.attrs = None
+        changes = self.speaker.rib.apply_update(self.source, upd, neg.add_path_rx)
+        if changes:
+            self.speaker.outbound.changes(changes)
+
+    def _on_refresh(self, conn: Connection, ev: RefreshReceived) -> None:
+        """RFC 2918 §4: re-send the Adj-RIB-Out of that family (RFC 7313: inside BoRR/EoRR)."""
+        from .bgp.constants import RefreshSubtype
+        from .bgp.messages import RouteRefresh
+
+        rr = ev.refresh
+        if rr.subtype != RefreshSubtype.NORMAL:
+            return  # BoRR/EoRR from the peer concern its own re-advertisement; nothing to do
+        g = self.group
+        neg = self.negotiated
+        if g is None or neg is None:
+            return
+        fam = (rr.afi, rr.safi)
+        g.flush()
+        msgs = g.family_table(self, fam)
+        if neg.enhanced_route_refresh:
+            msgs = [RouteRefresh(rr.afi, rr.safi, RefreshSubtype.BORR).encode(), *msgs,
+                    RouteRefresh(rr.afi, rr.safi, RefreshSubtype.EORR).encode()]
+        else:
+            msgs.append(end_of_rib(fam))
+        self.write_messages(msgs)
+
+    def _on_down(self, conn: Connection, ev: SessionDown) -> None:
+        lvl = log.warning if ev.was_established and not self.stopped else log.info
+        lvl("session down", peer=self.key, reason=ev.reason, was_established=ev.was_established)
+        if ev.notification is not None and (ev.sent_by_us or not ev.was_established):
+            self.last_error = ev.reason
+        elif ev.reason:
+            self.last_error = ev.reason
+        if conn is not self.established:
+            return
+        self.established = None
+        self.flaps += 1
+        if self.group_key is not None:
+            self.speaker.outbound.leave(self.group_key, self)
+        self.group = None
+        self.group_key = None
+        neg = self.negotiated
+        peer_gr = neg.peer_gr if neg is not None else None
+        if ev.graceful and peer_gr is not None and peer_gr.restart_time > 0 and not self.stopped:
+            # RFC 4724 §4.2: helper mode: keep the routes, stale, until the peer returns with
+            # End-of-RIB or its restart time runs out.
+            n = self.speaker.rib.mark_stale(self.source)
+            for fam in list(self.source.stale):
+                if not peer_gr.covers(fam):
+                    self._sweep_stale(fam)
+            log.info("graceful restart: keeping routes as stale", peer=self.key, routes=n,
+                     restart_time=peer_gr.restart_time)
+            if self._gr_timer is not None:
+                self._gr_timer.cancel()
+            self._gr_timer = self.speaker.loop.call_later(
+                peer_gr.restart_time, self._sweep_all_stale, "restart time expired")
+        else:
+            changes = self.speaker.rib.drop_source(
+                self.source, neg.add_path_rx if neg else frozenset())
+            self.speaker.outbound.changes(changes)
+        self.negotiated = None
+
+    def _sweep_stale(self, family: Family) -> None:
+        neg = self.negotiated
+        ap = neg is not None and family in neg.add_path_rx
+        changes = self.speaker.rib.sweep_stale(self.source, family, ap)
+        if changes:
+            log.info("stale routes removed", peer=self.key, family=family_name(family),
+                     routes=len(changes))
+            self.speaker.outbound.changes(changes)
+        if not self.source.stale and self._gr_timer is not None:
+            self._gr_timer.cancel()
+            self._gr_timer = None
+
+    def _sweep_all_stale(self, reason: str) -> None:
+        self._gr_timer = None
+        if self.source.stale:
+            log.info("sweeping stale routes", peer=self.key, reason=reason)
+        for fam in list(self.source.stale):
+            self._sweep_stale(fam)
+
+    def _schedule_redial(self) -> None:
+        if self.config.passive or self._redial is not None:
+            return
+        delay = self.backoff
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+        self._redial = self.speaker.loop.call_later(delay, self._redial_now)
+
+    def _redial_now(self) -> None:
+        self._redial = None
+        if not self.stopped and not self.connections:
+            self._start_dialer()
+
+    # -- outbound (update group member) -------------------------------------------------------
+
+    def write_messages(self, messages: list[bytes]) -> None:
+        conn = self.established
+        if conn is not None and messages:
+            conn.write_messages(messages)
+
+    @property
+    def role(self) -> Role:
+        return role_of(self.source)
+
+    def prefixes_received(self) -> int:
+        return self.source.route_count()
+
+    def prefixes_sent(self) -> int:
+        g = self.group
+        if g is None:
+            return 0
+        own = self.source
+        return sum(1 for t in g.adj_out.values() for p in t.values() if p.source is not own)
+

@@ -1,0 +1,183 @@
+"""Adj-RIB-In (on each Source) and the Loc-RIB: one `Dest` per (family, prefix).
+
+Every operation touches only the prefixes it names and returns the best-path changes it caused,
+as (family, prefix, old best, new best); nothing here walks a whole table for one UPDATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..bgp.nlri import Family
+from ..bgp.update import Update
+from .bestpath import Reason, select
+from .path import Path, Source
+
+Change = tuple[Family, bytes, Path | None, Path | None]
+
+
+class Dest:
+    """The candidate paths for one prefix and the chosen one."""
+
+    __slots__ = ("best", "paths", "reason")
+
+    def __init__(self, path: Path) -> None:
+        self.paths = [path]
+        self.best: Path | None = path
+        self.reason = Reason.ONLY_PATH
+
+
+class Rib:
+    def __init__(self) -> None:
+        self.tables: dict[Family, dict[bytes, Dest]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tables.values())
+
+    def best_routes(self, family: Family) -> Iterator[tuple[bytes, Path]]:
+        for prefix, dest in self.tables.get(family, {}).items():
+            if dest.best is not None:
+                yield prefix, dest.best
+
+    def lookup(self, family: Family, prefix: bytes) -> Dest | None:
+        return self.tables.get(family, {}).get(prefix)
+
+    # -- changes from one peer ---------------------------------------------------------------
+
+    def apply_update(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> list[Change]:
+        changes: list[Change] = []
+        add = changes.append
+        for family, prefixes in update.withdrawn:
+            ap = family in add_path_rx
+            for key in prefixes:
+                ch = self.withdraw(source, family, key, key[4:] if ap else key)
+                if ch is not None:
+                    add(ch)
+        attrs = update.attrs
+        if attrs is not None:
+            for family, next_hop, prefixes in update.announced:
+                ap = family in add_path_rx
+                if not ap:
+                    path = source.intern(attrs, next_hop)
+                    for key in prefixes:
+                        ch = self.announce(source, family, key, key, path)
+                        if ch is not None:
+                            add(ch)
+                else:
+                    for key in prefixes:
+                        path = source.intern(attrs, next_hop, int.from_bytes(key[:4], "big"))
+                        ch = self.announce(source, family, key, key[4:], path)
+                        if ch is not None:
+                            add(ch)
+        return changes
+
+    def announce(self, source: Source, family: Family, key: bytes, prefix: bytes,
+                 path: Path) -> Change | None:
+        adj = source.adj_in.get(family)
+        if adj is None:
+            adj = source.adj_in[family] = {}
+        old = adj.get(key)
+        if old is path:
+            return None
+        adj[key] = path
+        path.refs += 1
+        if old is None:
+            stale = source.stale.get(family)
+            if stale:
+                # RFC 4724 §4.2: a re-announced stale route is fresh again.
+                old = stale.pop(key, None)
+        if old is not None:
+            self._release(old)
+        table = self.tables.get(family)
+        if table is None:
+            table = self.tables[family] = {}
+        dest = table.get(prefix)
+        if dest is None:
+            table[prefix] = Dest(path)
+            return (family, prefix, None, path)
+        paths = dest.paths
+        if old is not None:
+            paths[paths.index(old)] = path
+        else:
+            paths.append(path)
+        return self._reselect(family, prefix, dest)
+
+    def withdraw(self, source: Source, family: Family, key: bytes, prefix: bytes) -> Change | None:
+        old = source.adj_in.get(family, {}).pop(key, None)
+        if old is None:
+            old = source.stale.get(family, {}).pop(key, None)
+            if old is None:
+                return None  # RFC 4271 §9: withdrawing what was never announced is harmless
+        return self._remove(family, prefix, old)
+
+    def drop_family(self, source: Source, family: Family, table: dict[bytes, Path],
+                    add_path: bool) -> list[Change]:
+        """Withdraw every route of `table` (an Adj-RIB-In or stale table) from the Loc-RIB."""
+        changes = []
+        for key, path in table.items():
+            ch = self._remove(family, key[4:] if add_path else key, path)
+            if ch is not None:
+                changes.append(ch)
+        table.clear()
+        return changes
+
+    def drop_source(self, source: Source, add_path_rx: frozenset[Family] = frozenset()) -> list[Change]:
+        """The peer's session ended without graceful restart: all its routes go."""
+        changes: list[Change] = []
+        for family, table in list(source.adj_in.items()) + list(source.stale.items()):
+            changes += self.drop_family(source, family, table, family in add_path_rx)
+        source.adj_in.clear()
+        source.stale.clear()
+        return changes
+
+    def mark_stale(self, source: Source) -> int:
+        """RFC 4724 §4.2: keep the routes of a peer that restarts, marked stale, still in use."""
+        n = 0
+        for family, table in source.adj_in.items():
+            stale = source.stale.setdefault(family, {})
+            stale.update(table)
+            n += len(table)
+        source.adj_in = {}
+        return n
+
+    def sweep_stale(self, source: Source, family: Family, add_path: bool = False) -> list[Change]:
+        """RFC 4724 §4.2: End-of-RIB (or the restart timer) removes what was not re-announced."""
+        table = source.stale.pop(family, None)
+        if not table:
+            return []
+        return self.drop_family(source, family, table, add_path)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _release(self, path: Path) -> None:
+        path.refs -= 1
+        if path.refs <= 0:
+            src = path.source
+            k = (path.next_hop, path.attrs.wire, path.path_id)
+            if src.interned.get(k) is path:
+                del src.interned[k]
+
+    def _remove(self, family: Family, prefix: bytes, old: Path) -> Change | None:
+        self._release(old)
+        table = self.tables.get(family)
+        dest = table.get(prefix) if table is not None else None
+        if dest is None or table is None:
+            return None
+        paths = dest.paths
+        try:
+            paths.remove(old)
+        except ValueError:
+            return None
+        if not paths:
+            del table[prefix]
+            return (family, prefix, old, None) if dest.best is old else None
+        return self._reselect(family, prefix, dest)
+
+    @staticmethod
+    def _reselect(family: Family, prefix: bytes, dest: Dest) -> Change | None:
+        old = dest.best
+        best, reason = select(dest.paths)
+        dest.best, dest.reason = best, reason
+        if best is old:
+            return None
+        return (family, prefix, old, best)

@@ -1,0 +1,148 @@
+"""One TCP connection driving one sans-IO `Session` (after aioquic's asyncio/protocol.py).
+
+The glue only moves bytes and re-arms a single `loop.call_at` timer; what the events mean is the
+owner's business (`ConnectionOwner`, the speaker's Peer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol, cast
+
+from ..bgp.events import Event
+from ..bgp.fsm import Session
+
+
+class ConnectionOwner(Protocol):
+    def on_events(self, conn: Connection, events: list[Event]) -> None: ...
+
+    def on_connection_lost(self, conn: Connection) -> None: ...
+
+
+class Acceptor(Protocol):
+    def accept(self, conn: Connection) -> tuple[Session, ConnectionOwner] | None:
+        """Adopt an inbound connection (session + owner), or None to refuse it."""
+
+
+class Connection(asyncio.Protocol):
+    """asyncio.Protocol <-> Session."""
+
+    def __init__(self, session: Session | None, owner: ConnectionOwner | Acceptor, outgoing: bool,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        # An inbound connection has no session until the acceptor knows which peer it is.
+        self.session: Session = session  # type: ignore[assignment]
+        self.owner: ConnectionOwner = owner  # type: ignore[assignment]
+        self._acceptor: Acceptor | None = owner if session is None else None  # type: ignore[assignment]
+        self.outgoing = outgoing
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.closed = False
+        self.remote: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.remote = (peer[0], peer[1]) if peer else None
+        self.local = (sock[0], sock[1]) if sock else None
+        if self._acceptor is not None:
+            adopted = self._acceptor.accept(self)
+            self._acceptor = None
+            if adopted is None:
+                self.closed = True
+                return
+            self.session, self.owner = adopted
+        self.session.connection_made(self.loop.time())
+        self.pump()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.session.receive_data(data, self.loop.time())
+        self.pump()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.session is None:  # refused at accept
+            return
+        self.closed = True
+        self.transport = None
+        self._cancel_timer()
+        if not self.session.closing:
+            self.session.connection_lost(self.loop.time(), str(exc) if exc else "connection closed")
+            self._deliver()
+        self.owner.on_connection_lost(self)
+
+    # -- driving the session -----------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Flush the session's output, hand over its events, close if it is done, re-arm."""
+        data = self.session.data_to_send()
+        t = self.transport
+        if data and t is not None:
+            t.write(data)
+        self._deliver()
+        if self.session.closing:
+            self.close()
+            return
+        self._rearm()
+
+    def _deliver(self) -> None:
+        events = self.session.events()
+        if events:
+            self.owner.on_events(self, events)
+
+    def write_messages(self, messages: list[bytes]) -> None:
+        t = self.transport
+        if t is not None and not self.session.closing:
+            t.writelines(messages)
+            self.session.note_sent(len(messages))
+
+    def close(self) -> None:
+        self._cancel_timer()
+        t = self.transport
+        if t is not None and not t.is_closing():
+            # Flushes what is buffered (the NOTIFICATION) before closing.
+            t.close()
+
+    def abort(self) -> None:
+        self._cancel_timer()
+        t = self.transport
+        if t is not None:
+            t.abort()
+
+    @property
+    def write_buffer_size(self) -> int:
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None else 0
+
+    # -- timer -------------------------------------------------------------------------------
+
+    def _rearm(self) -> None:
+        at = self.session.next_timer()
+        if at == self._timer_at:
+            return
+        self._cancel_timer()
+        if at is not None:
+            self._timer_at = at
+            self._timer = self.loop.call_at(at, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.session.handle_timer(self.loop.time())
+        self.pump()
