@@ -7,7 +7,6 @@ the field and the fix, never a traceback).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -79,8 +78,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as err:
         return _config_error(args.file, err)
     g = cfg.bgp
-    print(f"{args.file}: OK: AS {g.asn}, router id {g.router_id}, cluster id {g.cluster_id}, "
-          f"{len(cfg.peers)} peer(s)")
+    print(
+        f"{args.file}: OK: AS {g.asn}, router id {g.router_id}, cluster id {g.cluster_id}, "
+        f"{len(cfg.peers)} peer(s)"
+    )
     return 0
 
 
@@ -115,8 +116,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    verbs = {"run": cmd_run, "check-config": cmd_check_config, "decode": cmd_decode,
-             "demo": cmd_demo}
+    verbs = {
+        "run": cmd_run,
+        "check-config": cmd_check_config,
+        "decode": cmd_decode,
+        "demo": cmd_demo,
+    }
     return verbs[args.verb](args)
 
 

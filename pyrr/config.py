@@ -53,7 +53,7 @@ class GlobalConfig:
     cluster_id: IPv4Address
     listen: tuple[IPAddress, ...] = ()  # empty: all addresses (0.0.0.0 and ::)
     port: int = BGP_PORT
-    # RFC 4724 §3: restart time we advertise; RFC 4724 §4.1: how long we keep a helper's stale routes.
+    # RFC 4724 §3: the restart time we advertise.
     restart_time: int = 120
     connect_retry: int = 5
 

@@ -24,7 +24,7 @@ from .bgp.capabilities import Capabilities, GracefulRestart
 from .bgp.constants import AttrCode, AttrFlag, State
 from .bgp.events import Established, Event, SessionDown, UpdateReceived
 from .bgp.fsm import Session, SessionConfig
-from .bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_from_str, prefix_to_str
+from .bgp.nlri import IPV4_UNICAST, prefix_from_str, prefix_to_str
 from .config import Config
 from .out.packer import pack_announce
 from .speaker import Speaker
@@ -59,7 +59,9 @@ class SimNode:
 
     def session(self) -> Session:
         caps = Capabilities(
-            families=(IPV4_UNICAST,), route_refresh=True, four_octet_as=self.asn,
+            families=(IPV4_UNICAST,),
+            route_refresh=True,
+            four_octet_as=self.asn,
             graceful_restart=GracefulRestart(restart_time=120, families=((IPV4_UNICAST, True),)),
         )
         ip = socket.inet_aton(self.address)
@@ -90,11 +92,13 @@ class SimNode:
         self.established = False
 
     def _announce(self, conn: Connection) -> None:
-        attrs = PathAttrs([
-            (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
-            (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
-            (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
-        ])
+        attrs = PathAttrs(
+            [
+                (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
+                (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
+                (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
+            ]
+        )
         fam, pfx = prefix_from_str(self.block)
         msgs = pack_announce(fam, attrs.wire, socket.inet_aton(self.address), [pfx], 4096)
         conn.write_messages(msgs)
@@ -118,10 +122,16 @@ def _nodes(cfg: Config, loop: asyncio.AbstractEventLoop) -> list[SimNode]:
     host = str(cfg.bgp.listen[0]) if cfg.bgp.listen else "127.0.0.1"
     nodes = []
     for i, pc in enumerate(cfg.peers, start=1):
-        nodes.append(SimNode(
-            name=pc.description or f"node{i}", address=str(pc.address), asn=pc.asn,
-            block=f"10.10.{i}.0/26", rr=(host, cfg.bgp.port), loop=loop,
-        ))
+        nodes.append(
+            SimNode(
+                name=pc.description or f"node{i}",
+                address=str(pc.address),
+                asn=pc.asn,
+                block=f"10.10.{i}.0/26",
+                rr=(host, cfg.bgp.port),
+                loop=loop,
+            )
+        )
     return nodes
 
 
@@ -132,15 +142,24 @@ def _converged(nodes: Sequence[SimNode]) -> bool:
 
 def peer_table(speaker: Speaker) -> str:
     """`calicoctl node status` style."""
-    rows = [("PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO", "RECEIVED", "SENT")]
+    rows: list[tuple[str, ...]] = [
+        ("PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO", "RECEIVED", "SENT")
+    ]
     for p in speaker.peers.values():
         up = p.state == State.ESTABLISHED
-        rows.append((
-            str(p.config.address), p.config.kind, "up" if up else "start",
-            time.strftime("%H:%M:%S", time.localtime(p.since)),
-            p.state.name.capitalize() if not p.last_error or up else f"{p.state.name.capitalize()} {p.last_error}",
-            str(p.prefixes_received()), str(p.prefixes_sent()),
-        ))
+        rows.append(
+            (
+                str(p.config.address),
+                p.config.kind,
+                "up" if up else "start",
+                time.strftime("%H:%M:%S", time.localtime(p.since)),
+                p.state.name.capitalize()
+                if not p.last_error or up
+                else f"{p.state.name.capitalize()} {p.last_error}",
+                str(p.prefixes_received()),
+                str(p.prefixes_sent()),
+            )
+        )
     return _table(rows)
 
 
@@ -165,8 +184,9 @@ def routes_report(nodes: Sequence[SimNode]) -> str:
     return "\n".join(out)
 
 
-async def run_demo(once: bool = False, port: int | None = None, timeout: float = 20.0,
-                   out: TextIO | None = None) -> int:
+async def run_demo(
+    once: bool = False, port: int | None = None, timeout: float = 20.0, out: TextIO | None = None
+) -> int:
     stream = out or sys.stdout
     loop = asyncio.get_running_loop()
     cfg = demo_config(port)
@@ -180,12 +200,17 @@ async def run_demo(once: bool = False, port: int | None = None, timeout: float =
             if loop.time() > deadline:
                 print("demo: no convergence within %.0f s" % timeout, file=stream)
                 for n in nodes:
-                    print(f"  {n.name}: established={n.established} learned={sorted(n.learned)}"
-                          f" {n.down_reason}", file=stream)
+                    print(
+                        f"  {n.name}: established={n.established} learned={sorted(n.learned)}"
+                        f" {n.down_reason}",
+                        file=stream,
+                    )
                 return 1
             await asyncio.sleep(0.02)
-        print(f"pyrr route reflector {cfg.bgp.router_id} (AS {cfg.bgp.asn}) on port "
-              f"{cfg.bgp.port}\n", file=stream)
+        print(
+            f"pyrr route reflector {cfg.bgp.router_id} (AS {cfg.bgp.asn}) on port {cfg.bgp.port}\n",
+            file=stream,
+        )
         print("IPv4 BGP status", file=stream)
         print(peer_table(speaker), file=stream)
         print("", file=stream)
@@ -201,4 +226,3 @@ async def run_demo(once: bool = False, port: int | None = None, timeout: float =
         for n in nodes:
             n.close()
         await speaker.stop()
-

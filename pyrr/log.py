@@ -8,10 +8,17 @@ from typing import TextIO
 
 import structlog
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "warn": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL,
-          # BIRD / calico logSeverityScreen spellings
-          "fatal": logging.CRITICAL, "none": logging.CRITICAL + 10}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    # BIRD / calico logSeverityScreen spellings
+    "fatal": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
 
 
 def level_number(name: str) -> int:

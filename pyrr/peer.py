@@ -7,9 +7,7 @@ Protocol decisions come from pyrr.bgp (Session) and pyrr.rib; this file only wir
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -51,8 +49,9 @@ class Peer:
         self.speaker = speaker
         self.config = config
         g = speaker.config.bgp
-        self.source = Source(config.key, config.address, config.asn, config.asn == g.asn,
-                             config.client)
+        self.source = Source(
+            config.key, config.address, config.asn, config.asn == g.asn, config.client
+        )
         self.connections: list[Connection] = []
         self.dialer: Session | None = None  # a session in Connect/Active waiting for TCP
         self._dial_timer: asyncio.TimerHandle | None = None
@@ -166,15 +165,18 @@ class Peer:
         local = str(c.local_address) if c.local_address else self.speaker.source_address_for(c)
         try:
             sock = self.speaker.make_client_socket(c, local)
+        except OSError as exc:
+            self.last_error = f"socket: {exc}"
+            s.connection_failed(loop.time())
+            self._drive_dialer()
+            return
+        try:
             await asyncio.wait_for(
                 loop.sock_connect(sock, (str(c.address), c.port)),
                 timeout=max(1.0, s.config.connect_retry_time),
             )
-        except (OSError, asyncio.TimeoutError) as exc:
-            try:
-                sock.close()
-            except UnboundLocalError:
-                pass
+        except (TimeoutError, OSError) as exc:
+            sock.close()
             if self.dialer is s:
                 self.last_error = f"connect: {exc or 'timeout'}"
                 s.connection_failed(loop.time())
@@ -234,8 +236,9 @@ class Peer:
         if new != self.state:
             self.state = new
             self.since = time.time()
-        log.debug("session state", peer=self.key, old=ev.old.name, new=ev.new.name,
-                  reason=ev.reason)
+        log.debug(
+            "session state", peer=self.key, old=ev.old.name, new=ev.new.name, reason=ev.reason
+        )
 
     def _check_collision(self, conn: Connection, ev: OpenReceived) -> None:
         """RFC 4271 §6.8 connection collision detection."""
@@ -247,8 +250,11 @@ class Peer:
             st = other.session.state
             if st == State.ESTABLISHED:
                 gr = ev.open.capabilities.graceful_restart
-                if gr is not None and self.negotiated is not None and \
-                        self.negotiated.peer_gr is not None:
+                if (
+                    gr is not None
+                    and self.negotiated is not None
+                    and self.negotiated.peer_gr is not None
+                ):
                     # RFC 4724 §4.2: a new OPEN while the old session is up means the peer
                     # restarted; the old session ends as if its TCP connection had failed.
                     log.info("peer restarted (new OPEN while established)", peer=self.key)
@@ -262,8 +268,11 @@ class Peer:
             if st in (State.OPENSENT, State.OPENCONFIRM):
                 keep_outgoing = collision_keep_outgoing(local_id, ev.open.router_id)
                 loser = other if other.outgoing != keep_outgoing else conn
-                log.info("connection collision", peer=self.key,
-                         closing="outgoing" if loser.outgoing else "incoming")
+                log.info(
+                    "connection collision",
+                    peer=self.key,
+                    closing="outgoing" if loser.outgoing else "incoming",
+                )
                 loser.session.stop(now, CeaseSub.CONNECTION_COLLISION_RESOLUTION)
                 if loser is not conn:
                     loser.pump()
@@ -278,8 +287,14 @@ class Peer:
         self.eor_received = set()
         self.last_error = ""
         families = ", ".join(family_name(f) for f in neg.families)
-        log.info("session established", peer=self.key, peer_as=neg.peer_as,
-                 peer_id=str(IPv4Address(neg.peer_id)), families=families, hold=neg.hold_time)
+        log.info(
+            "session established",
+            peer=self.key,
+            peer_as=neg.peer_as,
+            peer_id=str(IPv4Address(neg.peer_id)),
+            families=families,
+            hold=neg.hold_time,
+        )
         peer_gr = neg.peer_gr
         if self.source.stale and (peer_gr is None or not peer_gr.restarting):
             # RFC 4724 §4.2: the peer came back without the Restart State bit (BIRD after a
@@ -301,8 +316,9 @@ class Peer:
         self.updates_in += 1
         if upd.error:
             self.treat_as_withdraw += 1
-            log.warning("malformed UPDATE treated as withdraw (RFC 7606)", peer=self.key,
-                        reason=upd.error)
+            log.warning(
+                "malformed UPDATE treated as withdraw (RFC 7606)", peer=self.key, reason=upd.error
+            )
         for note in upd.notes:
             log.info("UPDATE note", peer=self.key, note=note)
         if upd.end_of_rib is not None:
@@ -339,8 +355,11 @@ class Peer:
         g.flush()
         msgs = g.family_table(self, fam)
         if neg.enhanced_route_refresh:
-            msgs = [RouteRefresh(rr.afi, rr.safi, RefreshSubtype.BORR).encode(), *msgs,
-                    RouteRefresh(rr.afi, rr.safi, RefreshSubtype.EORR).encode()]
+            msgs = [
+                RouteRefresh(rr.afi, rr.safi, RefreshSubtype.BORR).encode(),
+                *msgs,
+                RouteRefresh(rr.afi, rr.safi, RefreshSubtype.EORR).encode(),
+            ]
         else:
             msgs.append(end_of_rib(fam))
         self.write_messages(msgs)
@@ -348,9 +367,7 @@ class Peer:
     def _on_down(self, conn: Connection, ev: SessionDown) -> None:
         lvl = log.warning if ev.was_established and not self.stopped else log.info
         lvl("session down", peer=self.key, reason=ev.reason, was_established=ev.was_established)
-        if ev.notification is not None and (ev.sent_by_us or not ev.was_established):
-            self.last_error = ev.reason
-        elif ev.reason:
+        if (ev.notification is not None and (ev.sent_by_us or not ev.was_established)) or ev.reason:
             self.last_error = ev.reason
         if conn is not self.established:
             return
@@ -369,15 +386,21 @@ class Peer:
             for fam in list(self.source.stale):
                 if not peer_gr.covers(fam):
                     self._sweep_stale(fam)
-            log.info("graceful restart: keeping routes as stale", peer=self.key, routes=n,
-                     restart_time=peer_gr.restart_time)
+            log.info(
+                "graceful restart: keeping routes as stale",
+                peer=self.key,
+                routes=n,
+                restart_time=peer_gr.restart_time,
+            )
             if self._gr_timer is not None:
                 self._gr_timer.cancel()
             self._gr_timer = self.speaker.loop.call_later(
-                peer_gr.restart_time, self._sweep_all_stale, "restart time expired")
+                peer_gr.restart_time, self._sweep_all_stale, "restart time expired"
+            )
         else:
             changes = self.speaker.rib.drop_source(
-                self.source, neg.add_path_rx if neg else frozenset())
+                self.source, neg.add_path_rx if neg else frozenset()
+            )
             self.speaker.outbound.changes(changes)
         self.negotiated = None
 
@@ -386,8 +409,12 @@ class Peer:
         ap = neg is not None and family in neg.add_path_rx
         changes = self.speaker.rib.sweep_stale(self.source, family, ap)
         if changes:
-            log.info("stale routes removed", peer=self.key, family=family_name(family),
-                     routes=len(changes))
+            log.info(
+                "stale routes removed",
+                peer=self.key,
+                family=family_name(family),
+                routes=len(changes),
+            )
             self.speaker.outbound.changes(changes)
         if not self.source.stale and self._gr_timer is not None:
             self._gr_timer.cancel()
@@ -432,4 +459,3 @@ class Peer:
             return 0
         own = self.source
         return sum(1 for t in g.adj_out.values() for p in t.values() if p.source is not own)
-

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_address
 
 import structlog
 
 from .bgp.capabilities import Capabilities, GracefulRestart, Negotiated
-from .bgp.constants import BGP_PORT, CeaseSub, GRFlags
-from .bgp.messages import Notification
-from .bgp.constants import ErrCode
+from .bgp.constants import BGP_PORT, CeaseSub, ErrCode, GRFlags
 from .bgp.fsm import Session
+from .bgp.messages import Notification
 from .bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
 from .config import Config, PeerConfig
 from .out.groups import GroupKey, Outbound
@@ -31,11 +31,14 @@ class Speaker:
         self.config = config
         self.loop = loop or asyncio.get_running_loop()
         self.rib = Rib()
-        self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), self.loop.call_soon)
+        self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), lambda fn: self._soon(fn))
         self.peers: dict[str, Peer] = {}
         self.servers: list[asyncio.AbstractServer] = []
         self.rejected = 0
         self.started_at = self.loop.time()
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        self.loop.call_soon(fn)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -51,7 +54,8 @@ class Speaker:
             # its routes; F=1 because pyrr's forwarding state (none: an RR does not forward)
             # cannot be lost by a restart of the peer.
             graceful_restart=GracefulRestart(
-                flags=GRFlags.NONE, restart_time=g.restart_time,
+                flags=GRFlags.NONE,
+                restart_time=g.restart_time,
                 families=tuple((f, True) for f in fams),
             ),
             extended_message=True,
@@ -107,10 +111,15 @@ class Speaker:
         await self._listen()
         for pc in self.config.peers:
             self._add_peer(pc)
-        log.info("pyrr started", router_id=str(self.config.bgp.router_id),
-                 cluster_id=str(self.config.bgp.cluster_id), asn=self.config.bgp.asn,
-                 peers=len(self.peers), listen=[str(a) for a in self.config.bgp.listen] or ["*"],
-                 port=self.config.bgp.port)
+        log.info(
+            "pyrr started",
+            router_id=str(self.config.bgp.router_id),
+            cluster_id=str(self.config.bgp.cluster_id),
+            asn=self.config.bgp.asn,
+            peers=len(self.peers),
+            listen=[str(a) for a in self.config.bgp.listen] or ["*"],
+            port=self.config.bgp.port,
+        )
 
     async def _listen(self) -> None:
         g = self.config.bgp
@@ -130,7 +139,8 @@ class Speaker:
             # A deep backlog: a thousand nodes connecting at once must not lose SYNs (BIRD's
             # backlog of 8 costs it ~20 s at N=1000).
             server = await self.loop.create_server(
-                lambda: Connection(None, self, False, self.loop), sock=sock, backlog=4096)
+                lambda: Connection(None, self, False, self.loop), sock=sock, backlog=4096
+            )
             self.servers.append(server)
 
     def _add_peer(self, pc: PeerConfig) -> Peer:

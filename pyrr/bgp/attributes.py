@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from .constants import AS_TRANS, AsPathSegType, AttrCode, AttrFlag, Origin
 

@@ -193,6 +193,10 @@ def _reset(sub: int, reason: str, data: bytes = b"") -> BGPError:
     return BGPError(ErrCode.UPDATE_MESSAGE, sub, data, reason)
 
 
+# RFC 4760 §3 / RFC 2545 §3 / RFC 8950 §3: next hop lengths each AFI may use.
+_NEXT_HOP_LENGTHS: dict[int, tuple[int, ...]] = {AFI.IPV4: (4, 16, 32), AFI.IPV6: (16, 32)}
+
+
 def _parse_mp_reach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
     # RFC 4760 §3; RFC 7606 §7.11: anything we cannot parse here is a session reset.
     if len(v) < 5:
@@ -207,7 +211,7 @@ def _parse_mp_reach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
         upd.notes.append(f"MP_REACH_NLRI for family {afi}/{safi} not negotiated: ignored")
         return
     nh = v[4 : 4 + nhlen]
-    ok = {AFI.IPV4: (4, 16, 32), AFI.IPV6: (16, 32)}.get(afi, ())  # type: ignore[call-overload]
+    ok: tuple[int, ...] = _NEXT_HOP_LENGTHS.get(afi, ())
     if nhlen not in ok:
         raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, f"MP next hop length {nhlen} for AFI {afi}")
     prefixes = parse_prefixes(memoryview(v)[5 + nhlen :], afi, fam in ctx.add_path_rx,

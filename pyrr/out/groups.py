@@ -189,7 +189,9 @@ class UpdateGroup:
 class Outbound:
     """All update groups; turns RIB changes into queued group work and flushes once per turn."""
 
-    def __init__(self, rib: Rib, cluster_id: int, schedule: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self, rib: Rib, cluster_id: int, schedule: Callable[[Callable[[], None]], None]
+    ) -> None:
         self.rib = rib
         self.cluster_id = cluster_id
         self.groups: dict[GroupKey, UpdateGroup] = {}

@@ -21,9 +21,18 @@ _UPDATE_TYPE = bytes((MsgType.UPDATE,))
 
 def _message(withdrawn: bytes, attrs: bytes, nlri: bytes) -> bytes:
     length = _UPDATE_OVERHEAD + len(withdrawn) + len(attrs) + len(nlri)
-    return b"".join((MARKER, struct.pack("!H", length), _UPDATE_TYPE,
-                     struct.pack("!H", len(withdrawn)), withdrawn,
-                     struct.pack("!H", len(attrs)), attrs, nlri))
+    return b"".join(
+        (
+            MARKER,
+            struct.pack("!H", length),
+            _UPDATE_TYPE,
+            struct.pack("!H", len(withdrawn)),
+            withdrawn,
+            struct.pack("!H", len(attrs)),
+            attrs,
+            nlri,
+        )
+    )
 
 
 def _chunks(prefixes: list[bytes], room: int) -> list[bytes]:
@@ -43,8 +52,9 @@ def _chunks(prefixes: list[bytes], room: int) -> list[bytes]:
     return out
 
 
-def pack_announce(family: Family, attrs_wire: bytes, next_hop: bytes, prefixes: list[bytes],
-                  max_len: int) -> list[bytes]:
+def pack_announce(
+    family: Family, attrs_wire: bytes, next_hop: bytes, prefixes: list[bytes], max_len: int
+) -> list[bytes]:
     """UPDATEs announcing `prefixes` with one attribute set (without NEXT_HOP / MP_REACH)."""
     if family == IPV4_UNICAST and len(next_hop) == 4:
         attrs = encode_attr(AttrCode.NEXT_HOP, AttrFlag.TRANSITIVE, next_hop) + attrs_wire

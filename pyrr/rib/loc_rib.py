@@ -44,7 +44,9 @@ class Rib:
 
     # -- changes from one peer ---------------------------------------------------------------
 
-    def apply_update(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> list[Change]:
+    def apply_update(
+        self, source: Source, update: Update, add_path_rx: frozenset[Family]
+    ) -> list[Change]:
         changes: list[Change] = []
         add = changes.append
         for family, prefixes in update.withdrawn:
@@ -71,8 +73,9 @@ class Rib:
                             add(ch)
         return changes
 
-    def announce(self, source: Source, family: Family, key: bytes, prefix: bytes,
-                 path: Path) -> Change | None:
+    def announce(
+        self, source: Source, family: Family, key: bytes, prefix: bytes, path: Path
+    ) -> Change | None:
         adj = source.adj_in.get(family)
         if adj is None:
             adj = source.adj_in[family] = {}
@@ -110,8 +113,9 @@ class Rib:
                 return None  # RFC 4271 §9: withdrawing what was never announced is harmless
         return self._remove(family, prefix, old)
 
-    def drop_family(self, source: Source, family: Family, table: dict[bytes, Path],
-                    add_path: bool) -> list[Change]:
+    def drop_family(
+        self, source: Source, family: Family, table: dict[bytes, Path], add_path: bool
+    ) -> list[Change]:
         """Withdraw every route of `table` (an Adj-RIB-In or stale table) from the Loc-RIB."""
         changes = []
         for key, path in table.items():
@@ -121,7 +125,9 @@ class Rib:
         table.clear()
         return changes
 
-    def drop_source(self, source: Source, add_path_rx: frozenset[Family] = frozenset()) -> list[Change]:
+    def drop_source(
+        self, source: Source, add_path_rx: frozenset[Family] = frozenset()
+    ) -> list[Change]:
         """The peer's session ended without graceful restart: all its routes go."""
         changes: list[Change] = []
         for family, table in list(source.adj_in.items()) + list(source.stale.items()):

@@ -12,9 +12,9 @@ class Source:
     """What the RIB knows of a peer that routes come from (lives as long as the peer's config)."""
 
     __slots__ = (
-        "adj_in",
-        "address",
         "addr_key",
+        "address",
+        "adj_in",
         "asn",
         "client",
         "ibgp",
@@ -24,8 +24,9 @@ class Source:
         "stale",
     )
 
-    def __init__(self, key: str, address: IPv4Address | IPv6Address, asn: int, ibgp: bool,
-                 client: bool) -> None:
+    def __init__(
+        self, key: str, address: IPv4Address | IPv6Address, asn: int, ibgp: bool, client: bool
+    ) -> None:
         self.key = key
         self.address = address
         # RFC 4456 §9 last step compares peer addresses: IPv4 sorts before IPv6, then by value.

@@ -88,8 +88,13 @@ def ebgp_attrs(path: Path, local_as: int) -> PathAttrs:
         it
         for it in path.attrs.items
         if it[0]
-        not in (AttrCode.LOCAL_PREF, AttrCode.ORIGINATOR_ID, AttrCode.CLUSTER_LIST,
-                AttrCode.MULTI_EXIT_DISC, AttrCode.AS_PATH)
+        not in (
+            AttrCode.LOCAL_PREF,
+            AttrCode.ORIGINATOR_ID,
+            AttrCode.CLUSTER_LIST,
+            AttrCode.MULTI_EXIT_DISC,
+            AttrCode.AS_PATH,
+        )
     ]
     items.append((AttrCode.AS_PATH, 0x40, encode_as_path(tuple(new_path), 4)))
     attrs = PathAttrs(items)

@@ -27,8 +27,13 @@ class Acceptor(Protocol):
 class Connection(asyncio.Protocol):
     """asyncio.Protocol <-> Session."""
 
-    def __init__(self, session: Session | None, owner: ConnectionOwner | Acceptor, outgoing: bool,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        session: Session | None,
+        owner: ConnectionOwner | Acceptor,
+        outgoing: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         # An inbound connection has no session until the acceptor knows which peer it is.
         self.session: Session = session  # type: ignore[assignment]
         self.owner: ConnectionOwner = owner  # type: ignore[assignment]

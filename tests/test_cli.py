@@ -1,0 +1,83 @@
+"""The `pyrr` command line as a user runs it: real subprocesses, real exit codes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from pyrr.bgp.messages import KEEPALIVE, Open
+
+PYRR = [sys.executable, "-m", "pyrr"]
+
+
+def pyrr(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PYRR, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_once_converges_and_prints_the_peer_table() -> None:
+    r = pyrr("demo", "--once", "--port", str(free_port()))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "IPv4 BGP status" in out
+    assert out.count("| up    |") == 3
+    assert out.count("Established") == 3
+    for n, others in ((1, (2, 3)), (2, (1, 3)), (3, (1, 2))):
+        section = out.split(f"node{n} (127.0.1.{n})")[1].split("node")[0]
+        for o in others:
+            assert f"10.10.{o}.0/26       via 127.0.1.{o}" in section
+        assert f"10.10.{n}.0/26       via" not in section
+
+
+def test_check_config_ok(tmp_path: Path) -> None:
+    f = tmp_path / "rr.toml"
+    f.write_text('[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n'
+                 '[[peer]]\naddress = "198.18.0.101"\n')
+    r = pyrr("check-config", str(f))
+    assert r.returncode == 0, r.stderr
+    assert "AS 61234" in r.stdout and "1 peer" in r.stdout
+
+
+def test_check_config_error_names_field_and_exits_2(tmp_path: Path) -> None:
+    f = tmp_path / "rr.toml"
+    f.write_text('[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n'
+                 '[[peer]]\naddress = "198.18.0.101"\nhold_time = 2\n')
+    r = pyrr("check-config", str(f))
+    assert r.returncode == 2
+    assert "peer[0].hold_time" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_run_with_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "rr.toml"
+    f.write_text("[bgp]\nasn = \"x\"\n")
+    r = pyrr("run", "--config", str(f))
+    assert r.returncode == 2
+    assert "bgp.asn" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_missing_file_exits_2(tmp_path: Path) -> None:
+    r = pyrr("run", "--config", str(tmp_path / "nope.toml"))
+    assert r.returncode == 2
+    assert "nope.toml" in r.stderr
+
+
+def test_decode_open_and_keepalive() -> None:
+    msg = Open(asn=61234, hold_time=240, router_id=0xC6120068).encode() + KEEPALIVE
+    r = pyrr("decode", msg.hex())
+    assert r.returncode == 0, r.stderr
+    assert "OPEN" in r.stdout and "61234" in r.stdout and "198.18.0.104" in r.stdout
+    assert "KEEPALIVE" in r.stdout
+
+
+def test_decode_bad_hex_exits_2() -> None:
+    r = pyrr("decode", "zz")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,301 @@
+"""pyrr in-process, simulated Calico nodes over real loopback sockets: the RR end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from ipaddress import IPv4Address, ip_address
+
+from pyrr.bgp.capabilities import GracefulRestart
+from pyrr.bgp.constants import AttrCode, CeaseSub, ErrCode, OpenSub, State
+from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
+from pyrr.config import Config, GlobalConfig, PeerConfig
+from pyrr.speaker import Speaker
+
+from .peer_sim import SimPeer, basic_attrs, ip_int, wait_for
+
+RR_ID = "127.0.0.1"
+CLUSTER = "198.18.0.250"
+ASN = 64512
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_config(port: int, peers: list[PeerConfig]) -> Config:
+    return Config(
+        bgp=GlobalConfig(
+            asn=ASN,
+            router_id=IPv4Address(RR_ID),
+            cluster_id=IPv4Address(CLUSTER),
+            listen=(ip_address("127.0.0.1"),),
+            port=port,
+        ),
+        peers=tuple(peers),
+    )
+
+
+def client(addr: str, **kw: object) -> PeerConfig:
+    return PeerConfig(address=ip_address(addr), asn=ASN, passive=True, **kw)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def running(peers: list[PeerConfig]) -> AsyncIterator[tuple[Speaker, int]]:
+    port = free_port()
+    sp = Speaker(make_config(port, peers), asyncio.get_running_loop())
+    await sp.start()
+    try:
+        yield sp, port
+    finally:
+        await sp.stop()
+
+
+def run(fn: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(fn(), 30))
+
+
+def test_three_clients_reflect_ipv4_and_ipv6() -> None:
+    async def go() -> None:
+        addrs = ["127.0.2.1", "127.0.2.2", "127.0.2.3"]
+        async with running([client(a) for a in addrs]) as (sp, port):
+            sims = [SimPeer(a, ASN, ("127.0.0.1", port)) for a in addrs]
+            for s in sims:
+                await s.connect()
+            await wait_for(lambda: all(s.state == State.ESTABLISHED for s in sims), what="up")
+            for i, s in enumerate(sims, start=1):
+                s.announce([f"10.10.{i}.0/26", f"2001:db8:{i}::/64"])
+            want4 = {f"10.10.{i}.0/26" for i in (1, 2, 3)}
+            await wait_for(
+                lambda: all(
+                    s.prefixes(IPV4_UNICAST) == want4 - {f"10.10.{i}.0/26"}
+                    and len(s.prefixes(IPV6_UNICAST)) == 2
+                    for i, s in enumerate(sims, start=1)
+                ),
+                what="full reflection",
+            )
+            nh, attrs = sims[0].routes[(IPV4_UNICAST, "10.10.2.0/26")]
+            # RFC 4456 §10: next hop unchanged; §8: ORIGINATOR_ID and CLUSTER_LIST added.
+            assert nh == socket.inet_aton("127.0.2.2")
+            assert attrs is not None
+            assert attrs.originator_id == ip_int("127.0.2.2")
+            assert attrs.cluster_list == (ip_int(CLUSTER),)
+            assert attrs.local_pref == 100
+            nh6, _ = sims[0].routes[(IPV6_UNICAST, "2001:db8:3::/64")]
+            assert nh6 == socket.inet_pton(socket.AF_INET6, "2001:db8::3")
+            # The source never gets its own route back.
+            assert "10.10.1.0/26" not in sims[0].prefixes()
+            assert {IPV4_UNICAST, IPV6_UNICAST} <= sims[0].eor
+            # A withdrawal propagates to everyone.
+            sims[1].withdraw(["10.10.2.0/26"])
+            await wait_for(
+                lambda: "10.10.2.0/26" not in sims[0].prefixes()
+                and "10.10.2.0/26" not in sims[2].prefixes(),
+                what="withdrawal",
+            )
+            assert "2001:db8:2::/64" in sims[0].prefixes(IPV6_UNICAST)
+            for s in sims:
+                s.close()
+
+    run(go)
+
+
+def test_unconfigured_address_is_rejected_with_cease() -> None:
+    async def go() -> None:
+        async with running([client("127.0.2.1")]) as (sp, port):
+            stranger = SimPeer("127.0.2.99", ASN, ("127.0.0.1", port))
+            await stranger.connect()
+            await wait_for(lambda: stranger.lost, what="closed")
+            n = stranger.notification_received()
+            assert n is not None
+            assert (n.code, n.subcode) == (ErrCode.CEASE, CeaseSub.CONNECTION_REJECTED)
+            assert sp.rejected == 1
+
+    run(go)
+
+
+def test_wrong_as_gets_bad_peer_as() -> None:
+    async def go() -> None:
+        async with running([client("127.0.2.1")]) as (sp, port):
+            bad = SimPeer("127.0.2.1", 65001, ("127.0.0.1", port), rr_asn=ASN)
+            await bad.connect()
+            await wait_for(lambda: bad.lost, what="closed")
+            n = bad.notification_received()
+            assert n is not None
+            assert (n.code, n.subcode) == (ErrCode.OPEN_MESSAGE, OpenSub.BAD_PEER_AS)
+            assert sp.peers["127.0.2.1"].state != State.ESTABLISHED
+
+    run(go)
+
+
+def test_non_client_routes_go_to_clients_only() -> None:
+    async def go() -> None:
+        peers = [client("127.0.2.1"), client("127.0.2.2", client=False),
+                 client("127.0.2.3", client=False)]
+        async with running(peers) as (sp, port):
+            c1, n2, n3 = (SimPeer(p, ASN, ("127.0.0.1", port)) for p in
+                          ("127.0.2.1", "127.0.2.2", "127.0.2.3"))
+            for s in (c1, n2, n3):
+                await s.connect()
+            await wait_for(lambda: all(s.state == State.ESTABLISHED for s in (c1, n2, n3)))
+            n2.announce(["10.10.2.0/26"])
+            c1.announce(["10.10.1.0/26"])
+            await wait_for(lambda: "10.10.2.0/26" in c1.prefixes(), what="non-client -> client")
+            await wait_for(lambda: "10.10.1.0/26" in n3.prefixes(), what="client -> non-client")
+            await asyncio.sleep(0.2)
+            # RFC 4456 §8: a non-client's route is not reflected to other non-clients.
+            assert "10.10.2.0/26" not in n3.prefixes()
+            for s in (c1, n2, n3):
+                s.close()
+
+    run(go)
+
+
+def test_loops_are_dropped_on_ingress() -> None:
+    async def go() -> None:
+        async with running([client("127.0.2.1"), client("127.0.2.2")]) as (sp, port):
+            a, b = (SimPeer(p, ASN, ("127.0.0.1", port)) for p in ("127.0.2.1", "127.0.2.2"))
+            for s in (a, b):
+                await s.connect()
+            await wait_for(lambda: a.state == b.state == State.ESTABLISHED)
+            own_id = basic_attrs(extra=[(AttrCode.ORIGINATOR_ID, 0x80, socket.inet_aton(RR_ID))])
+            own_cluster = basic_attrs(
+                extra=[(AttrCode.CLUSTER_LIST, 0x80, struct.pack("!II", 1, ip_int(CLUSTER)))]
+            )
+            a.announce(["10.10.7.0/26"], attrs=own_id)
+            a.announce(["10.10.8.0/26"], attrs=own_cluster)
+            a.announce(["10.10.9.0/26"])
+            await wait_for(lambda: "10.10.9.0/26" in b.prefixes(), what="clean route")
+            assert b.prefixes() == {"10.10.9.0/26"}
+            assert len(sp.rib) == 1
+            for s in (a, b):
+                s.close()
+
+    run(go)
+
+
+def test_graceful_restart_helper_keeps_routes_until_end_of_rib() -> None:
+    async def go() -> None:
+        gr = GracefulRestart(restart_time=30, families=((IPV4_UNICAST, True),))
+        async with running([client("127.0.2.1"), client("127.0.2.2")]) as (sp, port):
+            node = SimPeer("127.0.2.1", ASN, ("127.0.0.1", port), graceful_restart=gr,
+                           families=(IPV4_UNICAST,))
+            watcher = SimPeer("127.0.2.2", ASN, ("127.0.0.1", port))
+            for s in (node, watcher):
+                await s.connect()
+            await wait_for(lambda: node.state == watcher.state == State.ESTABLISHED)
+            node.announce(["10.10.1.0/26", "10.10.11.0/26"])
+            await wait_for(lambda: len(watcher.prefixes()) == 2, what="routes")
+            node.close()  # TCP reset, no NOTIFICATION: a restart (RFC 4724 §4.2)
+            await wait_for(lambda: sp.peers["127.0.2.1"].state != State.ESTABLISHED)
+            await asyncio.sleep(0.2)
+            assert watcher.prefixes() == {"10.10.1.0/26", "10.10.11.0/26"}
+            # It returns with Restart State, re-announces one route only, then End-of-RIB.
+            back = SimPeer("127.0.2.1", ASN, ("127.0.0.1", port), families=(IPV4_UNICAST,),
+                           graceful_restart=GracefulRestart(
+                               flags=GracefulRestart().flags.RESTART, restart_time=30,
+                               families=((IPV4_UNICAST, True),)))
+            await back.connect()
+            await wait_for(lambda: back.state == State.ESTABLISHED)
+            back.announce(["10.10.1.0/26"])
+            await asyncio.sleep(0.2)
+            assert watcher.prefixes() == {"10.10.1.0/26", "10.10.11.0/26"}
+            back.send_eor()
+            await wait_for(lambda: watcher.prefixes() == {"10.10.1.0/26"}, what="stale swept")
+            for s in (back, watcher):
+                s.close()
+
+    run(go)
+
+
+def test_session_loss_without_graceful_restart_withdraws() -> None:
+    async def go() -> None:
+        async with running([client("127.0.2.1"), client("127.0.2.2")]) as (sp, port):
+            a, b = (SimPeer(p, ASN, ("127.0.0.1", port)) for p in ("127.0.2.1", "127.0.2.2"))
+            for s in (a, b):
+                await s.connect()
+            await wait_for(lambda: a.state == b.state == State.ESTABLISHED)
+            a.announce(["10.10.1.0/26"])
+            await wait_for(lambda: "10.10.1.0/26" in b.prefixes())
+            a.close()
+            await wait_for(lambda: "10.10.1.0/26" not in b.prefixes(), what="withdrawn")
+            b.close()
+
+    run(go)
+
+
+def test_shutdown_sends_administrative_shutdown_with_message() -> None:
+    async def go() -> None:
+        port = free_port()
+        sp = Speaker(make_config(port, [client("127.0.2.1")]), asyncio.get_running_loop())
+        await sp.start()
+        a = SimPeer("127.0.2.1", ASN, ("127.0.0.1", port))
+        await a.connect()
+        await wait_for(lambda: a.state == State.ESTABLISHED)
+        await sp.stop("maintenance")
+        await wait_for(lambda: a.lost)
+        n = a.notification_received()
+        assert n is not None
+        assert (n.code, n.subcode) == (ErrCode.CEASE, CeaseSub.ADMINISTRATIVE_SHUTDOWN)
+        assert n.shutdown_message == "maintenance"
+
+    run(go)
+
+
+def test_reconfigure_touches_only_changed_peers() -> None:
+    async def go() -> None:
+        peers = [client("127.0.2.1"), client("127.0.2.2"), client("127.0.2.3")]
+        async with running(peers) as (sp, port):
+            sims = [SimPeer(p.key, ASN, ("127.0.0.1", port)) for p in peers]
+            for s in sims:
+                await s.connect()
+            await wait_for(lambda: all(s.state == State.ESTABLISHED for s in sims))
+            sims[2].announce(["10.10.3.0/26"])
+            await wait_for(lambda: "10.10.3.0/26" in sims[0].prefixes())
+            sp.reconfigure(make_config(port, peers[:2]))
+            await wait_for(lambda: sims[2].lost, what="removed peer closed")
+            n = sims[2].notification_received()
+            assert n is not None and n.subcode == CeaseSub.PEER_DECONFIGURED
+            await wait_for(lambda: "10.10.3.0/26" not in sims[0].prefixes(), what="withdrawn")
+            assert sims[0].state == sims[1].state == State.ESTABLISHED
+            assert not sims[0].lost and not sims[1].lost
+            for s in sims:
+                s.close()
+
+    run(go)
+
+
+def test_pyrr_dials_active_peers() -> None:
+    async def go() -> None:
+        port = free_port()
+        peer_port = free_port()
+        loop = asyncio.get_running_loop()
+        accepted: list[SimPeer] = []
+        from pyrr.transport.protocol import Connection
+
+        def factory() -> Connection:
+            sim = SimPeer("127.0.0.1", ASN, ("127.0.0.1", port), router_id="127.0.3.1")
+            accepted.append(sim)
+            conn = Connection(sim.session(), sim, False, loop)
+            sim.conn = conn
+            return conn
+
+        server = await loop.create_server(factory, "127.0.3.1", peer_port)
+        cfg = make_config(port, [PeerConfig(address=ip_address("127.0.3.1"), asn=ASN,
+                                            port=peer_port)])
+        sp = Speaker(cfg, loop)
+        await sp.start()
+        try:
+            await wait_for(lambda: bool(accepted) and accepted[0].state == State.ESTABLISHED,
+                           what="pyrr dialed out")
+            assert sp.peers["127.0.3.1"].state == State.ESTABLISHED
+        finally:
+            await sp.stop()
+            server.close()
+
+    run(go)
