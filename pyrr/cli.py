@@ -24,6 +24,16 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the route reflector in the foreground")
     run.add_argument("--config", "-c", metavar="FILE", help="static TOML configuration file")
     run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    run.add_argument("--control-socket", metavar="PATH", help="control socket path")
+
+    st = sub.add_parser("status", help="peer table of the running daemon")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--control-socket", metavar="PATH", help="control socket path")
+
+    rt = sub.add_parser("routes", help="best path (and why) and all paths per prefix")
+    rt.add_argument("prefix", nargs="?", metavar="PREFIX")
+    rt.add_argument("--json", action="store_true", help="machine-readable output")
+    rt.add_argument("--control-socket", metavar="PATH", help="control socket path")
 
     chk = sub.add_parser("check-config", help="validate a configuration file")
     chk.add_argument("file", metavar="FILE")
@@ -64,12 +74,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.setup(args.log_level or cfg.log_level)
     loop = new_event_loop()
     try:
-        return loop.run_until_complete(serve(cfg, reload=lambda: _load(args.config)))
+        return loop.run_until_complete(
+            serve(cfg, reload=lambda: _load(args.config), control_socket=args.control_socket)
+        )
     except OSError as err:
         print(f"pyrr: cannot start: {err}", file=sys.stderr)
         return 1
     finally:
         loop.close()
+
+
+def _ask(args: argparse.Namespace, req: dict[str, object]) -> dict[str, object] | None:
+    from .control.server import default_socket_path, request
+
+    path = args.control_socket or default_socket_path()
+    try:
+        reply = request(path, req)
+    except (OSError, ValueError) as err:
+        print(f"pyrr: cannot reach the daemon at {path}: {err}", file=sys.stderr)
+        return None
+    if "error" in reply:
+        print(f"pyrr: {reply['error']}", file=sys.stderr)
+        return None
+    return reply
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from .control.render import status_text
+
+    reply = _ask(args, {"cmd": "status"})
+    if reply is None:
+        return 1
+    print(
+        json.dumps(reply, indent=2) if args.json else status_text(reply),
+        end="\n" if args.json else "",
+    )
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    import json
+
+    from .control.render import routes_text
+
+    req: dict[str, object] = {"cmd": "routes"}
+    if args.prefix:
+        req["prefix"] = args.prefix
+    reply = _ask(args, req)
+    if reply is None:
+        return 1
+    print(
+        json.dumps(reply, indent=2) if args.json else routes_text(reply),
+        end="\n" if args.json else "",
+    )
+    return 0
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -118,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     verbs = {
         "run": cmd_run,
+        "status": cmd_status,
+        "routes": cmd_routes,
         "check-config": cmd_check_config,
         "decode": cmd_decode,
         "demo": cmd_demo,

@@ -14,18 +14,18 @@ import importlib.resources
 import socket
 import struct
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from .bgp.attributes import PathAttrs
 from .bgp.capabilities import Capabilities, GracefulRestart
-from .bgp.constants import AttrCode, AttrFlag, State
+from .bgp.constants import AttrCode, AttrFlag
 from .bgp.events import Established, Event, SessionDown, UpdateReceived
 from .bgp.fsm import Session, SessionConfig
 from .bgp.nlri import IPV4_UNICAST, prefix_from_str, prefix_to_str
 from .config import Config
+from .control import render, views
 from .out.packer import pack_announce
 from .speaker import Speaker
 from .store.static import load_text
@@ -141,38 +141,8 @@ def _converged(nodes: Sequence[SimNode]) -> bool:
 
 
 def peer_table(speaker: Speaker) -> str:
-    """`calicoctl node status` style."""
-    rows: list[tuple[str, ...]] = [
-        ("PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO", "RECEIVED", "SENT")
-    ]
-    for p in speaker.peers.values():
-        up = p.state == State.ESTABLISHED
-        rows.append(
-            (
-                str(p.config.address),
-                p.config.kind,
-                "up" if up else "start",
-                time.strftime("%H:%M:%S", time.localtime(p.since)),
-                p.state.name.capitalize()
-                if not p.last_error or up
-                else f"{p.state.name.capitalize()} {p.last_error}",
-                str(p.prefixes_received()),
-                str(p.prefixes_sent()),
-            )
-        )
-    return _table(rows)
-
-
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    lines = [sep]
-    for i, r in enumerate(rows):
-        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
-        if i == 0:
-            lines.append(sep)
-    lines.append(sep)
-    return "\n".join(lines)
+    """`calicoctl node status` style, from the same view `pyrr status` uses."""
+    return render.table(render.peer_rows(views.status(speaker)["peers"]))
 
 
 def routes_report(nodes: Sequence[SimNode]) -> str:

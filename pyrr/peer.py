@@ -97,7 +97,9 @@ class Peer:
 
     def start(self) -> None:
         self.stopped = False
-        if not self.config.passive:
+        if self.config.passive:
+            self.state = State.ACTIVE  # RFC 4271 §8.2.2: passive peers wait in Active
+        else:
             self._start_dialer()
 
     def stop(self, subcode: int = CeaseSub.ADMINISTRATIVE_SHUTDOWN, message: str = "") -> None:

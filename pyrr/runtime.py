@@ -9,6 +9,7 @@ from collections.abc import Callable
 import structlog
 
 from .config import Config, ConfigError
+from .control.server import ControlServer, default_socket_path
 from .speaker import Speaker
 
 log = structlog.get_logger("pyrr")
@@ -24,11 +25,20 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def serve(config: Config, reload: Callable[[], Config] | None = None) -> int:
+async def serve(
+    config: Config,
+    reload: Callable[[], Config] | None = None,
+    control_socket: str | None = None,
+) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP re-reads the configuration through `reload`."""
     loop = asyncio.get_running_loop()
     speaker = Speaker(config, loop)
     await speaker.start()
+    control = ControlServer(speaker, control_socket or default_socket_path())
+    try:
+        await control.start()
+    except OSError as err:
+        log.error("control socket unavailable", path=control.path, error=str(err))
     done = asyncio.Event()
 
     def on_hup() -> None:
@@ -51,5 +61,6 @@ async def serve(config: Config, reload: Callable[[], Config] | None = None) -> i
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     log.info("shutting down")
+    await control.stop()
     await speaker.stop()
     return 0

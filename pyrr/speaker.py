@@ -31,7 +31,7 @@ class Speaker:
         self.config = config
         self.loop = loop or asyncio.get_running_loop()
         self.rib = Rib()
-        self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), lambda fn: self._soon(fn))
+        self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), self._soon)
         self.peers: dict[str, Peer] = {}
         self.servers: list[asyncio.AbstractServer] = []
         self.rejected = 0

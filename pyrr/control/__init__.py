@@ -1,0 +1,1 @@
+"""The local control endpoint: a Unix socket answering `pyrr status` and `pyrr routes`."""

@@ -1,0 +1,117 @@
+"""What `pyrr status` and `pyrr routes` show, as plain JSON-able dicts built from the speaker."""
+
+from __future__ import annotations
+
+import socket
+import time
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Any
+
+from ..bgp.attributes import describe_items
+from ..bgp.constants import State
+from ..bgp.nlri import (
+    IPV4_UNICAST,
+    IPV6_UNICAST,
+    Family,
+    family_name,
+    prefix_from_str,
+    prefix_to_str,
+)
+from ..rib.bestpath import select
+from ..rib.path import Path
+
+if TYPE_CHECKING:
+    from ..speaker import Speaker
+
+
+def next_hop_text(nh: bytes) -> str:
+    if len(nh) == 4:
+        return socket.inet_ntop(socket.AF_INET, nh)
+    if len(nh) == 16:
+        return socket.inet_ntop(socket.AF_INET6, nh)
+    if len(nh) == 32:
+        glob = socket.inet_ntop(socket.AF_INET6, nh[:16])
+        return f"{glob} ({socket.inet_ntop(socket.AF_INET6, nh[16:])})"
+    return nh.hex()
+
+
+def status(speaker: Speaker) -> dict[str, Any]:
+    g = speaker.config.bgp
+    peers = []
+    for p in speaker.peers.values():
+        neg = p.negotiated
+        peers.append(
+            {
+                "address": str(p.config.address),
+                "type": p.config.kind,
+                "description": p.config.description,
+                "asn": p.config.asn,
+                "state": p.state.name.capitalize(),
+                "up": p.state == State.ESTABLISHED,
+                "since": p.since,
+                "info": p.last_error if p.state != State.ESTABLISHED else "",
+                "router_id": str(IPv4Address(p.source.router_id)) if p.source.router_id else "",
+                "families": [family_name(f) for f in neg.families] if neg else [],
+                "hold_time": neg.hold_time if neg else None,
+                "prefixes_received": p.prefixes_received(),
+                "prefixes_sent": p.prefixes_sent(),
+                "stale": sum(len(t) for t in p.source.stale.values()),
+                "updates_received": p.updates_in,
+                "flaps": p.flaps,
+            }
+        )
+    return {
+        "router_id": str(g.router_id),
+        "cluster_id": str(g.cluster_id),
+        "asn": g.asn,
+        "uptime": speaker.loop.time() - speaker.started_at,
+        "now": time.time(),
+        "routes": {family_name(f): len(t) for f, t in speaker.rib.tables.items()},
+        "update_groups": len(speaker.outbound.groups),
+        "rejected_connections": speaker.rejected,
+        "peers": peers,
+    }
+
+
+def _path_dict(family: Family, p: Path) -> dict[str, Any]:
+    a = p.attrs
+    return {
+        "from": p.source.key,
+        "next_hop": next_hop_text(p.next_hop),
+        "local_pref": a.local_pref,
+        "as_path": " ".join(str(x) for _t, asns in a.as_path for x in asns),
+        "med": a.med,
+        "originator_id": str(IPv4Address(a.originator_id)) if a.originator_id is not None else None,
+        "cluster_list": [str(IPv4Address(c)) for c in a.cluster_list],
+        "attributes": describe_items(a.items),
+        "stale": p in p.source.stale.get(family, {}).values() if p.source.stale else False,
+    }
+
+
+def routes(speaker: Speaker, prefix: str | None = None, limit: int = 10000) -> dict[str, Any]:
+    """Best path and why it won, and every candidate path, per prefix."""
+    out: list[dict[str, Any]] = []
+    if prefix:
+        fam, key = prefix_from_str(prefix)
+        wanted: list[tuple[Family, bytes]] = [(fam, key)]
+    else:
+        wanted = [
+            (fam, k)
+            for fam in (IPV4_UNICAST, IPV6_UNICAST)
+            for k in list(speaker.rib.tables.get(fam, {}))[:limit]
+        ]
+    for fam, key in wanted:
+        dest = speaker.rib.lookup(fam, key)
+        if dest is None:
+            continue
+        best, reason = select(dest.paths)
+        out.append(
+            {
+                "prefix": prefix_to_str(key, fam),
+                "family": family_name(fam),
+                "best": _path_dict(fam, best) if best is not None else None,
+                "reason": reason.value,
+                "paths": [_path_dict(fam, p) for p in dest.paths],
+            }
+        )
+    return {"routes": out, "total": len(speaker.rib)}
