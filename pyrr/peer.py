@@ -347,13 +347,19 @@ class Peer:
         from .bgp.messages import RouteRefresh
 
         rr = ev.refresh
-        if rr.subtype != RefreshSubtype.NORMAL:
-            return  # BoRR/EoRR from the peer concern its own re-advertisement; nothing to do
+        fam = (rr.afi, rr.safi)
+        if rr.subtype == RefreshSubtype.BORR:
+            # RFC 7313 §4: the peer re-sends its whole table; what it does not re-send by EoRR
+            # is gone. Its routes stay in use (stale) meanwhile.
+            self.speaker.rib.mark_stale(self.source, (fam,))
+            return
+        if rr.subtype == RefreshSubtype.EORR:
+            self._sweep_stale(fam)
+            return
         g = self.group
         neg = self.negotiated
         if g is None or neg is None:
             return
-        fam = (rr.afi, rr.safi)
         g.flush()
         msgs = g.family_table(self, fam)
         if neg.enhanced_route_refresh:

@@ -6,7 +6,7 @@ as (family, prefix, old best, new best); nothing here walks a whole table for on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ..bgp.nlri import Family
 from ..bgp.update import Update
@@ -136,14 +136,16 @@ class Rib:
         source.stale.clear()
         return changes
 
-    def mark_stale(self, source: Source) -> int:
-        """RFC 4724 §4.2: keep the routes of a peer that restarts, marked stale, still in use."""
+    def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int:
+        """RFC 4724 §4.2 (and RFC 7313 §4 BoRR): keep the peer's routes, marked stale, still in
+        use, until they are re-announced or swept."""
         n = 0
-        for family, table in source.adj_in.items():
-            stale = source.stale.setdefault(family, {})
-            stale.update(table)
+        for family in list(source.adj_in) if families is None else list(families):
+            table = source.adj_in.pop(family, None)
+            if not table:
+                continue
+            source.stale.setdefault(family, {}).update(table)
             n += len(table)
-        source.adj_in = {}
         return n
 
     def sweep_stale(self, source: Source, family: Family, add_path: bool = False) -> list[Change]:
