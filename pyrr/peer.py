@@ -57,6 +57,10 @@ class Peer:
         self._dial_timer: asyncio.TimerHandle | None = None
         self._dial_task: asyncio.Task[None] | None = None
         self._gr_timer: asyncio.TimerHandle | None = None
+        # RFC 7911 §3: the ADD-PATH receive families of the session whose routes are now stale
+        # (their Adj-RIB-In keys carry a path id); kept after `negotiated` is cleared so that
+        # the restart timer and stop() can still find the prefixes in the Loc-RIB.
+        self._stale_add_path: frozenset[Family] = frozenset()
         self._redial: asyncio.TimerHandle | None = None
         self.established: Connection | None = None
         self.negotiated: Negotiated | None = None
@@ -114,10 +118,24 @@ class Peer:
         for conn in list(self.connections):
             conn.session.stop(now, subcode, message)
             conn.pump()
-        # Routes kept for a restarting peer (RFC 4724) go with the peer.
-        leftover = self.speaker.rib.drop_source(self.source)
+        # Routes kept for a restarting peer (RFC 4724) go with the peer. Stale and current
+        # routes may be keyed differently (RFC 7911 path ids): each with its own session's view.
+        rib = self.speaker.rib
+        leftover = []
+        for fam in list(self.source.stale):
+            leftover += rib.sweep_stale(self.source, fam, fam in self._stale_add_path)
+        neg = self.negotiated
+        leftover += rib.drop_source(self.source, neg.add_path_rx if neg else frozenset())
         if leftover:
             self.speaker.outbound.changes(leftover)
+
+    def halt_for_restart(self) -> None:
+        """Drop every connection without a NOTIFICATION (pyrr restarts; RFC 4724 §4.2 lets the
+        peer keep our routes meanwhile)."""
+        self.stopped = True
+        self._cancel_dialer()
+        for conn in list(self.connections):
+            conn.abort()
 
     # -- dialing (RFC 4271 §8: Connect and Active, driven by the session's ConnectRetryTimer) ---
 
@@ -307,6 +325,18 @@ class Peer:
                 if not peer_gr.forwarding_preserved(fam):
                     # RFC 4724 §4.2: forwarding state not preserved for this family.
                     self._sweep_stale(fam)
+        self.speaker.sessions_changed()
+        rec = self.speaker.recovery
+        if rec is not None and rec.active:
+            rec.defer(self)  # RFC 4724 §4.1: nothing is sent until recovery ends
+        else:
+            self.advertise()
+
+    def advertise(self) -> None:
+        """Join the update group: the peer gets the whole table, End-of-RIB, then changes."""
+        conn, neg = self.established, self.negotiated
+        if conn is None or neg is None or self.group is not None:
+            return
         self.group_key = self.speaker.group_key(self, neg, conn)
         self.group = self.speaker.outbound.join(self.group_key, self)
 
@@ -327,6 +357,9 @@ class Peer:
             self.eor_received.add(upd.end_of_rib)
             log.debug("End-of-RIB", peer=self.key, family=family_name(upd.end_of_rib))
             self._sweep_stale(upd.end_of_rib)
+            rec = self.speaker.recovery
+            if rec is not None and rec.active:
+                rec.end_of_rib(self, upd.end_of_rib, neg.families)
             return
         attrs = upd.attrs
         if attrs is not None and self.source.ibgp:
@@ -381,6 +414,9 @@ class Peer:
             return
         self.established = None
         self.flaps += 1
+        self.speaker.sessions_changed()
+        if self.speaker.recovery is not None:
+            self.speaker.recovery.peer_down(self)
         if self.group_key is not None:
             self.speaker.outbound.leave(self.group_key, self)
         self.group = None
@@ -391,6 +427,7 @@ class Peer:
             # RFC 4724 §4.2: helper mode: keep the routes, stale, until the peer returns with
             # End-of-RIB or its restart time runs out.
             n = self.speaker.rib.mark_stale(self.source)
+            self._stale_add_path = neg.add_path_rx if neg is not None else frozenset()
             for fam in list(self.source.stale):
                 if not peer_gr.covers(fam):
                     self._sweep_stale(fam)
@@ -413,8 +450,9 @@ class Peer:
         self.negotiated = None
 
     def _sweep_stale(self, family: Family) -> None:
-        neg = self.negotiated
-        ap = neg is not None and family in neg.add_path_rx
+        # Stale keys are those of the session that went down (RFC 7911 §3), not of the current
+        # one: by the time the restart timer fires `negotiated` is None.
+        ap = family in self._stale_add_path
         changes = self.speaker.rib.sweep_stale(self.source, family, ap)
         if changes:
             log.info(
@@ -429,6 +467,11 @@ class Peer:
             self._gr_timer = None
 
     def _sweep_all_stale(self, reason: str) -> None:
+        # Called by the restart timer, or directly when the peer returns without the Restart
+        # State bit (RFC 4724 §4.2); then the pending timer must go too, or it would fire during
+        # a later restart and sweep that restart's stale routes early.
+        if self._gr_timer is not None:
+            self._gr_timer.cancel()
         self._gr_timer = None
         if self.source.stale:
             log.info("sweeping stale routes", peer=self.key, reason=reason)

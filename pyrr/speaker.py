@@ -4,10 +4,12 @@ inbound connections and applies configuration changes. It owns listening sockets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_address
+from pathlib import Path
 
 import structlog
 
@@ -19,6 +21,7 @@ from .bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
 from .config import Config, PeerConfig
 from .out.groups import GroupKey, Outbound
 from .peer import Peer
+from .recovery import Recovery, load_state, save_state
 from .rib.loc_rib import Rib
 from .rib.reflect import Role
 from .transport.protocol import Connection, ConnectionOwner
@@ -27,8 +30,16 @@ log = structlog.get_logger("pyrr.speaker")
 
 
 class Speaker:
-    def __init__(self, config: Config, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        loop: asyncio.AbstractEventLoop | None = None,
+        state_path: Path | None = None,
+    ) -> None:
         self.config = config
+        self.state_path = state_path
+        self.recovery: Recovery | None = None
+        self._state_timer: asyncio.TimerHandle | None = None
         self.loop = loop or asyncio.get_running_loop()
         self.rib = Rib()
         self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), self._soon)
@@ -54,7 +65,10 @@ class Speaker:
             # its routes; F=1 because pyrr's forwarding state (none: an RR does not forward)
             # cannot be lost by a restart of the peer.
             graceful_restart=GracefulRestart(
-                flags=GRFlags.NONE,
+                # RFC 4724 §4.1: the Restart State bit while we recover from a restart.
+                flags=GRFlags.RESTART
+                if self.recovery is not None and self.recovery.active
+                else GRFlags.NONE,
                 restart_time=g.restart_time,
                 families=tuple((f, True) for f in fams),
             ),
@@ -108,6 +122,11 @@ class Speaker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.state_path is not None:
+            before = load_state(self.state_path, self.config.bgp.restart_time)
+            if before is not None:
+                configured = {p.key for p in self.config.peers}
+                self.recovery = Recovery(self.loop, before & configured)
         await self._listen()
         for pc in self.config.peers:
             self._add_peer(pc)
@@ -149,8 +168,46 @@ class Speaker:
         p.start()
         return p
 
+    def sessions_changed(self) -> None:
+        """Remember the Established peers (debounced) for the next start's recovery."""
+        if self.state_path is None or self._state_timer is not None:
+            return
+        self._state_timer = self.loop.call_later(0.5, self._save_state)
+
+    def established_peers(self) -> list[str]:
+        return [k for k, p in self.peers.items() if p.established is not None]
+
+    def _save_state(self) -> None:
+        self._state_timer = None
+        if self.state_path is not None:
+            save_state(self.state_path, self.established_peers())
+
+    async def stop_for_restart(self) -> None:
+        """Stop so that peers keep our routes (RFC 4724 §4.2 on their side): no NOTIFICATION,
+        just close every connection, and remember who was up for the next start."""
+        if self._state_timer is not None:
+            self._state_timer.cancel()
+            self._state_timer = None
+        up = self.established_peers()
+        if self.state_path is not None:
+            save_state(self.state_path, up)
+        for srv in self.servers:
+            srv.close()
+        for p in self.peers.values():
+            p.halt_for_restart()
+        log.info("stopped for a graceful restart", established=len(up))
+
     async def stop(self, message: str = "pyrr shutting down") -> None:
-        """RFC 4486 §4 / RFC 9003: Cease/Administrative Shutdown with a message to every peer."""
+        """RFC 4486 §4 / RFC 9003: Cease/Administrative Shutdown with a message to every peer.
+
+        The peers flush our routes, so the next start is a cold one: no restart state is kept.
+        """
+        if self._state_timer is not None:
+            self._state_timer.cancel()
+            self._state_timer = None
+        if self.state_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
         for srv in self.servers:
             srv.close()
         for p in self.peers.values():
@@ -197,7 +254,7 @@ class Speaker:
             t = conn.transport
             if t is not None:
                 t.write(Notification(ErrCode.CEASE, CeaseSub.CONNECTION_REJECTED).encode())
-                t.close()
+                conn.close()
             return None
         return peer.adopt_inbound(conn), peer
 

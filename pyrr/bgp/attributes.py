@@ -108,9 +108,21 @@ def merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath:
         return as_path  # AS4_PATH is not trustworthy: ignore it (§4.2.3)
     keep = n_as - n_as4
     out: list[tuple[int, tuple[int, ...]]] = []
-    for stype, asns in as_path:
+    prev_taken = False
+    for i, (stype, asns) in enumerate(as_path):
+        if stype in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET):
+            # §4.2.3: "a valid AS_CONFED_SEQUENCE or AS_CONFED_SET path segment SHALL be
+            # prepended if it is either the leading path segment or is adjacent to a path
+            # segment that is prepended" (AS4_PATH never carries them, §4.2.2), even when no
+            # AS number is left to take.
+            if i == 0 or prev_taken or keep > 0:
+                out.append((stype, asns))
+                prev_taken = True
+                continue
+            break
         if keep <= 0:
             break
+        prev_taken = True
         if stype == AsPathSegType.AS_SEQUENCE:
             take = asns[:keep]
             out.append((stype, take))

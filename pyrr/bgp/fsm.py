@@ -146,6 +146,9 @@ class Session:
         """TcpConnectionFails after OpenSent (event 18): the session is over, no NOTIFICATION."""
         if self.state in (State.IDLE, State.CONNECT, State.ACTIVE) or self.closing:
             self.closing = True
+            # A finished session reports no deadline (handle_timer() ignores it anyway, so a
+            # driver sleeping until next_timer() would spin on a past one).
+            self._connect_retry_deadline = None
             if self.state != State.IDLE:
                 self._set_state(State.IDLE, reason, now)
             return
@@ -157,9 +160,11 @@ class Session:
         """ManualStop (event 2) or any decision of ours to end the session: Cease, then Idle."""
         if self.closing or self.state == State.IDLE:
             self.closing = True
+            self._connect_retry_deadline = None
             return
         if self.state in (State.CONNECT, State.ACTIVE):
             self.closing = True
+            self._connect_retry_deadline = None  # as in connection_lost(): no timer left
             self._set_state(State.IDLE, message or "stopped", now)
             return
         self._notify(now, shutdown_notification(subcode, message), message or "stopped")

@@ -123,7 +123,15 @@ def _as_path(v: bytes, ctx: UpdateContext) -> bytes:
     if any(t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path) \
             and not ctx.ibgp:
         raise _Bad("confederation segment from an external peer")  # RFC 5065 §5.3
-    return v if size == 4 else encode_as_path(path, 4)
+    if size == 4:
+        return v
+    wide = encode_as_path(path, 4)
+    if len(wide) > 0xFFFF:
+        # A 2-octet AS_PATH of more than 32 KiB (possible with RFC 8654 extended messages) has
+        # no 4-octet form that fits an attribute's 2-octet length (RFC 4271 §4.3): the route
+        # cannot be kept, so withdraw it (RFC 7606 §7.2) rather than fail to encode it.
+        raise _Bad(f"AS_PATH of {len(wide)} octets in 4-octet form exceeds 65535")
+    return wide
 
 
 def _next_hop(v: bytes, ctx: UpdateContext) -> bytes:
@@ -317,6 +325,13 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
                 items.append((code, flags | AttrFlag.PARTIAL, value))
             # Unknown optional non-transitive: quietly ignored (RFC 4271 §5).
             continue
+        if code == AttrCode.NEXT_HOP and not nlri:
+            # RFC 4760 §3: an UPDATE with no NLRI outside MP_REACH_NLRI "SHOULD NOT carry the
+            # NEXT_HOP attribute. If such a message contains the NEXT_HOP attribute, the BGP
+            # speaker that receives the message SHOULD ignore this attribute." Validating it
+            # would withdraw MP routes over a next hop that applies to none of them.
+            upd.notes.append("NEXT_HOP without IPv4 NLRI ignored (RFC 4760 §3)")
+            continue
         if code == AttrCode.MP_REACH_NLRI:
             if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
                 raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_REACH_NLRI flags")
@@ -407,7 +422,12 @@ def _apply_as4(items: list[AttrItem], as4_path: bytes | None, as4_aggr: bytes | 
         i = idx[AttrCode.AS_PATH]
         code, flags, value = items[i]
         path = decode_as_path(value, 4) or ()
-        items[i] = (code, flags, encode_as_path(merge_as4_path(path, path4), 4))
+        merged = encode_as_path(merge_as4_path(path, path4), 4)
+        if len(merged) > 0xFFFF:
+            # Same bound as in _as_path: keep AS_PATH rather than build an unencodable value.
+            upd.notes.append("AS4_PATH ignored: merged path exceeds 65535 octets")
+            return
+        items[i] = (code, flags, merged)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from typing import Protocol, cast
 from ..bgp.events import Event
 from ..bgp.fsm import Session
 
+# How long a closing connection waits for the peer to read our NOTIFICATION and close.
+LINGER = 2.0
+
 
 class ConnectionOwner(Protocol):
     def on_events(self, conn: Connection, events: list[Event]) -> None: ...
@@ -44,6 +47,7 @@ class Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.closed = False
+        self._lingering = False
         self.remote: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
 
@@ -67,8 +71,8 @@ class Connection(asyncio.Protocol):
         self.pump()
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
+        if self.closed or self._lingering:
+            return  # refused or closing: read and drop, so the kernel sends FIN, not RST
         self.session.receive_data(data, self.loop.time())
         self.pump()
 
@@ -76,10 +80,10 @@ class Connection(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         if self.session is None:  # refused at accept
             return
         self.closed = True
-        self.transport = None
         self._cancel_timer()
         if not self.session.closing:
             self.session.connection_lost(self.loop.time(), str(exc) if exc else "connection closed")
@@ -112,10 +116,29 @@ class Connection(asyncio.Protocol):
             self.session.note_sent(len(messages))
 
     def close(self) -> None:
+        """Close after a NOTIFICATION: half-close (FIN after what is buffered), keep reading and
+        discarding until the peer closes too or LINGER runs out.
+
+        Closing outright while the peer's bytes are still arriving makes the kernel answer with
+        a RST, and a RST can destroy the NOTIFICATION before the peer has read it.
+        """
         self._cancel_timer()
         t = self.transport
+        if t is None or t.is_closing() or self._lingering:
+            return
+        self._lingering = True
+        try:
+            if t.can_write_eof():
+                t.write_eof()
+                self.loop.call_later(LINGER, self._end_linger)
+                return
+        except (OSError, RuntimeError):
+            pass
+        t.close()
+
+    def _end_linger(self) -> None:
+        t = self.transport
         if t is not None and not t.is_closing():
-            # Flushes what is buffered (the NOTIFICATION) before closing.
             t.close()
 
     def abort(self) -> None:

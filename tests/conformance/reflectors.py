@@ -92,7 +92,11 @@ class PyrrReflector:
             self.proc.wait(10)
 
     def restart(self) -> None:
-        self.stop()
+        """An operator's restart without loss: SIGUSR2 (close sessions without NOTIFICATION,
+        remember who was up), then start again."""
+        if self.proc is not None and self.proc.alive():
+            self.proc.signal(signal.SIGUSR2)
+            self.proc.wait(10)
         self._spawn()
 
     def alive(self) -> bool:

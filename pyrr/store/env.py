@@ -1,0 +1,717 @@
+"""pyrr's settings from the environment, compatible with the calico/routereflector container.
+
+The same `docker run -e ...` line that started calico/routereflector (BIRD 1.6 + confd) starts
+pyrr: `IP`, `IP6`, `DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`,
+`ETCD_KEY_FILE`, `ETCD_USERNAME`, `ETCD_PASSWORD` and `BGP_LOGSEVERITYSCREEN` mean what they
+meant there. pyrr adds `CLUSTER_ID`, `PYRR_PORT`, `PYRR_AS`, `PYRR_RR_CLUSTER`, `PYRR_LABELS` and
+`PYRR_CONTROL_SOCKET` (see VARIABLES).
+
+A variable set to the empty string (or only blanks) counts as unset, as envconfig treats it.
+Every problem is one `ConfigError(<VARIABLE>, "<what is wrong and what is expected>")`; values
+that are secrets (ETCD_PASSWORD) never appear in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import Path
+from typing import Final, NoReturn
+from urllib.parse import urlsplit
+
+from ..bgp.constants import BGP_PORT
+from ..config import Config, ConfigError, GlobalConfig, IPAddress
+from .selector import LABEL_KEY
+from .static import detect_router_id
+
+__all__ = [
+    "CALICO_DEFAULT_AS",
+    "LOG_LEVELS",
+    "VARIABLES",
+    "EnvSettings",
+    "EtcdEndpoint",
+    "from_environment",
+    "merge",
+]
+
+# libcalico-go / confd: the AS of a Calico cluster whose BGPConfiguration sets none.
+CALICO_DEFAULT_AS: Final = 64512
+MAX_ASN: Final = 2**32 - 1
+MAX_PORT: Final = 65535
+MAX_CLUSTER_ID: Final = 2**32 - 1
+# sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
+MAX_SOCKET_PATH: Final = 107
+
+VARIABLES: Final = {
+    "IP": "IPv4 router id, source and listen address; 'autodetect' looks one up",
+    "IP6": "IPv6 source and listen address; empty = no IPv6 sessions",
+    "DATASTORE_TYPE": "etcdv3 (the default; kubernetes is not supported yet)",
+    "ETCD_ENDPOINTS": "comma list of http(s)://host:port; set = read Calico's etcd",
+    "ETCD_CA_CERT_FILE": "PEM CA bundle for https endpoints (default: the system CAs)",
+    "ETCD_CERT_FILE": "PEM client certificate (needs ETCD_KEY_FILE)",
+    "ETCD_KEY_FILE": "PEM client key, unencrypted (needs ETCD_CERT_FILE)",
+    "ETCD_USERNAME": "etcd user (needs ETCD_PASSWORD)",
+    "ETCD_PASSWORD": "etcd password (needs ETCD_USERNAME)",
+    "BGP_LOGSEVERITYSCREEN": "debug, info, warning, error, fatal or none",
+    "CLUSTER_ID": "RFC 4456 cluster id: dotted quad or integer (default: the router id)",
+    "PYRR_PORT": "BGP listen port (default 179)",
+    "PYRR_AS": f"local AS when the datastore sets none (default {CALICO_DEFAULT_AS})",
+    "PYRR_RR_CLUSTER": "true/false: register in etcd and mesh with the other pyrr instances"
+    " (default: true when CLUSTER_ID is set and ETCD_ENDPOINTS is)",
+    "PYRR_LABELS": "k=v,k2=v2: pyrr's labels for BGPPeer nodeSelector/peerSelector",
+    "PYRR_CONTROL_SOCKET": "path of the control socket",
+}
+
+# BIRD / Calico logSeverityScreen spellings, case-insensitive, to pyrr.log's level names.
+LOG_LEVELS: Final = {
+    "debug": "debug",
+    "info": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "fatal": "fatal",
+    "none": "none",
+}
+_LOG_EXPECT: Final = "one of debug, info, warning, error, fatal, none (any case)"
+
+_TRUE: Final = frozenset({"true", "yes", "1", "on"})
+_FALSE: Final = frozenset({"false", "no", "0", "off"})
+# A DNS name: dot-separated labels of letters, digits and inner hyphens (RFC 1123).
+_HOSTNAME: Final = re.compile(
+    r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?\Z",
+    re.ASCII,
+)
+# Kubernetes label values, which Calico validates Node labels against.
+_LABEL_VALUE: Final = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z", re.ASCII)
+_DECIMAL: Final = re.compile(r"[0-9]{1,20}\Z", re.ASCII)
+_ASDOT: Final = re.compile(r"([0-9]{1,5})\.([0-9]{1,5})\Z", re.ASCII)
+
+_IP_EXPECT: Final = "an IPv4 address like 192.168.56.104, or autodetect"
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdEndpoint:
+    """One etcd endpoint; `url` is normalised to scheme://host:port."""
+
+    scheme: str  # "http" or "https"
+    host: str  # a DNS name or an IP literal (without brackets)
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True, slots=True)
+class EnvSettings:
+    """What the environment says. None means "not set" wherever a default lives elsewhere."""
+
+    ip: IPv4Address | None = None
+    ip6: IPv6Address | None = None
+    datastore_type: str = "etcdv3"
+    etcd_endpoints: tuple[EtcdEndpoint, ...] = ()
+    etcd_ca_cert_file: str | None = None
+    etcd_cert_file: str | None = None
+    etcd_key_file: str | None = None
+    etcd_username: str | None = None
+    etcd_password: str | None = field(default=None, repr=False)
+    log_level: str | None = None
+    cluster_id: IPv4Address | None = None
+    port: int | None = None
+    fallback_as: int = CALICO_DEFAULT_AS
+    rr_cluster: bool = False
+    labels: Mapping[str, str] | None = field(default=None, hash=False)
+    control_socket: str | None = None
+    # Settings that are odd but harmless (say, TLS files with only http:// endpoints).
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def etcd_mode(self) -> bool:
+        """True iff ETCD_ENDPOINTS is set: peers come from Calico's datastore."""
+        return bool(self.etcd_endpoints)
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def from_environment(
+    env: Mapping[str, str],
+    *,
+    autodetect: Callable[[], IPv4Address | None] | None = None,
+) -> EnvSettings:
+    """Read and validate pyrr's environment variables; any problem is a ConfigError.
+
+    `autodetect` finds this host's IPv4 address for IP=autodetect; the default is calico/node's
+    first-found rule (pyrr.store.static.detect_router_id).
+    """
+    if autodetect is None:
+
+        def autodetect() -> IPv4Address | None:
+            return detect_router_id({"IP": "autodetect"})
+
+    datastore = _datastore_type(_get(env, "DATASTORE_TYPE"))
+    endpoints = _endpoints(_get(env, "ETCD_ENDPOINTS"))
+    etcd_mode = bool(endpoints)
+    if not etcd_mode:
+        _no_etcd_settings(env, explicit_datastore=_get(env, "DATASTORE_TYPE") is not None)
+    warnings: list[str] = []
+
+    ca_file, cert_file, key_file = _tls_files(env, endpoints, warnings)
+    username, password = _credentials(env, endpoints, warnings)
+    ip = _ip(_get(env, "IP"), etcd_mode, autodetect)
+    ip6 = _ip6(_get(env, "IP6"))
+    cluster_id = _cluster_id(_get(env, "CLUSTER_ID"))
+    rr_cluster = _rr_cluster(_get(env, "PYRR_RR_CLUSTER"), etcd_mode, cluster_id)
+    return EnvSettings(
+        ip=ip,
+        ip6=ip6,
+        datastore_type=datastore,
+        etcd_endpoints=endpoints,
+        etcd_ca_cert_file=ca_file,
+        etcd_cert_file=cert_file,
+        etcd_key_file=key_file,
+        etcd_username=username,
+        etcd_password=password,
+        log_level=_log_level(_get(env, "BGP_LOGSEVERITYSCREEN")),
+        cluster_id=cluster_id,
+        port=_port(_get(env, "PYRR_PORT")),
+        fallback_as=_asn(_get(env, "PYRR_AS")),
+        rr_cluster=rr_cluster,
+        labels=_labels(_get(env, "PYRR_LABELS")),
+        control_socket=_control_socket(env.get("PYRR_CONTROL_SOCKET", "")),
+        warnings=tuple(warnings),
+    )
+
+
+_CLI_KEYS: Final = ("router_id", "listen", "port", "log_level", "cluster_id")
+
+
+def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str, object]) -> Config:
+    """The global configuration from three sources: command line > environment > file.
+
+    `cli_overrides` may hold router_id, listen, port, log_level and cluster_id (a value of None
+    means "not given", so argparse defaults can be passed through); anything else is an error.
+    Each global setting is taken from the first source that sets it:
+
+    - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP").
+    - listen addresses: --listen; in etcd mode IP (and IP6 when set), as the original container
+      used them as its source addresses; the file's bgp.listen; else all addresses. Outside etcd
+      mode IP gives the router id only and does not narrow the listen addresses.
+    - port: --port, PYRR_PORT, the file's bgp.port, 179.
+    - log level: --log-level, BGP_LOGSEVERITYSCREEN, the file's log_level, "info". (The
+      datastore's logSeverityScreen ranks below all three; see calico.Desired.apply.)
+    - cluster id: --cluster-id, CLUSTER_ID, the file's bgp.cluster_id, the router id. A file
+      cluster id equal to the file's router id is taken as the file's default (the loader fills
+      it in when bgp.cluster_id is absent), so it follows a router id overridden from outside.
+
+    The local AS and the peers come from the file when there is one (in etcd mode the datastore
+    replaces both later); without a file the AS is PYRR_AS (default 64512) and there are no
+    peers yet. restart_time and connect_retry come from the file or their defaults.
+    """
+    cli = _cli(cli_overrides)
+    file_bgp = file_cfg.bgp if file_cfg is not None else None
+
+    router_id = _first(cli.get("router_id"), env.ip, file_bgp.router_id if file_bgp else None)
+    if not isinstance(router_id, IPv4Address):
+        raise ConfigError(
+            "IP",
+            "not set and no router id given: set IP=<this host's IPv4 address> (or"
+            " IP=autodetect), --router-id, or bgp.router_id in the configuration file",
+        )
+
+    file_cluster_id = None
+    if file_bgp is not None and file_bgp.cluster_id != file_bgp.router_id:
+        file_cluster_id = file_bgp.cluster_id
+    cluster_id = _first(cli.get("cluster_id"), env.cluster_id, file_cluster_id, router_id)
+    assert isinstance(cluster_id, IPv4Address)
+
+    env_listen: tuple[IPAddress, ...] | None = None
+    if env.etcd_mode and env.ip is not None:
+        env_listen = (env.ip,) if env.ip6 is None else (env.ip, env.ip6)
+    listen = _first(cli.get("listen"), env_listen, file_bgp.listen if file_bgp else None, ())
+    assert isinstance(listen, tuple)
+
+    port = _first(cli.get("port"), env.port, file_bgp.port if file_bgp else None, BGP_PORT)
+    assert isinstance(port, int)
+
+    log_level = _first(
+        cli.get("log_level"),
+        env.log_level,
+        file_cfg.log_level if file_cfg is not None else None,
+        "info",
+    )
+    assert isinstance(log_level, str)
+
+    defaults = GlobalConfig(asn=1, router_id=router_id, cluster_id=cluster_id)
+    bgp = GlobalConfig(
+        asn=file_bgp.asn if file_bgp is not None else env.fallback_as,
+        router_id=router_id,
+        cluster_id=cluster_id,
+        listen=listen,
+        port=port,
+        restart_time=file_bgp.restart_time if file_bgp else defaults.restart_time,
+        connect_retry=file_bgp.connect_retry if file_bgp else defaults.connect_retry,
+    )
+    peers = file_cfg.peers if file_cfg is not None else ()
+    return Config(bgp=bgp, peers=peers, log_level=log_level)
+
+
+# --- the variables ----------------------------------------------------------------------------
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _fail(name: str, message: str) -> NoReturn:
+    raise ConfigError(name, message)
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:60] + "...")
+
+
+def _datastore_type(value: str | None) -> str:
+    if value is None:
+        return "etcdv3"
+    kind = value.lower()
+    if kind == "etcdv3":
+        return kind
+    if kind == "kubernetes":
+        _fail(
+            "DATASTORE_TYPE",
+            "kubernetes is not supported yet: pyrr reads Calico's etcdv3 datastore; set"
+            " DATASTORE_TYPE=etcdv3 (or leave it unset) and ETCD_ENDPOINTS",
+        )
+    _fail("DATASTORE_TYPE", f"must be etcdv3, got {_show(value)}")
+
+
+def _no_etcd_settings(env: Mapping[str, str], *, explicit_datastore: bool) -> None:
+    """Without ETCD_ENDPOINTS, settings that only make sense with etcd are a contradiction."""
+    for name in ("ETCD_CA_CERT_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE", "ETCD_USERNAME"):
+        if _get(env, name) is not None:
+            _fail(
+                "ETCD_ENDPOINTS",
+                f"not set, but {name} is: set ETCD_ENDPOINTS=https://<host>:2379 to read"
+                f" Calico's datastore, or unset {name}",
+            )
+    if explicit_datastore:
+        _fail(
+            "ETCD_ENDPOINTS",
+            "not set, but DATASTORE_TYPE=etcdv3 is: set ETCD_ENDPOINTS=https://<host>:2379"
+            " (no etcd endpoints specified)",
+        )
+
+
+def _endpoints(value: str | None) -> tuple[EtcdEndpoint, ...]:
+    if value is None:
+        return ()
+    endpoints: list[EtcdEndpoint] = []
+    for index, raw in enumerate(value.split(",")):
+        item = raw.strip()
+        if not item:
+            continue  # "a, b," : a trailing or doubled comma is harmless
+        endpoint = _endpoint(item, index)
+        if endpoint not in endpoints:
+            endpoints.append(endpoint)
+    if not endpoints:
+        _fail("ETCD_ENDPOINTS", "has no endpoints: expected https://<host>:2379[,...]")
+    return tuple(endpoints)
+
+
+def _endpoint(item: str, index: int) -> EtcdEndpoint:
+    where = f"endpoint {index + 1} ({_show(item)})"
+    example = "like https://192.168.56.101:2379"
+    if "://" not in item:
+        _fail("ETCD_ENDPOINTS", f"{where} needs a scheme: write it {example}")
+    try:
+        parts = urlsplit(item)
+        port = parts.port
+    except ValueError as err:
+        _fail("ETCD_ENDPOINTS", f"{where} is not a valid URL ({err}): write it {example}")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        _fail("ETCD_ENDPOINTS", f"{where} must use http:// or https://, not {scheme}://")
+    if parts.username is not None or parts.password is not None:
+        _fail(
+            "ETCD_ENDPOINTS",
+            f"{where} carries credentials; use ETCD_USERNAME and ETCD_PASSWORD instead",
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        _fail("ETCD_ENDPOINTS", f"{where} must be only scheme://host:port, {example}")
+    host = parts.hostname or ""
+    if not host:
+        _fail("ETCD_ENDPOINTS", f"{where} has no host: write it {example}")
+    if not _valid_host(host):
+        _fail("ETCD_ENDPOINTS", f"{where} has an invalid host {host!r}: write it {example}")
+    if port is None:
+        _fail("ETCD_ENDPOINTS", f"{where} has no port: write it {example}")
+    if not 1 <= port <= MAX_PORT:
+        _fail("ETCD_ENDPOINTS", f"{where} has port {port}, expected 1 to {MAX_PORT}")
+    return EtcdEndpoint(scheme=scheme, host=host, port=port)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return bool(_HOSTNAME.match(host)) and not host.replace(".", "").isdigit()
+    return True
+
+
+def _tls_files(
+    env: Mapping[str, str], endpoints: Sequence[EtcdEndpoint], warnings: list[str]
+) -> tuple[str | None, str | None, str | None]:
+    ca = _get(env, "ETCD_CA_CERT_FILE")
+    cert = _get(env, "ETCD_CERT_FILE")
+    key = _get(env, "ETCD_KEY_FILE")
+    if cert is not None and key is None:
+        _fail("ETCD_KEY_FILE", "not set, but ETCD_CERT_FILE is: a client certificate needs its key")
+    if key is not None and cert is None:
+        _fail("ETCD_CERT_FILE", "not set, but ETCD_KEY_FILE is: a client key needs its certificate")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca is not None:
+        _pem("ETCD_CA_CERT_FILE", ca, b"-----BEGIN CERTIFICATE-----", "certificate")
+        try:
+            context.load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError, ValueError) as err:
+            _fail("ETCD_CA_CERT_FILE", f"{ca!r} could not be loaded as CA certificates: {err}")
+    if cert is not None and key is not None:
+        _pem("ETCD_CERT_FILE", cert, b"-----BEGIN CERTIFICATE-----", "certificate")
+        key_text = _pem("ETCD_KEY_FILE", key, b"PRIVATE KEY-----", "private key")
+        if b"ENCRYPTED" in key_text:
+            _fail(
+                "ETCD_KEY_FILE",
+                f"{key!r} is an encrypted private key; pyrr needs it unencrypted (as etcd's"
+                " clients do)",
+            )
+        try:
+            context.load_cert_chain(cert, key, password=lambda: b"")
+        except (ssl.SSLError, OSError, ValueError) as err:
+            _fail(
+                "ETCD_KEY_FILE",
+                f"{key!r} does not load with ETCD_CERT_FILE {cert!r} (a key of another"
+                f" certificate?): {err}",
+            )
+    if endpoints and (ca or cert) and not any(e.tls for e in endpoints):
+        warnings.append(
+            "ETCD_CA_CERT_FILE/ETCD_CERT_FILE are set but every ETCD_ENDPOINTS entry is"
+            " http://, so they are not used; write https:// to use TLS"
+        )
+    return ca, cert, key
+
+
+def _pem(name: str, path: str, marker: bytes, what: str) -> bytes:
+    try:
+        if "\0" in path:
+            raise ValueError("the path contains a NUL character")
+        target = Path(path)
+        if target.is_dir():
+            _fail(name, f"{path!r} is a directory; expected a PEM {what} file")
+        data = target.read_bytes()
+    except OSError as err:
+        _fail(name, f"cannot read {path!r}: {err.strerror or err}")
+    except ValueError as err:
+        _fail(name, f"cannot read {path!r}: {err}")
+    if marker not in data:
+        _fail(name, f"{path!r} is not a PEM {what} (no {marker.decode()!r} line)")
+    return data
+
+
+def _credentials(
+    env: Mapping[str, str], endpoints: Sequence[EtcdEndpoint], warnings: list[str]
+) -> tuple[str | None, str | None]:
+    username = _get(env, "ETCD_USERNAME")
+    # A password is taken as written: leading or trailing blanks may be part of it.
+    password = env.get("ETCD_PASSWORD") or None
+    if username is not None and password is None:
+        _fail("ETCD_PASSWORD", "not set, but ETCD_USERNAME is: set both or neither")
+    if password is not None and username is None:
+        _fail("ETCD_USERNAME", "not set, but ETCD_PASSWORD is: set both or neither")
+    if password is not None and not endpoints:
+        _fail("ETCD_ENDPOINTS", "not set, but ETCD_PASSWORD is: set ETCD_ENDPOINTS too")
+    if username is not None and any(not e.tls for e in endpoints):
+        warnings.append(
+            "ETCD_USERNAME/ETCD_PASSWORD are sent in clear text to the http:// endpoints"
+        )
+    return username, password
+
+
+def _ip(
+    value: str | None, etcd_mode: bool, autodetect: Callable[[], IPv4Address | None]
+) -> IPv4Address | None:
+    if value is None:
+        if etcd_mode:
+            _fail(
+                "IP",
+                "not set: with ETCD_ENDPOINTS pyrr needs this host's IPv4 address (router id,"
+                " source and listen address), e.g. IP=192.168.56.104 or IP=autodetect",
+            )
+        return None
+    word = value.lower()
+    if word == "autodetect":
+        found = autodetect()
+        if found is None:
+            _fail(
+                "IP",
+                "is autodetect, but no usable IPv4 address was found on this host's interfaces;"
+                " set IP=<address>",
+            )
+        return found
+    if word == "none":
+        if etcd_mode:
+            _fail("IP", "is none, but a route reflector needs an IPv4 router id: " + _IP_EXPECT)
+        return None
+    if "/" in value:
+        _fail("IP", f"must be an address without a prefix length, got {_show(value)}")
+    try:
+        address = ip_address(value)
+    except ValueError:
+        _fail("IP", f"must be {_IP_EXPECT}, got {_show(value)}")
+    if isinstance(address, IPv6Address):
+        _fail("IP", f"is an IPv6 address ({value}); IP takes the IPv4 address, IP6 the IPv6 one")
+    if address.is_unspecified or address.is_multicast or address == IPv4Address("255.255.255.255"):
+        _fail("IP", f"must be a unicast IPv4 address of this host, got {value}")
+    return address
+
+
+def _ip6(value: str | None) -> IPv6Address | None:
+    if value is None or value.lower() == "none":
+        return None
+    if value.lower() == "autodetect":
+        _fail("IP6", "autodetect is not supported for IP6: give the address, e.g. IP6=fd00::104")
+    if "/" in value:
+        _fail("IP6", f"must be an address without a prefix length, got {_show(value)}")
+    try:
+        address = ip_address(value)
+    except ValueError:
+        _fail("IP6", f"must be an IPv6 address like fd00::104, or empty, got {_show(value)}")
+    if isinstance(address, IPv4Address):
+        _fail("IP6", f"is an IPv4 address ({value}); IP6 takes the IPv6 address, IP the IPv4 one")
+    if address.scope_id is not None or address.is_link_local:
+        _fail("IP6", f"must be a global or unique-local IPv6 address, not link-local ({value})")
+    if address.is_unspecified or address.is_multicast:
+        _fail("IP6", f"must be a unicast IPv6 address of this host, got {value}")
+    return address
+
+
+def _log_level(value: str | None) -> str | None:
+    if value is None:
+        return None
+    level = LOG_LEVELS.get(value.lower())
+    if level is None:
+        _fail("BGP_LOGSEVERITYSCREEN", f"must be {_LOG_EXPECT}, got {_show(value)}")
+    return level
+
+
+def _cluster_id(value: str | None) -> IPv4Address | None:
+    if value is None:
+        return None
+    expect = f"a dotted quad like 1.0.0.1 or an integer between 0 and {MAX_CLUSTER_ID}"
+    if _DECIMAL.match(value):
+        number = int(value)
+        if number > MAX_CLUSTER_ID:
+            _fail("CLUSTER_ID", f"must be {expect}, got {_show(value)}")
+        return IPv4Address(number)
+    try:
+        return IPv4Address(value)
+    except ValueError:
+        _fail("CLUSTER_ID", f"must be {expect}, got {_show(value)}")
+
+
+def _port(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not _DECIMAL.match(value) or not 1 <= int(value) <= MAX_PORT:
+        _fail("PYRR_PORT", f"must be a TCP port between 1 and {MAX_PORT}, got {_show(value)}")
+    return int(value)
+
+
+def _asn(value: str | None) -> int:
+    if value is None:
+        return CALICO_DEFAULT_AS
+    expect = f"an AS number between 1 and {MAX_ASN} (or asdot like 1.10)"
+    number = -1
+    if _DECIMAL.match(value):
+        number = int(value)
+    elif m := _ASDOT.match(value):
+        high, low = int(m.group(1)), int(m.group(2))
+        if high <= 0xFFFF and low <= 0xFFFF:
+            number = (high << 16) | low
+    if not 1 <= number <= MAX_ASN:
+        _fail("PYRR_AS", f"must be {expect}, got {_show(value)}")
+    return number
+
+
+def _rr_cluster(value: str | None, etcd_mode: bool, cluster_id: IPv4Address | None) -> bool:
+    if value is None:
+        # Registration and the RR mesh live in etcd: without it, CLUSTER_ID alone (a file
+        # configuration's cluster id override) does not turn them on.
+        return cluster_id is not None and etcd_mode
+    word = value.lower()
+    if word in _FALSE:
+        return False
+    if word not in _TRUE:
+        _fail("PYRR_RR_CLUSTER", f"must be true or false, got {_show(value)}")
+    if not etcd_mode:
+        _fail(
+            "PYRR_RR_CLUSTER",
+            "is true, but ETCD_ENDPOINTS is not set: pyrr instances find each other through"
+            " etcd; set ETCD_ENDPOINTS or PYRR_RR_CLUSTER=false",
+        )
+    return True
+
+
+def _labels(value: str | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    labels: dict[str, str] = {}
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, label_value = item.partition("=")
+        key, label_value = key.strip(), label_value.strip()
+        if not sep:
+            _fail("PYRR_LABELS", f"entry {_show(item)} has no '=': write key=value[,key=value]")
+        if not LABEL_KEY.match(key):
+            _fail(
+                "PYRR_LABELS",
+                f"label key {_show(key)} must be 1-512 of letters, digits and _ . / -",
+            )
+        if len(label_value) > 63 or not _LABEL_VALUE.match(label_value):
+            _fail(
+                "PYRR_LABELS",
+                f"value {_show(label_value)} of {key!r} must be at most 63 letters, digits,"
+                " - _ . starting and ending with a letter or digit (a Kubernetes label value)",
+            )
+        if key in labels:
+            _fail("PYRR_LABELS", f"label {key!r} is given twice")
+        labels[key] = label_value
+    return labels
+
+
+def _control_socket(value: str) -> str | None:
+    if not value.strip():
+        return None
+    if "\0" in value:
+        _fail("PYRR_CONTROL_SOCKET", "must be a path without NUL characters")
+    size = len(os.fsencode(value))
+    if size > MAX_SOCKET_PATH:
+        _fail(
+            "PYRR_CONTROL_SOCKET",
+            f"is {size} bytes long; a Unix socket path must be at most {MAX_SOCKET_PATH}",
+        )
+    return value
+
+
+# --- command-line overrides -------------------------------------------------------------------
+
+
+def _first(*values: object) -> object:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def _cli(overrides: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in overrides.items():
+        option = "--" + key.replace("_", "-")
+        if key not in _CLI_KEYS:
+            _fail(option, f"is not an override merge() knows; expected one of {_CLI_KEYS}")
+        if value is None:
+            continue
+        if key == "router_id":
+            out[key] = _cli_router_id(option, value)
+        elif key == "cluster_id":
+            out[key] = _cli_cluster_id(option, value)
+        elif key == "listen":
+            out[key] = _cli_listen(option, value)
+        elif key == "port":
+            out[key] = _cli_port(option, value)
+        else:
+            out[key] = _cli_log_level(option, value)
+    return out
+
+
+def _cli_router_id(option: str, value: object) -> IPv4Address:
+    expect = "a non-zero IPv4 address like 192.168.56.104"
+    try:
+        address = value if isinstance(value, IPv4Address) else IPv4Address(str(value).strip())
+    except ValueError:
+        _fail(option, f"must be {expect}, got {_show(str(value))}")
+    if address == IPv4Address(0):
+        _fail(option, f"must be {expect}, got {address}")
+    return address
+
+
+def _cli_cluster_id(option: str, value: object) -> IPv4Address:
+    if isinstance(value, IPv4Address):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CLUSTER_ID:
+        return IPv4Address(value)
+    try:
+        cluster_id = _cluster_id(str(value).strip())
+    except ConfigError as err:
+        raise ConfigError(option, err.message) from None
+    if cluster_id is None:
+        _fail(option, "must not be empty")
+    return cluster_id
+
+
+def _cli_listen(option: str, value: object) -> tuple[IPAddress, ...]:
+    items: Sequence[object]
+    if isinstance(value, str):
+        items = [part for part in (p.strip() for p in value.split(",")) if part]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        _fail(option, "must be a comma list of IP addresses")
+    addresses: list[IPAddress] = []
+    for item in items:
+        try:
+            address = item if isinstance(item, IPv4Address | IPv6Address) else ip_address(str(item))
+        except ValueError:
+            _fail(option, f"must be a comma list of IP addresses, got {_show(str(item))}")
+        if address.is_multicast:
+            _fail(option, f"must be local unicast addresses, got {address}")
+        if address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
+
+
+def _cli_port(option: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _DECIMAL.match(value.strip()):
+        number = int(value.strip())
+    else:
+        number = -1
+    if not 1 <= number <= MAX_PORT:
+        _fail(option, f"must be a TCP port between 1 and {MAX_PORT}, got {value!r}")
+    return number
+
+
+def _cli_log_level(option: str, value: object) -> str:
+    level = LOG_LEVELS.get(str(value).strip().lower())
+    if level is None:
+        _fail(option, f"must be {_LOG_EXPECT}, got {_show(str(value))}")
+    return level

@@ -1,0 +1,738 @@
+"""The etcd v3 store: Calico's resources as a snapshot, then a stream of changes.
+
+`EtcdStore` lists the watched prefixes (by default Calico's v3 resources) at one revision R,
+hands that snapshot to `on_snapshot`, then watches from R+1 and hands each put and delete to
+`on_change`, in etcd's order, on the asyncio loop that called `start()`. It never blocks that
+loop: every etcd call runs in one worker thread ("pyrr-etcd"), and pyetcd's own watch thread
+only queues responses for it.
+
+What it does when etcd misbehaves (docs/etcd.md has the long version):
+
+- A member we talk to is lost (stream error, or a health probe times out) and another
+  endpoint answers: fail over and resume every watch from the last revision seen, without a
+  new snapshot.
+- Every endpoint fails: `on_status("disconnected: ...")`, retry with exponential backoff
+  (0.5 s doubling to 10 s), and on reconnection list again and deliver a fresh snapshot (the
+  consumer reconciles by diff). Nothing the consumer holds is touched meanwhile.
+- The revision to resume from has been compacted: list again, the same way.
+- A callback that raises is logged with the key; the store carries on.
+
+`register(key, value, ttl)` keeps a key alive under a lease refreshed every ttl/3 s (the RR
+cluster registration, calico issue #1887), re-creates it after an outage, and revokes it on
+`stop()`.
+
+pyetcd facts this relies on (checked against pyetcd 0.0.7 and etcd 3.4):
+
+- `MultiEndpointEtcd3Client(failover=True)` does not fail over watches: a watch belongs to
+  the channel it was created on, a stream error is handed to the callback as the raw
+  `grpc.RpcError`, and nothing re-creates it. So the store rotates endpoints itself.
+- After one UNAVAILABLE / DEADLINE_EXCEEDED / INTERNAL error a client marks its endpoint
+  failed for `time_retry` (default 300 s) and then raises `ValueError('Trying to use a failed
+  node')`: the store builds a fresh client for each connection attempt.
+- pyetcd's exceptions drop gRPC's details (`ConnectionFailedError` prints "etcd connection
+  failed"); the original `grpc.RpcError` is the exception's `__context__`.
+- A watch from a compacted revision is created normally, then its callback receives
+  `RevisionCompactedError(compacted_revision)` and the watch is cancelled.
+- A server that hangs (SIGSTOP, a partition) does not break a watch stream: only a request
+  with a deadline notices, hence the periodic probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib
+import json
+import queue
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import structlog
+
+__all__ = [
+    "CALICO_PREFIX",
+    "CLUSTERS_PREFIX",
+    "ChangeCallback",
+    "EtcdEndpoint",
+    "EtcdStats",
+    "EtcdStore",
+    "SnapshotCallback",
+    "StatusCallback",
+    "cluster_prefix",
+    "describe_error",
+    "parse_endpoints",
+    "registration_key",
+    "registration_value",
+]
+
+log = structlog.get_logger("pyrr.etcd")
+
+CALICO_PREFIX: Final = "/calico/resources/v3/projectcalico.org/"
+CLUSTERS_PREFIX: Final = "/pyrr/v1/clusters/"
+DEFAULT_PORT: Final = 2379
+
+SnapshotCallback = Callable[[dict[str, bytes], int], None]
+ChangeCallback = Callable[[str, bytes | None, int], None]
+StatusCallback = Callable[[str], None]
+
+# Keys per Range request while listing: bounded messages however big the datastore is.
+LIST_PAGE: Final = 500
+# gRPC's default of 4 MiB is too little for one watch response carrying a large transaction.
+MAX_MESSAGE: Final = 64 * 1024 * 1024
+GRPC_OPTIONS: Final = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    # Each client gets its own subchannels: a fresh client after an outage must not inherit
+    # a shared subchannel that sits in gRPC's reconnect backoff (up to 120 s by default).
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+_grpc: Any = importlib.import_module("grpc")  # no type stubs; pyetcd is untyped as well
+
+
+def _pyetcd() -> Any:
+    return importlib.import_module("pyetcd")
+
+
+# -- keys and values ----------------------------------------------------------------------
+def cluster_prefix(cluster_id: str) -> str:
+    """The prefix under which the RRs of one cluster register: `/pyrr/v1/clusters/<id>/`."""
+    return f"{CLUSTERS_PREFIX}{cluster_id}/"
+
+
+def registration_key(cluster_id: str, router_id: str) -> str:
+    return f"{cluster_prefix(cluster_id)}{router_id}"
+
+
+def registration_value(ip: str, ip6: str | None, asn: int, version: str) -> bytes:
+    """The JSON an RR registers: `{"asn": .., "ip": .., "ip6": .., "version": ..}`."""
+    doc = {"ip": ip, "ip6": ip6 or "", "asn": asn, "version": version}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+# -- endpoints -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EtcdEndpoint:
+    host: str  # as gRPC wants it: an IPv6 literal keeps its brackets
+    port: int
+    secure: bool
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
+
+
+def parse_endpoints(endpoints: Iterable[str], tls_default: bool = False) -> list[EtcdEndpoint]:
+    """`https://10.0.0.1:2379`, `http://[fd00::1]:2379`, `etcd:2379` (TLS if `tls_default`).
+
+    Raises ValueError naming the bad entry.
+    """
+    out: list[EtcdEndpoint] = []
+    for raw in endpoints:
+        text = raw.strip()
+        if not text:
+            continue
+        parts = urllib.parse.urlsplit(text if "://" in text else f"//{text}")
+        scheme = parts.scheme.lower()
+        if scheme not in ("", "http", "https"):
+            raise ValueError(f"etcd endpoint {raw!r}: scheme must be http or https")
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError as err:
+            raise ValueError(f"etcd endpoint {raw!r}: {err}") from None
+        host = parts.hostname
+        if not host:
+            raise ValueError(f"etcd endpoint {raw!r}: no host")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"etcd endpoint {raw!r}: unexpected path {parts.path!r}")
+        if ":" in host:
+            host = f"[{host}]"
+        secure = scheme == "https" if scheme else tls_default
+        out.append(EtcdEndpoint(host, port, secure))
+    if not out:
+        raise ValueError("no etcd endpoints specified")
+    return out
+
+
+# -- errors --------------------------------------------------------------------------------
+_TLS_HINTS: Final = ("TSI_", "SSL", "ssl", "handshake", "certificate", "CERTIFICATE")
+
+
+def _rpc_error(exc: BaseException | None) -> Any:
+    """The grpc.RpcError behind `exc` (pyetcd wraps it and keeps it as __context__)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, _grpc.RpcError) and hasattr(exc, "code"):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """One line for logs and `on_status`, with gRPC's code and details when there are any."""
+    if exc is None:
+        return "watch stream closed by the server"
+    rpc = _rpc_error(exc)
+    if rpc is not None:
+        try:
+            code = rpc.code()
+            details = rpc.details() or ""
+        except Exception:  # a broken RpcError object: fall through to the plain text
+            rpc = None
+        else:
+            name = getattr(code, "name", str(code))
+            text = f"{name}: {details}" if details else name
+            if any(h in details for h in _TLS_HINTS):
+                text += (
+                    " (TLS failure: check that the CA file matches etcd's server certificate"
+                    " and that the client certificate and key are ones etcd trusts)"
+                )
+            return text
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Compacted(Exception):
+    def __init__(self, compacted: int) -> None:
+        super().__init__(f"revision compacted (compact revision {compacted})")
+        self.compacted = compacted
+
+
+class _Broken(Exception):
+    """A watch stream ended: the endpoint is lost."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        super().__init__(describe_error(cause))
+        self.cause = cause
+
+
+# -- the store -----------------------------------------------------------------------------
+@dataclass
+class EtcdStats:
+    snapshots: int = 0  # snapshots delivered (first list, and every re-list)
+    changes: int = 0  # puts and deletes delivered
+    failovers: int = 0  # watches resumed on another member without re-listing
+    disconnects: int = 0  # times every endpoint failed (each ends in a re-list)
+    compactions: int = 0  # re-lists because the revision to resume from was compacted
+    callback_errors: int = 0
+
+
+@dataclass
+class _Registration:
+    key: str
+    value: bytes
+    ttl: int
+    lease: int | None = None
+    lease_ttl: int = 0
+    next_refresh: float = 0.0
+    synced: bool = False  # checked (and written if needed) in the current session
+    error: str = ""  # the last failure, logged once
+
+
+@dataclass
+class _Msg:
+    kind: str  # "watch" | "register" | "unregister" | "stop"
+    gen: int = 0
+    prefix: str = ""
+    payload: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EtcdStore:
+    """List, then watch, a few prefixes of etcd v3; deliver on the asyncio loop."""
+
+    def __init__(  # noqa: PLR0917 - positional order of the settings (ETCD_* variables)
+        self,
+        endpoints: Sequence[str],
+        ca: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        prefixes: str | Sequence[str] = (CALICO_PREFIX,),
+        *,
+        on_snapshot: SnapshotCallback,
+        on_change: ChangeCallback,
+        on_status: StatusCallback | None = None,
+        rpc_timeout: float = 5.0,
+        probe_interval: float = 2.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+    ) -> None:
+        if (cert is None) != (key is None):
+            raise ValueError("etcd TLS: a client certificate needs its key, and a key its cert")
+        if (user is None) != (password is None):
+            raise ValueError("etcd auth: the username needs a password, and a password a user")
+        tls_default = any(f is not None for f in (ca, cert, key))
+        self._endpoints = parse_endpoints(endpoints, tls_default=tls_default)
+        plist = [prefixes] if isinstance(prefixes, str) else list(prefixes)
+        if not plist or any(not p for p in plist):
+            raise ValueError("etcd: at least one non-empty prefix to watch")
+        for a in plist:
+            for b in plist:
+                if a != b and b.startswith(a):
+                    raise ValueError(f"etcd prefixes overlap: {a!r} contains {b!r}")
+        self.prefixes: tuple[str, ...] = tuple(dict.fromkeys(plist))
+        self._ca, self._cert, self._key = ca, cert, key
+        self._user, self._password = user, password
+        self._on_snapshot = on_snapshot
+        self._on_change = on_change
+        self._on_status = on_status
+        self._rpc_timeout = rpc_timeout
+        self._probe_interval = probe_interval
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+
+        self.stats = EtcdStats()
+        self.endpoint: str | None = None  # the member talked to now, None when disconnected
+        self.status: str = "stopped"
+
+        self._loop: Any = None
+        self._thread: threading.Thread | None = None
+        self._q: queue.Queue[_Msg] = queue.Queue()
+        self._closed = False
+        self._revoke_on_stop = True
+        # Everything below belongs to the worker thread.
+        self._client: Any = None
+        self._gen = 0
+        self._revs: dict[str, int] = {}
+        self._need_list = True
+        self._outage = False
+        self._regs: dict[str, _Registration] = {}
+        self._stale_leases: set[int] = set()
+        self._stale_at = 0.0
+
+    # -- public API (event-loop side) ------------------------------------------------------
+    async def start(self) -> None:
+        """Start the worker thread. Returns at once: the snapshot comes via `on_snapshot`."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._closed = False
+        self._set_status("connecting")
+        self._thread = threading.Thread(target=self._run, name="pyrr-etcd", daemon=True)
+        self._thread.start()
+
+    async def stop(self, revoke: bool = True) -> None:
+        """Stop watching; revoke the registration leases unless `revoke` is False.
+
+        `revoke=False` is what a crash looks like to the other RRs: the registrations stay
+        until their leases run out (at most ttl seconds).
+        """
+        thread = self._thread
+        if thread is None:
+            return
+        self._revoke_on_stop = revoke
+        self._closed = True
+        self._q.put(_Msg("stop"))
+        # Bounded: an RPC in flight ends by its deadline, then one revoke per registration.
+        limit = self._rpc_timeout * (2 + len(self._regs)) + 1.0
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, limit)
+        if thread.is_alive():
+            log.warning("etcd worker did not stop in time; abandoning it", timeout=limit)
+        self._thread = None
+        self.status = "stopped"
+
+    def register(self, key: str, value: bytes, ttl: int = 15) -> None:
+        """Keep `key` = `value` alive under a lease of `ttl` s (refreshed every ttl/3 s).
+
+        Thread-safe and non-blocking; calling it again with a new value updates the key.
+        """
+        if ttl < 2:
+            raise ValueError("registration ttl must be at least 2 s (etcd's minimum lease)")
+        self._q.put(_Msg("register", extra={"key": key, "value": bytes(value), "ttl": ttl}))
+
+    def unregister(self, key: str) -> None:
+        """Forget a registration and revoke its lease (which deletes the key)."""
+        self._q.put(_Msg("unregister", extra={"key": key}))
+
+    # -- delivery to the loop --------------------------------------------------------------
+    def _post(self, fn: Callable[..., None], what: str, *args: Any) -> None:
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+            loop.call_soon_threadsafe(self._invoke, fn, what, args)
+
+    def _invoke(self, fn: Callable[..., None], what: str, args: tuple[Any, ...]) -> None:
+        if self._closed:
+            return
+        try:
+            fn(*args)
+        except Exception:
+            self.stats.callback_errors += 1
+            where: dict[str, Any] = {"callback": what}
+            if what == "on_change":
+                where["key"], where["revision"] = args[0], args[2]
+            elif what == "on_snapshot":
+                where["keys"], where["revision"] = len(args[0]), args[1]
+            log.exception("etcd store callback failed; carrying on", **where)
+
+    def _set_status(self, text: str) -> None:
+        if text == self.status:
+            return  # a retry that fails the same way again is not news
+        self.status = text
+        if self._on_status is not None:
+            self._post(self._on_status, "on_status", text)
+
+    # -- the worker ------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._main()
+        except _Stop:
+            pass
+        except Exception:  # a bug: say so loudly, the loop side keeps running
+            log.exception("etcd worker crashed")
+            self._set_status("disconnected: internal error (see log)")
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        client = self._client
+        if client is not None and self._revoke_on_stop:
+            for reg in self._regs.values():
+                if reg.lease is not None:
+                    try:
+                        client.revoke_lease(reg.lease)
+                    except Exception as exc:
+                        log.warning(
+                            "revoking registration lease failed; it will expire",
+                            key=reg.key,
+                            error=describe_error(exc),
+                        )
+        self._close_client()
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        self._gen += 1  # whatever the old watches still send is stale
+        self.endpoint = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _main(self) -> None:
+        n = len(self._endpoints)
+        idx = random.randrange(n)  # spread several RRs over the members
+        fails = 0
+        backoff = self._backoff_initial
+        while True:
+            self._check_stop()
+            ep = self._endpoints[idx]
+            established = False
+
+            def on_established(ep: EtcdEndpoint = ep) -> None:
+                nonlocal established, fails, backoff
+                established = True
+                fails = 0
+                backoff = self._backoff_initial
+
+            try:
+                self._session(ep, on_established)
+            except _Stop:
+                raise
+            except _Compacted as exc:
+                self._close_client()
+                self.stats.compactions += 1
+                self._need_list = True
+                log.warning("etcd watch revision compacted; listing again", error=str(exc))
+                continue
+            except Exception as exc:
+                detail = describe_error(exc.cause if isinstance(exc, _Broken) else exc)
+                self._close_client()
+                fails += 1
+                idx = (idx + 1) % n
+                if established:
+                    log.warning("etcd endpoint lost", endpoint=ep.url, error=detail)
+                else:
+                    log.info("etcd endpoint unavailable", endpoint=ep.url, error=detail)
+                if fails < n:
+                    continue  # try the next member at once
+                fails = 0
+                if not self._outage:
+                    self._outage = True
+                    self._need_list = True
+                    self.stats.disconnects += 1
+                    log.warning(
+                        "etcd unreachable; keeping every session and route, retrying",
+                        error=detail,
+                    )
+                self._set_status(f"disconnected: {detail}")
+                self._sleep(backoff * random.uniform(0.9, 1.1))
+                backoff = min(backoff * 2, self._backoff_max)
+
+    def _check_stop(self) -> None:
+        # Commands queued while no session runs still matter (register before start).
+        while True:
+            try:
+                msg = self._q.get_nowait()
+            except queue.Empty:
+                return
+            self._handle_idle(msg)
+
+    def _handle_idle(self, msg: _Msg) -> None:
+        if msg.kind == "stop":
+            raise _Stop
+        if msg.kind in ("register", "unregister"):
+            self._command(msg, None)
+        # watch messages outside a session are stale
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = self._q.get(timeout=left)
+            except queue.Empty:
+                return
+            self._handle_idle(msg)
+
+    # -- one connection to one member --------------------------------------------------------
+    def _connect(self, ep: EtcdEndpoint) -> Any:
+        pyetcd = _pyetcd()
+        creds = self._credentials() if ep.secure else None
+        endpoint = pyetcd.Endpoint(
+            ep.host, ep.port, secure=ep.secure, creds=creds, time_retry=0.0, opts=GRPC_OPTIONS
+        )
+        try:
+            client = pyetcd.MultiEndpointEtcd3Client(
+                endpoints=[endpoint],
+                timeout=self._rpc_timeout,
+                user=self._user,
+                password=self._password,
+            )
+        except BaseException:
+            endpoint.close()
+            raise
+        if not ep.secure:
+            # gRPC refuses call credentials on a plain channel; the token still goes as metadata.
+            client.call_credentials = None
+        return client
+
+    def _credentials(self) -> Any:
+        def read(path: str | None, what: str) -> bytes | None:
+            if path is None:
+                return None
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError as err:
+                raise OSError(f"cannot read etcd {what} {path}: {err.strerror}") from None
+
+        # Read at every connection attempt: renewed certificates are picked up on reconnect.
+        return _grpc.ssl_channel_credentials(
+            root_certificates=read(self._ca, "CA certificate"),
+            private_key=read(self._key, "client key"),
+            certificate_chain=read(self._cert, "client certificate"),
+        )
+
+    def _session(self, ep: EtcdEndpoint, on_established: Callable[[], None]) -> None:
+        client = self._client = self._connect(ep)
+        resumed = not self._need_list
+        if self._need_list:
+            snapshot, rev = self._list(client)
+            self._revs = dict.fromkeys(self.prefixes, rev)
+            self._need_list = False
+            self.stats.snapshots += 1
+            log.info("etcd snapshot", endpoint=ep.url, keys=len(snapshot), revision=rev)
+            self._post(self._on_snapshot, "on_snapshot", snapshot, rev)
+        self._gen += 1
+        gen = self._gen
+        for prefix in self.prefixes:
+            try:
+                client.add_watch_prefix_callback(
+                    prefix,
+                    functools.partial(self._on_watch, gen, prefix),
+                    start_revision=self._revs[prefix] + 1,
+                )
+            except Exception as exc:
+                if isinstance(exc, _pyetcd().exceptions.RevisionCompactedError):
+                    raise _Compacted(exc.compacted_revision) from None
+                raise
+        self.endpoint = ep.url
+        if resumed and not self._outage:
+            self.stats.failovers += 1
+            log.warning("etcd failed over; watches resumed", endpoint=ep.url, revisions=self._revs)
+        self._outage = False
+        on_established()
+        self._set_status(f"connected: {ep.url}")
+        log.info("etcd watching", endpoint=ep.url, prefixes=list(self.prefixes))
+
+        # Registrations are checked afresh on every member, right away. Their errors never
+        # end the session: the watch stream and the probe judge the member's health, so a
+        # member that waits for a new leader still counts as a good place to watch from.
+        for reg in self._regs.values():
+            reg.synced, reg.next_refresh = False, 0.0
+        self._stale_at = 0.0
+        next_probe = time.monotonic() + self._probe_interval
+        while True:
+            now = time.monotonic()
+            due = min(
+                [
+                    next_probe,
+                    *(r.next_refresh for r in self._regs.values()),
+                    self._stale_at if self._stale_leases else next_probe,
+                ]
+            )
+            try:
+                msg = self._q.get(timeout=max(0.0, due - now))
+            except queue.Empty:
+                msg = None
+            if msg is not None:
+                if msg.kind == "stop":
+                    raise _Stop
+                if msg.kind == "watch":
+                    if msg.gen == gen:
+                        self._handle_watch(msg.prefix, msg.payload)
+                else:
+                    self._command(msg, client)
+            # Timers run even while events keep coming: a busy watch must not starve them.
+            now = time.monotonic()
+            if now >= next_probe:
+                # A linearizable read of one key: fails by its deadline when the member
+                # hangs or has lost quorum, which a watch stream never reports.
+                client.get_response(self.prefixes[0])
+                next_probe = time.monotonic() + self._probe_interval
+            self._registrations_tick(client, now)
+
+    def _list(self, client: Any) -> tuple[dict[str, bytes], int]:
+        for attempt in range(3):
+            try:
+                return self._list_once(client)
+            except Exception as exc:
+                rpc = _rpc_error(exc)
+                # Compacted under our feet between two pages: start again at a new revision.
+                if rpc is None or rpc.code() != _grpc.StatusCode.OUT_OF_RANGE or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _list_once(self, client: Any) -> tuple[dict[str, bytes], int]:
+        pyetcd = _pyetcd()
+        snapshot: dict[str, bytes] = {}
+        rev: int | None = None
+        for prefix in self.prefixes:
+            start = prefix.encode()
+            end = pyetcd.utils.prefix_range_end(start)
+            while True:
+                resp = client.get_range_response(start, end, limit=LIST_PAGE, revision=rev)
+                if rev is None:
+                    rev = int(resp.header.revision)
+                for kv in resp.kvs:
+                    snapshot[_key(kv.key)] = bytes(kv.value)
+                if not resp.more or not resp.kvs:
+                    break
+                start = bytes(resp.kvs[-1].key) + b"\0"
+        assert rev is not None
+        return snapshot, rev
+
+    def _on_watch(self, gen: int, prefix: str, payload: Any) -> None:
+        # pyetcd's watch thread: only queue it, the worker does the rest in order.
+        self._q.put(_Msg("watch", gen=gen, prefix=prefix, payload=payload))
+
+    def _handle_watch(self, prefix: str, payload: Any) -> None:
+        pyetcd = _pyetcd()
+        if isinstance(payload, pyetcd.exceptions.RevisionCompactedError):
+            raise _Compacted(payload.compacted_revision)
+        if payload is None or isinstance(payload, BaseException):
+            raise _Broken(payload)
+        for ev in payload.events:
+            rev = int(ev.mod_revision)
+            value = None if isinstance(ev, pyetcd.events.DeleteEvent) else bytes(ev.value)
+            self.stats.changes += 1
+            self._post(self._on_change, "on_change", _key(ev.key), value, rev)
+            self._revs[prefix] = max(self._revs[prefix], rev)
+
+    # -- registrations (leases) --------------------------------------------------------------
+    def _command(self, msg: _Msg, client: Any) -> None:
+        """register/unregister: only the wanted state changes here; the timers write it."""
+        key: str = msg.extra["key"]
+        if msg.kind == "register":
+            reg = self._regs.get(key)
+            if reg is None:
+                reg = self._regs[key] = _Registration(key, msg.extra["value"], msg.extra["ttl"])
+            else:
+                reg.value, reg.ttl = msg.extra["value"], msg.extra["ttl"]
+            reg.synced, reg.next_refresh = False, 0.0
+        elif msg.kind == "unregister":
+            old = self._regs.pop(key, None)
+            if old is not None and old.lease is not None:
+                self._stale_leases.add(old.lease)
+                self._stale_at = 0.0
+
+    def _registrations_tick(self, client: Any, now: float) -> None:
+        if self._stale_leases and now >= self._stale_at:
+            try:
+                self._revoke_stale(client)
+            except Exception as exc:
+                log.warning("revoking an old registration lease failed", error=describe_error(exc))
+                self._stale_at = now + 1.0
+        for reg in list(self._regs.values()):
+            if now < reg.next_refresh:
+                continue
+            try:
+                if not reg.synced or not self._keep_alive(client, reg):
+                    self._ensure(client, reg)
+            except Exception as exc:
+                detail = describe_error(exc)
+                if detail != reg.error:  # say it once, not at every retry
+                    log.warning("registration not refreshed; retrying", key=reg.key, error=detail)
+                reg.error = detail
+                reg.next_refresh = time.monotonic() + min(1.0, reg.ttl / 3)
+            else:
+                reg.synced, reg.error = True, ""
+                reg.next_refresh = time.monotonic() + reg.ttl / 3
+
+    def _revoke_stale(self, client: Any) -> None:
+        for lease in list(self._stale_leases):
+            client.revoke_lease(lease)
+            self._stale_leases.discard(lease)
+
+    def _lease_ttl(self, client: Any, lease: int) -> int:
+        """Refresh `lease`; its remaining TTL, 0 when etcd no longer knows it."""
+        responses = list(client.refresh_lease(lease))
+        return int(responses[0].TTL) if responses else 0
+
+    def _keep_alive(self, client: Any, reg: _Registration) -> bool:
+        """Refresh the lease; False when it is gone (or was never made) and must be redone."""
+        if reg.lease is None or reg.lease_ttl != reg.ttl:
+            return False
+        if self._lease_ttl(client, reg.lease) > 0:
+            return True
+        log.warning("registration lease expired; re-creating it", key=reg.key)
+        reg.lease = None
+        return False
+
+    def _ensure(self, client: Any, reg: _Registration) -> None:
+        """Make the key exist with our value under a live lease of the right TTL."""
+        if reg.lease is not None and reg.lease_ttl != reg.ttl:
+            # A new TTL: a new lease; the old one is revoked once the key has moved.
+            self._stale_leases.add(reg.lease)
+            self._stale_at = 0.0
+            reg.lease = None
+        elif reg.lease is not None and not self._keep_alive(client, reg):
+            reg.lease = None
+        put = reg.lease is None
+        if reg.lease is None:
+            reg.lease = int(client.lease(reg.ttl).id)
+            reg.lease_ttl = reg.ttl
+        if not put:
+            value, meta = client.get(reg.key)
+            put = value != reg.value or meta is None or meta.lease_id != reg.lease
+        if put:
+            client.put(reg.key, reg.value, lease=reg.lease)
+            log.info("registered", key=reg.key, ttl=reg.ttl, lease=reg.lease)
+
+
+def _key(raw: bytes) -> str:
+    return bytes(raw).decode("utf-8", "backslashreplace")
