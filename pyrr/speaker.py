@@ -21,7 +21,7 @@ from .bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
 from .config import Config, PeerConfig
 from .out.groups import GroupKey, Outbound
 from .peer import Peer
-from .recovery import Recovery, load_state, save_state
+from .recovery import DEFERRAL_BOUND, Recovery, load_state, save_state
 from .rib.loc_rib import Rib
 from .rib.reflect import Role
 from .transport.protocol import Connection, ConnectionOwner
@@ -39,6 +39,7 @@ class Speaker:
         self.config = config
         self.state_path = state_path
         self.recovery: Recovery | None = None
+        self.recovery_bound = DEFERRAL_BOUND
         self._state_timer: asyncio.TimerHandle | None = None
         self.loop = loop or asyncio.get_running_loop()
         self.rib = Rib()
@@ -126,7 +127,7 @@ class Speaker:
             before = load_state(self.state_path, self.config.bgp.restart_time)
             if before is not None:
                 configured = {p.key for p in self.config.peers}
-                self.recovery = Recovery(self.loop, before & configured)
+                self.recovery = Recovery(self.loop, before & configured, self.recovery_bound)
         await self._listen()
         for pc in self.config.peers:
             self._add_peer(pc)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from ipaddress import IPv4Address, ip_address
+from pathlib import Path
 
 from pyrr.bgp.capabilities import GracefulRestart
 from pyrr.bgp.constants import AttrCode, CeaseSub, ErrCode, OpenSub, State
@@ -94,8 +96,10 @@ def test_three_clients_reflect_ipv4_and_ipv6() -> None:
             # A withdrawal propagates to everyone.
             sims[1].withdraw(["10.10.2.0/26"])
             await wait_for(
-                lambda: "10.10.2.0/26" not in sims[0].prefixes()
-                and "10.10.2.0/26" not in sims[2].prefixes(),
+                lambda: (
+                    "10.10.2.0/26" not in sims[0].prefixes()
+                    and "10.10.2.0/26" not in sims[2].prefixes()
+                ),
                 what="withdrawal",
             )
             assert "2001:db8:2::/64" in sims[0].prefixes(IPV6_UNICAST)
@@ -135,11 +139,16 @@ def test_wrong_as_gets_bad_peer_as() -> None:
 
 def test_non_client_routes_go_to_clients_only() -> None:
     async def go() -> None:
-        peers = [client("127.0.2.1"), client("127.0.2.2", client=False),
-                 client("127.0.2.3", client=False)]
+        peers = [
+            client("127.0.2.1"),
+            client("127.0.2.2", client=False),
+            client("127.0.2.3", client=False),
+        ]
         async with running(peers) as (sp, port):
-            c1, n2, n3 = (SimPeer(p, ASN, ("127.0.0.1", port)) for p in
-                          ("127.0.2.1", "127.0.2.2", "127.0.2.3"))
+            c1, n2, n3 = (
+                SimPeer(p, ASN, ("127.0.0.1", port))
+                for p in ("127.0.2.1", "127.0.2.2", "127.0.2.3")
+            )
             for s in (c1, n2, n3):
                 await s.connect()
             await wait_for(lambda: all(s.state == State.ESTABLISHED for s in (c1, n2, n3)))
@@ -183,8 +192,9 @@ def test_graceful_restart_helper_keeps_routes_until_end_of_rib() -> None:
     async def go() -> None:
         gr = GracefulRestart(restart_time=30, families=((IPV4_UNICAST, True),))
         async with running([client("127.0.2.1"), client("127.0.2.2")]) as (sp, port):
-            node = SimPeer("127.0.2.1", ASN, ("127.0.0.1", port), graceful_restart=gr,
-                           families=(IPV4_UNICAST,))
+            node = SimPeer(
+                "127.0.2.1", ASN, ("127.0.0.1", port), graceful_restart=gr, families=(IPV4_UNICAST,)
+            )
             watcher = SimPeer("127.0.2.2", ASN, ("127.0.0.1", port))
             for s in (node, watcher):
                 await s.connect()
@@ -196,10 +206,17 @@ def test_graceful_restart_helper_keeps_routes_until_end_of_rib() -> None:
             await asyncio.sleep(0.2)
             assert watcher.prefixes() == {"10.10.1.0/26", "10.10.11.0/26"}
             # It returns with Restart State, re-announces one route only, then End-of-RIB.
-            back = SimPeer("127.0.2.1", ASN, ("127.0.0.1", port), families=(IPV4_UNICAST,),
-                           graceful_restart=GracefulRestart(
-                               flags=GracefulRestart().flags.RESTART, restart_time=30,
-                               families=((IPV4_UNICAST, True),)))
+            back = SimPeer(
+                "127.0.2.1",
+                ASN,
+                ("127.0.0.1", port),
+                families=(IPV4_UNICAST,),
+                graceful_restart=GracefulRestart(
+                    flags=GracefulRestart().flags.RESTART,
+                    restart_time=30,
+                    families=((IPV4_UNICAST, True),),
+                ),
+            )
             await back.connect()
             await wait_for(lambda: back.state == State.ESTABLISHED)
             back.announce(["10.10.1.0/26"])
@@ -286,16 +303,119 @@ def test_pyrr_dials_active_peers() -> None:
             return conn
 
         server = await loop.create_server(factory, "127.0.3.1", peer_port)
-        cfg = make_config(port, [PeerConfig(address=ip_address("127.0.3.1"), asn=ASN,
-                                            port=peer_port)])
+        cfg = make_config(
+            port, [PeerConfig(address=ip_address("127.0.3.1"), asn=ASN, port=peer_port)]
+        )
         sp = Speaker(cfg, loop)
         await sp.start()
         try:
-            await wait_for(lambda: bool(accepted) and accepted[0].state == State.ESTABLISHED,
-                           what="pyrr dialed out")
+            await wait_for(
+                lambda: bool(accepted) and accepted[0].state == State.ESTABLISHED,
+                what="pyrr dialed out",
+            )
             assert sp.peers["127.0.3.1"].state == State.ESTABLISHED
         finally:
             await sp.stop()
             server.close()
+
+    run(go)
+
+
+def test_restart_defers_advertisement_until_end_of_rib_from_the_peers_that_were_up(
+    tmp_path: Path,
+) -> None:
+    """RFC 4724 §4.1: after a restart, nothing is sent until every peer that was up before has
+    sent End-of-RIB, so no client ever gets a partial table followed by End-of-RIB."""
+    state = tmp_path / "pyrr.state.json"
+    gr = GracefulRestart(restart_time=60, families=((IPV4_UNICAST, True),))
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        peers = [client("127.0.2.1"), client("127.0.2.2"), client("127.0.2.3")]
+        port = free_port()
+        first = Speaker(make_config(port, peers), loop, state_path=state)
+        await first.start()
+        sims = [
+            SimPeer(p.key, ASN, ("127.0.0.1", port), graceful_restart=gr, families=(IPV4_UNICAST,))
+            for p in peers[:2]
+        ]
+        for s in sims:
+            await s.connect()
+        await wait_for(lambda: all(s.state == State.ESTABLISHED for s in sims))
+        await first.stop_for_restart()
+        await wait_for(lambda: all(s.lost for s in sims), what="sessions dropped")
+        # Dropped without a NOTIFICATION: the peers could keep our routes (RFC 4724 §4.2).
+        assert all(s.notification_received() is None for s in sims)
+
+        second = Speaker(make_config(port, peers), loop, state_path=state)
+        await second.start()
+        try:
+            assert second.recovery is not None and second.recovery.expected == {
+                "127.0.2.1",
+                "127.0.2.2",
+            }
+            a, b = (
+                SimPeer(
+                    p.key, ASN, ("127.0.0.1", port), graceful_restart=gr, families=(IPV4_UNICAST,)
+                )
+                for p in peers[:2]
+            )
+            await a.connect()
+            await wait_for(lambda: a.state == State.ESTABLISHED)
+            assert a.conn is not None and a.conn.session.negotiated is not None
+            peer_gr = a.conn.session.negotiated.peer_caps.graceful_restart
+            assert peer_gr is not None and peer_gr.restarting  # the R bit
+            a.announce(["10.10.1.0/26"])
+            a.send_eor()
+            await asyncio.sleep(0.3)
+            # b, which was up before, has not sent End-of-RIB yet: a gets nothing, not even EoR.
+            assert not a.routes and not a.eor
+            await b.connect()
+            await wait_for(lambda: b.state == State.ESTABLISHED)
+            b.announce(["10.10.2.0/26"])
+            b.send_eor()
+            await wait_for(
+                lambda: "10.10.2.0/26" in a.prefixes() and IPV4_UNICAST in a.eor,
+                what="a's table after recovery",
+            )
+            await wait_for(lambda: "10.10.1.0/26" in b.prefixes() and IPV4_UNICAST in b.eor)
+            assert not second.recovery.active
+            # A session made after recovery gets R=0.
+            assert not second.capabilities_for(peers[2]).graceful_restart.restarting  # type: ignore[union-attr]
+            for s in (a, b):
+                s.close()
+        finally:
+            await second.stop()
+        assert not state.exists()  # a Cease stop is followed by a cold start
+
+    run(go)
+
+
+def test_restart_recovery_is_bounded_when_a_peer_does_not_return(tmp_path: Path) -> None:
+    state = tmp_path / "pyrr.state.json"
+    state.write_text('{"time": %f, "established": ["127.0.2.1", "127.0.2.2"]}' % time.time())
+    gr = GracefulRestart(restart_time=60, families=((IPV4_UNICAST, True),))
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        port = free_port()
+        sp = Speaker(
+            make_config(port, [client("127.0.2.1"), client("127.0.2.2")]), loop, state_path=state
+        )
+        sp.recovery_bound = 1.0
+        await sp.start()
+        try:
+            a = SimPeer(
+                "127.0.2.1", ASN, ("127.0.0.1", port), graceful_restart=gr, families=(IPV4_UNICAST,)
+            )
+            await a.connect()
+            await wait_for(lambda: a.state == State.ESTABLISHED)
+            a.send_eor()
+            await asyncio.sleep(0.3)
+            assert not a.eor
+            await wait_for(lambda: IPV4_UNICAST in a.eor, what="EoR after the bound")
+            a.close()
+        finally:
+            await sp.stop()
 
     run(go)
