@@ -39,6 +39,9 @@ class PeerConfig:
     password: str | None = None
     ttl_security: int = 0  # RFC 5082 hops; 0 = off
     max_prefixes: int = 0  # 0 = unlimited
+    # RFC 4486 §4: "cease" ends the session with Maximum Number of Prefixes Reached; "warn"
+    # only logs (and drops nothing).
+    max_prefixes_action: str = "cease"
 
     @property
     def key(self) -> str:
@@ -59,10 +62,33 @@ class GlobalConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ControlConfig:
+    """How pyrr is operated: the control socket and the opt-in Prometheus endpoint."""
+
+    socket: str = ""  # control socket path; "" = the default (see control.server)
+    metrics: str = ""  # "ADDRESS:PORT" of the Prometheus /metrics endpoint; "" = off
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Split "127.0.0.1:9179" or "[::1]:9179" into (address, port); ValueError otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ip_address(host).version != 6:
+            raise ValueError(f"{host} in brackets is not an IPv6 address")
+    elif ":" in host:
+        raise ValueError("write an IPv6 address in brackets, like [::1]:9179")
+    if not sep or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError("expected ADDRESS:PORT with a port between 1 and 65535")
+    return str(ip_address(host)), int(port)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bgp: GlobalConfig
     peers: tuple[PeerConfig, ...] = field(default=())
     log_level: str = "info"
+    control: ControlConfig = field(default=ControlConfig())
 
     def peer(self, address: str | IPAddress) -> PeerConfig | None:
         addr = ip_address(address) if isinstance(address, str) else address

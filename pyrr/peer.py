@@ -7,6 +7,7 @@ Protocol decisions come from pyrr.bgp (Session) and pyrr.rib; this file only wir
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ from .bgp.events import (
 )
 from .bgp.fsm import Session, SessionConfig, collision_keep_outgoing
 from .bgp.nlri import Family, family_name
-from .bgp.update import end_of_rib
+from .bgp.update import Update, end_of_rib
 from .config import PeerConfig
 from .out.groups import GroupKey, UpdateGroup
 from .rib.path import Source
@@ -76,6 +77,7 @@ class Peer:
         self.withdrawals_in = 0
         self.treat_as_withdraw = 0
         self.eor_received: set[Family] = set()
+        self._max_warned = False
 
     @property
     def key(self) -> str:
@@ -371,8 +373,31 @@ class Peer:
                 upd.announced = []
                 upd.attrs = None
         changes = self.speaker.rib.apply_update(self.source, upd, neg.add_path_rx)
+        if self.config.max_prefixes and upd.announced:
+            self._check_max_prefixes(conn, upd)
         if changes:
             self.speaker.outbound.changes(changes)
+
+    def _check_max_prefixes(self, conn: Connection, upd: Update) -> None:
+        limit = self.config.max_prefixes
+        for fam, _nh, _p in upd.announced:
+            count = len(self.source.adj_in.get(fam, ()))
+            if count <= limit:
+                continue
+            if self.config.max_prefixes_action != "cease":
+                if not self._max_warned:
+                    self._max_warned = True
+                    log.warning("maximum prefixes exceeded", peer=self.key,
+                                family=family_name(fam), count=count, limit=limit)
+                continue
+            log.warning("maximum prefixes exceeded: closing the session (RFC 4486)",
+                        peer=self.key, family=family_name(fam), count=count, limit=limit)
+            # RFC 4486 §4: data = AFI (2 octets), SAFI (1 octet), the upper bound (4 octets).
+            data = struct.pack("!HBI", fam[0], fam[1], limit)
+            conn.session.stop(self.speaker.loop.time(), CeaseSub.MAXIMUM_PREFIXES_REACHED,
+                              data=data)
+            conn.pump()
+            return
 
     def _on_refresh(self, conn: Connection, ev: RefreshReceived) -> None:
         """RFC 2918 §4: re-send the Adj-RIB-Out of that family (RFC 7313: inside BoRR/EoRR)."""

@@ -419,3 +419,27 @@ def test_restart_recovery_is_bounded_when_a_peer_does_not_return(tmp_path: Path)
             await sp.stop()
 
     run(go)
+
+
+def test_max_prefixes_cease_with_rfc4486_data_or_warn() -> None:
+    async def go() -> None:
+        peers = [client("127.0.2.1", max_prefixes=2),
+                 client("127.0.2.2", max_prefixes=2, max_prefixes_action="warn")]
+        async with running(peers) as (sp, port):
+            a, b = (SimPeer(p.key, ASN, ("127.0.0.1", port)) for p in peers)
+            for s in (a, b):
+                await s.connect()
+            await wait_for(lambda: a.state == b.state == State.ESTABLISHED)
+            a.announce(["10.10.1.0/26", "10.10.1.64/26", "10.10.1.128/26"])
+            b.announce(["10.10.2.0/26", "10.10.2.64/26", "10.10.2.128/26"])
+            await wait_for(lambda: a.lost, what="a closed")
+            n = a.notification_received()
+            assert n is not None
+            assert (n.code, n.subcode) == (ErrCode.CEASE, CeaseSub.MAXIMUM_PREFIXES_REACHED)
+            assert n.data == struct.pack("!HBI", 1, 1, 2)
+            await asyncio.sleep(0.2)
+            assert b.state == State.ESTABLISHED  # warn only
+            assert len(sp.peers["127.0.2.2"].source.adj_in[IPV4_UNICAST]) == 3
+            b.close()
+
+    run(go)

@@ -156,8 +156,12 @@ class Session:
         self._down(now, reason, None, sent_by_us=False, graceful=True)
 
     def stop(self, now: float, subcode: int = CeaseSub.ADMINISTRATIVE_SHUTDOWN,
-             message: str = "") -> None:
-        """ManualStop (event 2) or any decision of ours to end the session: Cease, then Idle."""
+             message: str = "", data: bytes | None = None) -> None:
+        """ManualStop (event 2) or any decision of ours to end the session: Cease, then Idle.
+
+        `message` is an RFC 9003 shutdown communication; `data`, when given, is sent as the
+        Cease data instead (RFC 4486 §4 for Maximum Number of Prefixes Reached).
+        """
         if self.closing or self.state == State.IDLE:
             self.closing = True
             self._connect_retry_deadline = None
@@ -167,7 +171,12 @@ class Session:
             self._connect_retry_deadline = None  # as in connection_lost(): no timer left
             self._set_state(State.IDLE, message or "stopped", now)
             return
-        self._notify(now, shutdown_notification(subcode, message), message or "stopped")
+        notification = (
+            Notification(ErrCode.CEASE, subcode, data)
+            if data is not None
+            else shutdown_notification(subcode, message)
+        )
+        self._notify(now, notification, message or notification.name)
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
         if self.closing:

@@ -121,6 +121,8 @@ MAX_PORT: Final = 65535
 BGP_PORT: Final = 179
 _LIST_LIMIT: Final = 5  # node names quoted in one problem message
 _BROADCAST: Final = IPv4Address("255.255.255.255")
+# "[v6]:port", "[v6]" or "a.b.c.d:port"
+_HOST_PORT: Final = re.compile(r"\[([^\]]+)\](?::[0-9]{1,5})?|([0-9.]+):[0-9]{1,5}", re.ASCII)
 
 
 class Problem(NamedTuple):
@@ -467,8 +469,8 @@ def _peer_ip(text: str, where: str) -> IPAddress:
     """BGPPeer peerIP: an address, "a.b.c.d:port" or "[v6]:port" (the port is not compared)."""
     text = text.strip()
     host = text
-    if (m := re.fullmatch(r"\[([^\]]+)\](?::[0-9]{1,5})?", text)) or (m := re.fullmatch(r"([0-9.]+):[0-9]{1,5}", text)):
-        host = m.group(1)
+    if m := _HOST_PORT.fullmatch(text):
+        host = m.group(1) or m.group(2)
     try:
         address = ip_address(host)
     except ValueError:
@@ -774,7 +776,9 @@ class _Run:
                             mismatched.append(node.name)
                     else:
                         asn = node_as(node)
-                    want = self.want(node, family, asn, kind, port_of(node), peer)
+                    want = self.want(
+                        node, family, asn=asn, kind=kind, port=port_of(node), peer=peer
+                    )
                     if want is not None:
                         wants.append(want)
             if mismatched:
@@ -797,7 +801,9 @@ class _Run:
                 if not sel.matches(node.labels):
                     continue
                 for family in families:
-                    want = self.want(node, family, node_as(node), kind, port_of(node), peer)
+                    want = self.want(
+                        node, family, asn=node_as(node), kind=kind, port=port_of(node), peer=peer
+                    )
                     if want is not None:
                         wants.append(want)
 
@@ -835,7 +841,7 @@ class _Run:
         )
 
     def want(
-        self, node: _Node, family: int, asn: int, kind: str, port: int, peer: _BGPPeer
+        self, node: _Node, family: int, *, asn: int, kind: str, port: int, peer: _BGPPeer
     ) -> _Want | None:
         me = self.me
         if not node.has_bgp:

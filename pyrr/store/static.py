@@ -19,10 +19,19 @@ from socket import AF_INET
 from typing import Final, NoReturn, Protocol
 
 from ..bgp.constants import MIN_HOLD_TIME
-from ..config import Config, ConfigError, GlobalConfig, IPAddress, PeerConfig
+from ..config import (
+    Config,
+    ConfigError,
+    ControlConfig,
+    GlobalConfig,
+    IPAddress,
+    PeerConfig,
+    parse_host_port,
+)
 
 __all__ = [
     "BGP_KEYS",
+    "CONTROL_KEYS",
     "LOG_LEVELS",
     "PEER_KEYS",
     "TOP_KEYS",
@@ -40,6 +49,7 @@ MAX_CONNECT_RETRY: Final = 65535
 MAX_PASSWORD_BYTES: Final = 80  # Linux TCP_MD5SIG_MAXKEYLEN for RFC 2385 keys
 MAX_TTL_SECURITY: Final = 254  # RFC 5082: hops; the minimum accepted TTL is 255 - hops
 MAX_CLUSTER_ID: Final = 2**32 - 1  # RFC 4456: 4 octets
+MAX_SOCKET_PATH_BYTES: Final = 107  # unix(7): sun_path is 108 bytes with the final NUL
 
 # The wording shared by several keys, used for both wrong types and out-of-range values.
 _ASN_EXPECT: Final = f"an AS number between 1 and {MAX_ASN}"
@@ -47,10 +57,13 @@ _PORT_EXPECT: Final = f"a TCP port between 1 and {MAX_PORT}"
 _HOLD_TIME_EXPECT: Final = (
     f"0 or between {MIN_HOLD_TIME} and {MAX_HOLD_TIME} seconds (RFC 4271 §4.2)"
 )
+_SOCKET_EXPECT: Final = 'an absolute path like "/run/pyrr/pyrr.sock" ("" = the default)'
+_METRICS_EXPECT: Final = 'an address and port like "127.0.0.1:9179" or "[::1]:9179" ("" = off)'
 
 # The defaults live in pyrr.config; reading them off throwaway instances keeps the two in step.
 _GLOBAL_DEFAULTS: Final = GlobalConfig(asn=1, router_id=IPv4Address(1), cluster_id=IPv4Address(1))
 _PEER_DEFAULTS: Final = PeerConfig(address=IPv4Address(1), asn=1)
+_CONTROL_DEFAULTS: Final = ControlConfig()
 
 # "warn" is what Python's logging and many operators write; it means "warning".
 LOG_LEVELS: Final = {
@@ -61,7 +74,7 @@ LOG_LEVELS: Final = {
     "error": "error",
 }
 
-TOP_KEYS: Final = ("log_level", "bgp", "peer")
+TOP_KEYS: Final = ("log_level", "bgp", "peer", "control")
 BGP_KEYS: Final = (
     "asn",
     "router_id",
@@ -84,6 +97,7 @@ PEER_KEYS: Final = (
     "ttl_security",
     "max_prefixes",
 )
+CONTROL_KEYS: Final = ("socket", "metrics")
 
 # Names operators bring from other BGP daemons' configs, which spelling similarity cannot guess.
 _ALIASES: Final = {
@@ -233,7 +247,7 @@ def _build(document: Mapping[str, object], env: Mapping[str, str]) -> Config:
     log_level = _log_level(top)
     bgp = _global(_bgp_table(document), env)
     peers = _peers(document, bgp.asn)
-    return Config(bgp=bgp, peers=peers, log_level=log_level)
+    return Config(bgp=bgp, peers=peers, log_level=log_level, control=_control(document))
 
 
 def _log_level(top: _Table) -> str:
@@ -325,6 +339,38 @@ def _listen(t: _Table) -> tuple[IPAddress, ...]:
             )
         addresses.append(address)
     return tuple(addresses)
+
+
+def _control(document: Mapping[str, object]) -> ControlConfig:
+    raw = document.get("control", _MISSING)
+    if raw is _MISSING:
+        return _CONTROL_DEFAULTS
+    if not isinstance(raw, dict):
+        hint = " (written [[control]]? there is only one)" if isinstance(raw, list) else ""
+        raise ConfigError("control", f"must be a table written [control], got {_show(raw)}{hint}")
+    t = _Table(raw, "control", CONTROL_KEYS)
+    socket = t.raw("socket")
+    if socket is _MISSING:
+        socket = _CONTROL_DEFAULTS.socket
+    elif not isinstance(socket, str) or "\0" in socket or socket[:1] not in ("", "/"):
+        _fail(t.field("socket"), _SOCKET_EXPECT, socket)
+    elif len(socket.encode("utf-8")) > MAX_SOCKET_PATH_BYTES:
+        raise ConfigError(
+            t.field("socket"),
+            f"must be at most {MAX_SOCKET_PATH_BYTES} bytes long (the unix(7) limit for a"
+            f" socket path), got {len(socket.encode('utf-8'))} bytes",
+        )
+    metrics = t.raw("metrics")
+    if metrics is _MISSING:
+        metrics = _CONTROL_DEFAULTS.metrics
+    elif not isinstance(metrics, str):
+        _fail(t.field("metrics"), _METRICS_EXPECT, metrics)
+    elif metrics:
+        try:
+            parse_host_port(metrics)
+        except ValueError:
+            _fail(t.field("metrics"), _METRICS_EXPECT, metrics)
+    return ControlConfig(socket=socket, metrics=metrics)
 
 
 def _peers(document: Mapping[str, object], local_asn: int) -> tuple[PeerConfig, ...]:
