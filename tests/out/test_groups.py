@@ -1,0 +1,489 @@
+"""Update groups: one encoding per change, shared bytes, the source's own routes kept from it,
+coalescing until flush, initial table + End-of-RIB on join, RFC 4456 export by group role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyrr.bgp.constants import MAX_MESSAGE_LEN, AttrCode
+from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
+from pyrr.bgp.update import end_of_rib
+from pyrr.out.groups import GroupKey, Outbound, UpdateGroup
+from pyrr.out.packer import pack_announce
+from pyrr.rib.loc_rib import Rib
+from pyrr.rib.path import Path, Source
+from pyrr.rib.reflect import Role, ibgp_attrs, may_export
+
+from ..rib.factories import (
+    LOCAL_AS,
+    SEQ,
+    FakeMember,
+    attrs,
+    decode_messages,
+    ip_int,
+    nh,
+    pfx,
+    source,
+    update,
+)
+
+CLUSTER_ID = ip_int("198.18.0.250")
+FAMS: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
+NO_AP: frozenset[Family] = frozenset()
+
+
+def key(role: Role = Role.CLIENT, **kw: object) -> GroupKey:
+    args: dict[str, object] = {
+        "role": role,
+        "families": FAMS,
+        "four_octet_as": True,
+        "extended_message": False,
+        "add_path_tx": frozenset(),
+    }
+    args.update(kw)
+    return GroupKey(**args)  # type: ignore[arg-type]
+
+
+class World:
+    """A Loc-RIB, an Outbound whose flushes are run by hand, and member peers."""
+
+    def __init__(self) -> None:
+        self.rib = Rib()
+        self.scheduled: list[Callable[[], None]] = []
+        self.out = Outbound(self.rib, CLUSTER_ID, self.scheduled.append)
+
+    def member(self, address: str, **kw: object) -> FakeMember:
+        return FakeMember(source(address, **kw))  # type: ignore[arg-type]
+
+    def apply(self, src: Source, upd: object) -> None:
+        from pyrr.bgp.update import Update
+
+        assert isinstance(upd, Update)
+        self.out.changes(self.rib.apply_update(src, upd, NO_AP))
+
+    def run(self) -> int:
+        """Run the scheduled flushes; how many there were."""
+        n = len(self.scheduled)
+        while self.scheduled:
+            self.scheduled.pop(0)()
+        return n
+
+    def best(self, text: str) -> Path:
+        fam = IPV6_UNICAST if ":" in text else IPV4_UNICAST
+        d = self.rib.lookup(fam, pfx(text))
+        assert d is not None and d.best is not None
+        return d.best
+
+
+EORS = [end_of_rib(f) for f in FAMS]
+
+
+def test_join_of_an_empty_table_sends_end_of_rib_per_family() -> None:
+    w = World()
+    m = w.member("10.0.0.1")
+    g = w.out.join(key(), m)
+    assert m.batches == [EORS]
+    assert w.out.groups == {key(): g}
+    assert decode_messages(m.messages).end_of_rib == list(FAMS)
+
+
+def test_a_change_is_encoded_once_and_shared() -> None:
+    w = World()
+    members = [w.member(f"10.0.0.{i}") for i in (1, 2, 3)]
+    origin = w.member("10.0.0.9", router_id="9.9.9.9")
+    for m in [*members, origin]:
+        w.out.join(key(), m)
+        m.take()
+    g = w.out.groups[key()]
+    w.apply(origin.source, update(["10.1.0.0/24", "10.2.0.0/24", "2001:db8::/48"],
+                                  attrs(med=7), next_hop="10.0.0.99"))
+    # Not sent before the flush; exactly one flush scheduled for any number of changes.
+    assert all(not m.batches for m in members)
+    w.apply(origin.source, update(["10.3.0.0/24"], attrs(med=7), next_hop="10.0.0.99"))
+    assert w.run() == 1
+    sent = [m.take() for m in members]
+    first = sent[0]
+    for other in sent[1:]:
+        assert len(other) == len(first)
+        assert all(a is b for a, b in zip(first, other, strict=True))
+    assert g.updates_sent == len(first)
+    # The source gets nothing: every change was its own route.
+    assert origin.batches == []
+    d = decode_messages(first)
+    assert d.ann(IPV4_UNICAST) == {"10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"}
+    assert d.ann(IPV6_UNICAST) == {"2001:db8::/48"}
+    # One message per family (all four prefixes share one path per family).
+    assert len(first) == 2
+    # Reflected: next hop unchanged, ORIGINATOR_ID = source's router id, our CLUSTER_LIST.
+    assert nh("10.0.0.99") in d.next_hops
+    for a in d.attrs:
+        assert a.originator_id == ip_int("9.9.9.9")
+        assert a.cluster_list == (CLUSTER_ID,)
+        assert a.med == 7 and a.local_pref == 100
+    assert d.attrs[0] == ibgp_attrs(w.best("10.1.0.0/24"), CLUSTER_ID)
+
+
+def test_a_withdrawal_is_shared_too() -> None:
+    w = World()
+    a, b, c = (w.member(f"10.0.0.{i}") for i in (1, 2, 3))
+    for m in (a, b, c):
+        w.out.join(key(), m)
+    w.apply(a.source, update(["10.1.0.0/24"]))
+    w.run()
+    for m in (a, b, c):
+        m.take()
+    w.apply(a.source, update(withdraw=["10.1.0.0/24"]))
+    w.run()
+    mb, mc = b.take(), c.take()
+    assert len(mb) == 1 and mb[0] is mc[0]
+    assert decode_messages(mb).wd() == {"10.1.0.0/24"}
+
+
+def test_the_source_never_gets_its_own_route() -> None:
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    w.out.join(key(), a)
+    w.out.join(key(), b)
+    a.take()
+    b.take()
+    w.apply(a.source, update(["10.1.0.0/24"]))
+    w.apply(b.source, update(["10.2.0.0/24"]))
+    w.run()
+    assert decode_messages(a.take()).ann() == {"10.2.0.0/24"}
+    assert decode_messages(b.take()).ann() == {"10.1.0.0/24"}
+    # Nor on a (re-)join.
+    w.out.leave(key(), a)
+    w.out.join(key(), a)
+    d = decode_messages(a.take())
+    assert d.ann() == {"10.2.0.0/24"} and d.end_of_rib == list(FAMS)
+
+
+def test_best_path_moving_between_sources() -> None:
+    w = World()
+    a, b, c = w.member("10.0.0.1"), w.member("10.0.0.2"), w.member("10.0.0.3")
+    for m in (a, b, c):
+        w.out.join(key(), m)
+        m.take()
+    x = "10.1.0.0/24"
+    w.apply(a.source, update([x], attrs(local_pref=100)))
+    w.run()
+    assert decode_messages(b.take()).ann() == {x}
+    assert decode_messages(c.take()).ann() == {x}
+    assert a.take() == []
+    # B's better path: B had A's route, so B gets a withdrawal; A and C get B's route.
+    w.apply(b.source, update([x], attrs(local_pref=200), next_hop="10.0.0.2"))
+    w.run()
+    to_a, to_b, to_c = a.take(), b.take(), c.take()
+    db = decode_messages(to_b)
+    assert db.wd() == {x} and db.ann() == set()
+    da = decode_messages(to_a)
+    assert da.ann() == {x} and da.wd() == set()
+    assert da.attrs[0].local_pref == 200 and da.attrs[0].originator_id == ip_int("10.0.0.2")
+    assert da.next_hops == {nh("10.0.0.2")}
+    assert len(to_a) == len(to_c) == 1 and to_a[0] is to_c[0]
+    # And back to A (B withdraws): B gets A's route, A gets a withdrawal.
+    w.apply(b.source, update(withdraw=[x]))
+    w.run()
+    assert decode_messages(b.take()).ann() == {x}
+    assert decode_messages(a.take()).wd() == {x}
+    dc = decode_messages(c.take())
+    assert dc.ann() == {x} and dc.attrs[0].originator_id == ip_int("10.0.0.1")
+
+
+def test_a_prefix_changed_twice_before_flush_is_sent_once_in_its_final_state() -> None:
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    w.out.join(key(), a)
+    w.out.join(key(), b)
+    b.take()
+    x, y = "10.1.0.0/24", "10.2.0.0/24"
+    w.apply(a.source, update([x], attrs(med=1)))
+    w.apply(a.source, update([x], attrs(med=2)))
+    w.apply(a.source, update([x], attrs(med=3)))
+    # Announced and withdrawn within one turn: nothing at all.
+    w.apply(a.source, update([y]))
+    w.apply(a.source, update(withdraw=[y]))
+    assert w.run() == 1
+    sent = b.take()
+    assert len(sent) == 1
+    d = decode_messages(sent)
+    assert d.ann() == {x} and d.wd() == set()
+    assert [at.med for at in d.attrs] == [3]
+    # Withdrawn and re-announced within one turn: no withdrawal goes out, only the final
+    # state (the Path was re-interned as a new object, so the group re-sends it once).
+    w.apply(a.source, update(withdraw=[x]))
+    w.apply(a.source, update([x], attrs(med=4)))
+    w.run()
+    d = decode_messages(b.take())
+    assert d.wd() == set() and d.ann() == {x} and [at.med for at in d.attrs] == [4]
+
+
+def test_join_sends_the_whole_table_minus_own_routes_then_end_of_rib() -> None:
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    w.out.join(key(), a)
+    table = {f"10.{1 + i // 256}.{i % 256}.0/24" for i in range(300)}
+    w.apply(a.source, update([*sorted(table), "2001:db8:a::/48"]))
+    w.run()
+    newcomer = w.member("10.0.0.3")
+    w.apply(newcomer.source, update(["10.3.0.0/24", "2001:db8:3::/48"], attrs(med=1)))
+    # Pending work is flushed to existing members before the newcomer gets its table.
+    w.out.join(key(), b)
+    w.out.join(key(), newcomer)
+    got = newcomer.take()
+    d = decode_messages(got)
+    assert d.ann(IPV4_UNICAST) == table
+    assert d.ann(IPV6_UNICAST) == {"2001:db8:a::/48"}
+    assert got[-2:] == EORS
+    assert d.end_of_rib == list(FAMS)
+    db = decode_messages(b.take())
+    assert db.ann(IPV4_UNICAST) == table | {"10.3.0.0/24"}
+    assert decode_messages(a.take()).ann(IPV6_UNICAST) == {"2001:db8:3::/48"}
+    w.run()
+    assert b.take() == [] and newcomer.take() == []
+
+
+def test_new_group_starts_from_the_loc_rib() -> None:
+    w = World()
+    a = w.member("10.0.0.1")
+    # Routes learned while no group exists: no work queued, nothing scheduled.
+    w.apply(a.source, update(["10.1.0.0/24"]))
+    assert w.scheduled == []
+    b = w.member("10.0.0.2")
+    w.out.join(key(), b)
+    d = decode_messages(b.take())
+    assert d.ann() == {"10.1.0.0/24"} and d.end_of_rib == list(FAMS)
+
+
+def test_leave_of_the_last_member_removes_the_group() -> None:
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    w.out.join(key(), a)
+    w.out.join(key(), b)
+    w.out.leave(key(), a)
+    assert key() in w.out.groups
+    assert set(w.out.groups[key()].members) == {"10.0.0.2"}
+    w.out.leave(key(), b)
+    assert w.out.groups == {}
+    w.out.leave(key(), b)  # harmless
+    # Changes with no group: nothing scheduled, nothing written.
+    w.apply(a.source, update(["10.1.0.0/24"]))
+    assert w.scheduled == []
+    assert b.take() == [EORS[0], EORS[1]]
+
+
+def test_a_departed_member_gets_nothing_more() -> None:
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    w.out.join(key(), a)
+    w.out.join(key(), b)
+    b.take()
+    w.out.leave(key(), b)
+    w.apply(a.source, update(["10.1.0.0/24"]))
+    w.run()
+    assert b.take() == []
+
+
+def test_non_client_group_gets_no_non_client_routes() -> None:
+    # RFC 4456 §8: a route from a non-client is reflected to clients only.
+    w = World()
+    nc1 = w.member("10.0.1.1", client=False)
+    nc2 = w.member("10.0.1.2", client=False)
+    cl = w.member("10.0.0.1")
+    ext = source("192.0.2.1", asn=65001)
+    w.out.join(key(Role.NON_CLIENT), nc1)
+    w.out.join(key(Role.NON_CLIENT), nc2)
+    w.out.join(key(Role.CLIENT), cl)
+    for m in (nc1, nc2, cl):
+        m.take()
+    w.apply(nc1.source, update(["10.1.0.0/24"]))
+    w.apply(cl.source, update(["10.2.0.0/24"]))
+    w.apply(ext, update(["10.3.0.0/24"], attrs(local_pref=None, as_path=[65001])))
+    w.run()
+    assert decode_messages(nc2.take()).ann() == {"10.2.0.0/24", "10.3.0.0/24"}
+    assert decode_messages(nc1.take()).ann() == {"10.2.0.0/24", "10.3.0.0/24"}
+    assert decode_messages(cl.take()).ann() == {"10.1.0.0/24", "10.3.0.0/24"}
+    # The best path for a prefix moving from a client to a non-client: the non-client group
+    # must withdraw it (it may not have the new best), clients get the new one.
+    w.apply(nc1.source, update(["10.2.0.0/24"], attrs(local_pref=500)))
+    w.run()
+    assert decode_messages(nc2.take()).wd() == {"10.2.0.0/24"}
+    dc = decode_messages(cl.take())
+    assert dc.ann() == {"10.2.0.0/24"} and dc.attrs[0].local_pref == 500
+    # A joining non-client does not see non-client routes in its initial table either.
+    nc3 = w.member("10.0.1.3", client=False)
+    w.out.join(key(Role.NON_CLIENT), nc3)
+    assert decode_messages(nc3.take()).ann() == {"10.3.0.0/24"}
+
+
+def test_ebgp_group_encoding() -> None:
+    w = World()
+    cl = w.member("10.0.0.1")
+    ext = FakeMember(source("192.0.2.1", asn=65001))
+    self_nh = nh("192.0.2.254")
+    k = key(Role.EBGP, ebgp_peer="192.0.2.1", local_as=LOCAL_AS,
+            next_hop_self=((IPV4_UNICAST, self_nh),))
+    w.out.join(k, ext)
+    ext.take()
+    w.apply(cl.source, update(["10.1.0.0/24"], attrs(local_pref=300, med=4, as_path=[65010]),
+                              next_hop="10.0.0.1"))
+    w.run()
+    d = decode_messages(ext.take())
+    assert d.ann() == {"10.1.0.0/24"}
+    assert d.next_hops == {self_nh}
+    (a,) = d.attrs
+    assert a.as_path == ((SEQ, (LOCAL_AS, 65010)),)
+    assert a.local_pref is None and a.med is None
+    assert a.originator_id is None and a.cluster_list == ()
+
+
+def test_add_path_tx_group_sends_path_id_one() -> None:
+    w = World()
+    a = w.member("10.0.0.1")
+    b = w.member("10.0.0.2")
+    k = key(add_path_tx=frozenset({IPV4_UNICAST}))
+    w.out.join(k, b)
+    b.take()
+    w.apply(a.source, update(["10.1.0.0/24", "2001:db8::/48"]))
+    w.run()
+    d = decode_messages(b.take(), add_path_rx=frozenset({IPV4_UNICAST}))
+    assert d.announced_keys[IPV4_UNICAST] == [b"\0\0\0\1" + pfx("10.1.0.0/24")]
+    assert d.announced_keys[IPV6_UNICAST] == [pfx("2001:db8::/48")]
+
+
+def test_group_packing_is_dense() -> None:
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    w.out.join(key(), b)
+    b.take()
+    prefixes = [f"10.{i // 256}.{i % 256}.0/24" for i in range(5000)]
+    w.apply(a.source, update(prefixes))
+    w.run()
+    sent = b.take()
+    p = w.best(prefixes[0])
+    expect = pack_announce(IPV4_UNICAST, ibgp_attrs(p, CLUSTER_ID).wire, p.next_hop,
+                           [pfx(x) for x in prefixes], MAX_MESSAGE_LEN)
+    assert sent == expect
+    assert all(len(m) <= MAX_MESSAGE_LEN for m in sent)
+    w.apply(a.source, update(withdraw=prefixes))
+    w.run()
+    wd = b.take()
+    assert decode_messages(wd).wd() == set(prefixes)
+    assert len(wd) == -(-5000 * 4 // (MAX_MESSAGE_LEN - 23))
+
+
+def test_member_specific_filtering_keeps_other_sources_messages() -> None:
+    # One flush carrying several sources' routes: each source is cut out of its own only.
+    w = World()
+    ms = [w.member(f"10.0.0.{i}") for i in range(1, 5)]
+    for m in ms:
+        w.out.join(key(), m)
+        m.take()
+    for i, m in enumerate(ms, start=1):
+        w.apply(m.source, update([f"10.{i}.0.0/16"]))
+    w.run()
+    every = {f"10.{i}.0.0/16" for i in range(1, 5)}
+    for i, m in enumerate(ms, start=1):
+        d = decode_messages(m.take())
+        assert d.ann() == every - {f"10.{i}.0.0/16"}
+        assert not any(a.get(AttrCode.ORIGINATOR_ID) == m.source.router_id.to_bytes(4, "big")
+                       for a in d.attrs)
+
+
+def test_updategroup_queue_ignores_families_outside_the_key() -> None:
+    w = World()
+    a = w.member("10.0.0.1")
+    b = w.member("10.0.0.2")
+    k = key(families=(IPV4_UNICAST,))
+    g: UpdateGroup = w.out.join(k, b)
+    assert b.take() == [EORS[0]]
+    w.apply(a.source, update(["10.1.0.0/24", "2001:db8::/48"]))
+    w.run()
+    assert decode_messages(b.take()).announced == {IPV4_UNICAST: ["10.1.0.0/24"]}
+    assert set(g.adj_out) == {IPV4_UNICAST}
+
+
+# -- model check: what every member ends up holding ------------------------------------------
+
+_PFX = ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "2001:db8::/48", "2001:db8:1::/48"]
+_LP = [None, 50, 100, 200]
+
+
+def member_view(messages: list[bytes]) -> dict[tuple[Family, bytes], tuple[bytes, bytes]]:
+    """Apply a member's received UPDATEs in order: prefix -> (next hop, attribute wire)."""
+    view: dict[tuple[Family, bytes], tuple[bytes, bytes]] = {}
+    for upd in decode_messages(messages).updates:
+        for fam, keys in upd.withdrawn:
+            for k in keys:
+                view.pop((fam, k), None)
+        for fam, hop, keys in upd.announced:
+            assert upd.attrs is not None
+            for k in keys:
+                view[(fam, k)] = (hop, upd.attrs.wire)
+    return view
+
+
+def expected_view(w: World, m: FakeMember, role: Role) -> dict[tuple[Family, bytes],
+                                                               tuple[bytes, bytes]]:
+    out = {}
+    for fam in FAMS:
+        for prefix, best in w.rib.best_routes(fam):
+            if best.source is m.source or not may_export(best, role):
+                continue
+            out[(fam, prefix)] = (best.next_hop, ibgp_attrs(best, CLUSTER_ID).wire)
+    return out
+
+
+_gop = st.one_of(
+    st.tuples(st.just("ann"), st.integers(0, 3), st.sets(st.sampled_from(_PFX), min_size=1),
+              st.sampled_from(_LP)),
+    st.tuples(st.just("wd"), st.integers(0, 3), st.sets(st.sampled_from(_PFX), min_size=1),
+              st.just(None)),
+    st.tuples(st.just("flush"), st.just(0), st.just(frozenset[str]()), st.just(None)),
+    st.tuples(st.just("rejoin"), st.integers(0, 2), st.just(frozenset[str]()), st.just(None)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(_gop, max_size=30))
+def test_members_converge_to_the_exported_best_paths(
+    ops: list[tuple[str, int, frozenset[str], int | None]],
+) -> None:
+    w = World()
+    members = [w.member("10.0.0.1"), w.member("10.0.0.2"),
+               w.member("10.0.1.1", client=False), w.member("10.0.1.2", client=False)]
+    roles = [Role.CLIENT, Role.CLIENT, Role.NON_CLIENT, Role.NON_CLIENT]
+    ext = source("192.0.2.1", asn=65001)
+    srcs = [members[0].source, members[2].source, ext, members[1].source]
+    received: list[list[bytes]] = [[] for _ in members]
+
+    def collect() -> None:
+        for i, m in enumerate(members):
+            received[i] += m.take()
+
+    for i, m in enumerate(members):
+        w.out.join(key(roles[i]), m)
+    for op, si, prefixes, lp in ops:
+        s = srcs[si]
+        if op == "ann":
+            a = attrs(local_pref=None, as_path=[65001]) if s is ext else attrs(local_pref=lp)
+            w.apply(s, update(sorted(prefixes), a))
+        elif op == "wd":
+            w.apply(s, update(withdraw=sorted(prefixes)))
+        elif op == "flush":
+            w.run()
+        else:
+            # A session reset without routes lost: leave, then join again with a fresh table.
+            collect()
+            w.out.leave(key(roles[si]), members[si])
+            members[si].take()
+            received[si] = []
+            w.out.join(key(roles[si]), members[si])
+        collect()
+    w.run()
+    collect()
+    for i, m in enumerate(members):
+        assert member_view(received[i]) == expected_view(w, m, roles[i]), m
