@@ -88,6 +88,12 @@ class SimNode:
                 self.established = False
                 self.down_reason = ev.reason
 
+    def on_pause_writing(self, conn: Connection) -> None:
+        pass  # a simulated node sends one UPDATE; nothing to throttle
+
+    def on_resume_writing(self, conn: Connection) -> None:
+        pass
+
     def on_connection_lost(self, conn: Connection) -> None:
         self.established = False
 
@@ -101,7 +107,7 @@ class SimNode:
         )
         fam, pfx = prefix_from_str(self.block)
         msgs = pack_announce(fam, attrs.wire, socket.inet_aton(self.address), [pfx], 4096)
-        conn.write_messages(msgs)
+        conn.write_messages([*msgs])
 
     def _learn(self, ev: UpdateReceived) -> None:
         upd = ev.update

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from collections.abc import Sequence
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,8 @@ log = structlog.get_logger("pyrr.peer")
 # Redial backoff after a session failed (RFC 4271 §8.1.1 DampPeerOscillations, in spirit).
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
+# How long a peer may stay unable to take our writes when it negotiated no hold time.
+STALL_LIMIT = 240.0
 
 
 class Peer:
@@ -77,7 +80,10 @@ class Peer:
         self.withdrawals_in = 0
         self.treat_as_withdraw = 0
         self.eor_received: set[Family] = set()
+        self.eor_at: dict[Family, float] = {}  # time.time() of the first End-of-RIB per family
+        self.established_at: float | None = None  # time.time() the current session came up
         self._max_warned = False
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     @property
     def key(self) -> str:
@@ -241,6 +247,45 @@ class Peer:
             elif isinstance(ev, SessionDown):
                 self._on_down(conn, ev)
 
+    def on_pause_writing(self, conn: Connection) -> None:
+        """The peer reads slower than we write: leave the shared stream (see UpdateGroup.pause)
+        and give it up if it stays stuck longer than its hold time."""
+        if conn is not self.established or self.group_key is None:
+            return
+        g = self.speaker.outbound.groups.get(self.group_key)
+        if g is not None:
+            g.pause(self)
+        neg = self.negotiated
+        stall = float(neg.hold_time) if neg is not None and neg.hold_time else STALL_LIMIT
+        if self._stall_timer is None:
+            self._stall_timer = self.speaker.loop.call_later(stall, self._stalled, conn)
+        log.info(
+            "peer is slow: out of the shared stream", peer=self.key, buffered=conn.write_buffer_size
+        )
+
+    def on_resume_writing(self, conn: Connection) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        if conn is not self.established or self.group_key is None:
+            return
+        g = self.speaker.outbound.groups.get(self.group_key)
+        if g is not None:
+            g.resume(self)
+        log.info("peer caught up: resynchronised", peer=self.key)
+
+    def _stalled(self, conn: Connection) -> None:
+        self._stall_timer = None
+        if conn is self.established and conn.write_buffer_size > 0:
+            # It has not read what we sent for a whole hold time: its own hold timer must
+            # have expired by now. Nothing more can be written to it, not even a NOTIFICATION.
+            log.warning(
+                "peer stopped reading: dropping the connection",
+                peer=self.key,
+                buffered=conn.write_buffer_size,
+            )
+            conn.abort()
+
     def on_connection_lost(self, conn: Connection) -> None:
         if conn in self.connections:
             self.connections.remove(conn)
@@ -307,6 +352,8 @@ class Peer:
         self.backoff = BACKOFF_START
         self.source.router_id = neg.peer_id
         self.eor_received = set()
+        self.eor_at = {}
+        self.established_at = time.time()
         self.last_error = ""
         families = ", ".join(family_name(f) for f in neg.families)
         log.info(
@@ -316,6 +363,7 @@ class Peer:
             peer_id=str(IPv4Address(neg.peer_id)),
             families=families,
             hold=neg.hold_time,
+            reason="OPEN accepted and KEEPALIVE received",
         )
         peer_gr = neg.peer_gr
         if self.source.stale and (peer_gr is None or not peer_gr.restarting):
@@ -357,6 +405,7 @@ class Peer:
             log.info("UPDATE note", peer=self.key, note=note)
         if upd.end_of_rib is not None:
             self.eor_received.add(upd.end_of_rib)
+            self.eor_at.setdefault(upd.end_of_rib, time.time())
             log.debug("End-of-RIB", peer=self.key, family=family_name(upd.end_of_rib))
             self._sweep_stale(upd.end_of_rib)
             rec = self.speaker.recovery
@@ -387,15 +436,26 @@ class Peer:
             if self.config.max_prefixes_action != "cease":
                 if not self._max_warned:
                     self._max_warned = True
-                    log.warning("maximum prefixes exceeded", peer=self.key,
-                                family=family_name(fam), count=count, limit=limit)
+                    log.warning(
+                        "maximum prefixes exceeded",
+                        peer=self.key,
+                        family=family_name(fam),
+                        count=count,
+                        limit=limit,
+                    )
                 continue
-            log.warning("maximum prefixes exceeded: closing the session (RFC 4486)",
-                        peer=self.key, family=family_name(fam), count=count, limit=limit)
+            log.warning(
+                "maximum prefixes exceeded: closing the session (RFC 4486)",
+                peer=self.key,
+                family=family_name(fam),
+                count=count,
+                limit=limit,
+            )
             # RFC 4486 §4: data = AFI (2 octets), SAFI (1 octet), the upper bound (4 octets).
             data = struct.pack("!HBI", fam[0], fam[1], limit)
-            conn.session.stop(self.speaker.loop.time(), CeaseSub.MAXIMUM_PREFIXES_REACHED,
-                              data=data)
+            conn.session.stop(
+                self.speaker.loop.time(), CeaseSub.MAXIMUM_PREFIXES_REACHED, data=data
+            )
             conn.pump()
             return
 
@@ -438,6 +498,7 @@ class Peer:
         if conn is not self.established:
             return
         self.established = None
+        self.established_at = None
         self.flaps += 1
         self.speaker.sessions_changed()
         if self.speaker.recovery is not None:
@@ -517,7 +578,7 @@ class Peer:
 
     # -- outbound (update group member) -------------------------------------------------------
 
-    def write_messages(self, messages: list[bytes]) -> None:
+    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
         conn = self.established
         if conn is not None and messages:
             conn.write_messages(messages)

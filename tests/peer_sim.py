@@ -96,6 +96,12 @@ class SimPeer:
                     for p in prefixes:
                         self.routes[(fam, prefix_to_str(p, fam))] = (nh, u.attrs)
 
+    def on_pause_writing(self, conn: Connection) -> None:
+        pass  # a simulated node sends one UPDATE; nothing to throttle
+
+    def on_resume_writing(self, conn: Connection) -> None:
+        pass
+
     def on_connection_lost(self, conn: Connection) -> None:
         self.lost = True
 
@@ -128,7 +134,7 @@ class SimPeer:
             if fam == IPV6_UNICAST and ":" not in nh:
                 nh = "2001:db8::" + nh.split(".")[-1]
             nhb = socket.inet_pton(socket.AF_INET6 if ":" in nh else socket.AF_INET, nh)
-            self.conn.write_messages(pack_announce(fam, attrs.wire, nhb, items, 4096))
+            self.conn.write_messages([*pack_announce(fam, attrs.wire, nhb, items, 4096)])
 
     def withdraw(self, prefixes: list[str]) -> None:
         assert self.conn is not None
@@ -137,11 +143,11 @@ class SimPeer:
             fam, p = prefix_from_str(text)
             by_fam.setdefault(fam, []).append(p)
         for fam, items in by_fam.items():
-            self.conn.write_messages(pack_withdraw(fam, items, 4096))
+            self.conn.write_messages([*pack_withdraw(fam, items, 4096)])
 
     def send_eor(self) -> None:
         assert self.conn is not None
-        self.conn.write_messages([end_of_rib(f) for f in self.families])
+        self.conn.write_messages([*(end_of_rib(f) for f in self.families)])
 
     def send_raw(self, data: bytes) -> None:
         assert self.conn is not None and self.conn.transport is not None

@@ -10,7 +10,7 @@ hold another peer's path for that prefix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +30,8 @@ class Member(Protocol):
 
     source: Source
 
-    def write_messages(self, messages: list[bytes]) -> None: ...
+    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
+        """Write whole messages (a chunk may hold several, or be a slice of a shared blob)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class UpdateGroup:
         self.pending: dict[Family, dict[bytes, Path | None]] = {f: {} for f in key.families}
         self.max_len = MAX_EXTENDED_MESSAGE_LEN if key.extended_message else MAX_MESSAGE_LEN
         self.updates_sent = 0
+        self.paused: set[str] = set()
+        self.dirty: dict[str, dict[Family, set[bytes]]] = {}
         self._nh_self = dict(key.next_hop_self)
 
     # -- what goes out -----------------------------------------------------------------------
@@ -92,10 +95,17 @@ class UpdateGroup:
             pend[prefix] = self._export(new)
 
     def flush(self) -> None:
-        """Encode everything queued once, and write it to every member."""
-        common: list[bytes] = []
+        """Encode everything queued once, and write it to every member.
+
+        All messages of one flush are joined into one `bytes` blob that every member is handed
+        as is; a member that is the source of some of them gets memoryview slices of the same
+        blob around its own messages (no copy), plus its few personal withdrawals.
+        """
+        parts: list[bytes] = []
+        pos = 0
+        cut: dict[str, list[tuple[int, int]]] = {}  # source key -> its own messages' spans
         personal: dict[str, list[bytes]] = {}  # source key -> messages it alone gets
-        excluded: dict[str, list[bytes]] = {}  # source key -> messages it must not get
+        touched: list[tuple[Family, list[bytes]]] = []
         for family, pend in self.pending.items():
             if not pend:
                 continue
@@ -103,10 +113,12 @@ class UpdateGroup:
             by_path: dict[Path, list[bytes]] = {}
             gone: list[bytes] = []
             source_wd: dict[str, list[bytes]] = {}
+            changed: list[bytes] = []
             for prefix, new in pend.items():
                 old = adj.get(prefix)
                 if new is old:
                     continue
+                changed.append(prefix)
                 if new is None:
                     del adj[prefix]
                     gone.append(prefix)
@@ -120,31 +132,91 @@ class UpdateGroup:
                 if old is not None and old.source is not new.source:
                     source_wd.setdefault(new.source.key, []).append(prefix)
             pend.clear()
+            if changed:
+                touched.append((family, changed))
             if gone:
-                common += self._withdraw(family, gone)
+                for m in self._withdraw(family, gone):
+                    parts.append(m)
+                    pos += len(m)
             for path, prefixes in by_path.items():
-                msgs = self._announce(family, path, prefixes)
-                excluded.setdefault(path.source.key, []).extend(msgs)
-                common += msgs
+                spans = cut.setdefault(path.source.key, [])
+                for m in self._announce(family, path, prefixes):
+                    parts.append(m)
+                    spans.append((pos, pos + len(m)))
+                    pos += len(m)
             for src, prefixes in source_wd.items():
                 personal.setdefault(src, []).extend(self._withdraw(family, prefixes))
-        if not common and not personal:
+        if not touched:
             return
-        self.updates_sent += len(common)
+        self.updates_sent += len(parts)
+        blob = b"".join(parts)
+        view = memoryview(blob)
+        paused = self.paused
         for mkey, member in self.members.items():
-            skip = excluded.get(mkey)
-            extra = personal.get(mkey)
-            if skip is None and extra is None:
-                member.write_messages(common)
+            if mkey in paused:
+                # Out of the shared stream: remember what changed, resync on resume.
+                dirty = self.dirty[mkey]
+                for family, prefixes in touched:
+                    dirty.setdefault(family, set()).update(prefixes)
                 continue
-            msgs = common
-            if skip is not None:
-                ids = {id(m) for m in skip}
-                msgs = [m for m in msgs if id(m) not in ids]
+            own = cut.get(mkey)
+            extra = personal.get(mkey)
+            if own is None and extra is None:
+                if blob:
+                    member.write_messages([blob])
+                continue
+            chunks: list[bytes | memoryview] = []
+            if own is None:
+                if blob:
+                    chunks.append(blob)
+            else:
+                cur = 0
+                for a, b in own:
+                    if a > cur:
+                        chunks.append(view[cur:a])
+                    cur = b
+                if cur < len(blob):
+                    chunks.append(view[cur:])
             if extra is not None:
-                msgs = msgs + extra
-            if msgs:
-                member.write_messages(msgs)
+                chunks += extra
+            if chunks:
+                member.write_messages(chunks)
+
+    # -- slow members ------------------------------------------------------------------------
+
+    def pause(self, member: Member) -> None:
+        """The member's transport is above its high watermark: it leaves the shared stream (so
+        it never holds the others back nor grows without bound) and is resynchronised from the
+        Adj-RIB-Out when it drains."""
+        key = member.source.key
+        if key in self.members and key not in self.paused:
+            self.paused.add(key)
+            self.dirty[key] = {}
+
+    def resume(self, member: Member) -> None:
+        key = member.source.key
+        if key not in self.paused:
+            return
+        self.paused.discard(key)
+        dirty = self.dirty.pop(key, {})
+        own = member.source
+        msgs: list[bytes | memoryview] = []
+        for family, prefixes in dirty.items():
+            adj = self.adj_out.get(family, {})
+            by_path: dict[Path, list[bytes]] = {}
+            gone: list[bytes] = []
+            for prefix in prefixes:
+                path = adj.get(prefix)
+                if path is None or path.source is own:
+                    gone.append(prefix)
+                else:
+                    by_path.setdefault(path, []).append(prefix)
+            if gone:
+                msgs += self._withdraw(family, gone)
+            for path, pfx in by_path.items():
+                msgs += self._announce(family, path, pfx)
+        if msgs:
+            member.write_messages(msgs)
 
     # -- membership --------------------------------------------------------------------------
 
@@ -225,7 +297,7 @@ class Outbound:
             # member joins a stream that it has the start of.
             g.flush()
         g.members[member.source.key] = member
-        msgs = g.table_for(member)
+        msgs: list[bytes | memoryview] = [*g.table_for(member)]
         msgs += [end_of_rib(f) for f in key.families]
         member.write_messages(msgs)
         return g
@@ -235,5 +307,7 @@ class Outbound:
         if g is None:
             return
         g.members.pop(member.source.key, None)
+        g.paused.discard(member.source.key)
+        g.dirty.pop(member.source.key, None)
         if not g.members:
             del self.groups[key]

@@ -7,6 +7,7 @@ owner's business (`ConnectionOwner`, the speaker's Peer).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol, cast
 
 from ..bgp.events import Event
@@ -14,12 +15,21 @@ from ..bgp.fsm import Session
 
 # How long a closing connection waits for the peer to read our NOTIFICATION and close.
 LINGER = 2.0
+# Write buffer watermarks: above HIGH the peer leaves its update group's shared stream (it is
+# resynchronised when the buffer drains below LOW), so a slow reader never holds up the others
+# and its backlog stays bounded.
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 256 * 1024
 
 
 class ConnectionOwner(Protocol):
     def on_events(self, conn: Connection, events: list[Event]) -> None: ...
 
     def on_connection_lost(self, conn: Connection) -> None: ...
+
+    def on_pause_writing(self, conn: Connection) -> None: ...
+
+    def on_resume_writing(self, conn: Connection) -> None: ...
 
 
 class Acceptor(Protocol):
@@ -48,6 +58,7 @@ class Connection(asyncio.Protocol):
         self._timer_at: float | None = None
         self.closed = False
         self._lingering = False
+        self.bytes_out = 0
         self.remote: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
 
@@ -56,6 +67,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         self.remote = (peer[0], peer[1]) if peer else None
@@ -75,6 +87,14 @@ class Connection(asyncio.Protocol):
             return  # refused or closing: read and drop, so the kernel sends FIN, not RST
         self.session.receive_data(data, self.loop.time())
         self.pump()
+
+    def pause_writing(self) -> None:
+        if self.session is not None:
+            self.owner.on_pause_writing(self)
+
+    def resume_writing(self) -> None:
+        if self.session is not None and not self.closed:
+            self.owner.on_resume_writing(self)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -109,11 +129,12 @@ class Connection(asyncio.Protocol):
         if events:
             self.owner.on_events(self, events)
 
-    def write_messages(self, messages: list[bytes]) -> None:
+    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
+        """Write chunks of whole UPDATE messages (shared blobs or slices of them) as one writev."""
         t = self.transport
         if t is not None and not self.session.closing:
             t.writelines(messages)
-            self.session.note_sent(len(messages))
+            self.bytes_out += sum(len(m) for m in messages)
 
     def close(self) -> None:
         """Close after a NOTIFICATION: half-close (FIN after what is buffered), keep reading and

@@ -98,17 +98,22 @@ def test_a_change_is_encoded_once_and_shared() -> None:
         w.out.join(key(), m)
         m.take()
     g = w.out.groups[key()]
-    w.apply(origin.source, update(["10.1.0.0/24", "10.2.0.0/24", "2001:db8::/48"],
-                                  attrs(med=7), next_hop="10.0.0.99"))
+    w.apply(
+        origin.source,
+        update(["10.1.0.0/24", "10.2.0.0/24", "2001:db8::/48"], attrs(med=7), next_hop="10.0.0.99"),
+    )
     # Not sent before the flush; exactly one flush scheduled for any number of changes.
     assert all(not m.batches for m in members)
     w.apply(origin.source, update(["10.3.0.0/24"], attrs(med=7), next_hop="10.0.0.99"))
     assert w.run() == 1
+    # One write per member, and it is the very same bytes object for all of them.
+    written = [m.chunks[-1] for m in members]
+    assert all(len(c) == 1 for c in written)
+    assert all(c[0] is written[0][0] for c in written)
     sent = [m.take() for m in members]
     first = sent[0]
     for other in sent[1:]:
-        assert len(other) == len(first)
-        assert all(a is b for a, b in zip(first, other, strict=True))
+        assert other == first
     assert g.updates_sent == len(first)
     # The source gets nothing: every change was its own route.
     assert origin.batches == []
@@ -324,12 +329,18 @@ def test_ebgp_group_encoding() -> None:
     cl = w.member("10.0.0.1")
     ext = FakeMember(source("192.0.2.1", asn=65001))
     self_nh = nh("192.0.2.254")
-    k = key(Role.EBGP, ebgp_peer="192.0.2.1", local_as=LOCAL_AS,
-            next_hop_self=((IPV4_UNICAST, self_nh),))
+    k = key(
+        Role.EBGP,
+        ebgp_peer="192.0.2.1",
+        local_as=LOCAL_AS,
+        next_hop_self=((IPV4_UNICAST, self_nh),),
+    )
     w.out.join(k, ext)
     ext.take()
-    w.apply(cl.source, update(["10.1.0.0/24"], attrs(local_pref=300, med=4, as_path=[65010]),
-                              next_hop="10.0.0.1"))
+    w.apply(
+        cl.source,
+        update(["10.1.0.0/24"], attrs(local_pref=300, med=4, as_path=[65010]), next_hop="10.0.0.1"),
+    )
     w.run()
     d = decode_messages(ext.take())
     assert d.ann() == {"10.1.0.0/24"}
@@ -364,8 +375,13 @@ def test_group_packing_is_dense() -> None:
     w.run()
     sent = b.take()
     p = w.best(prefixes[0])
-    expect = pack_announce(IPV4_UNICAST, ibgp_attrs(p, CLUSTER_ID).wire, p.next_hop,
-                           [pfx(x) for x in prefixes], MAX_MESSAGE_LEN)
+    expect = pack_announce(
+        IPV4_UNICAST,
+        ibgp_attrs(p, CLUSTER_ID).wire,
+        p.next_hop,
+        [pfx(x) for x in prefixes],
+        MAX_MESSAGE_LEN,
+    )
     assert sent == expect
     assert all(len(m) <= MAX_MESSAGE_LEN for m in sent)
     w.apply(a.source, update(withdraw=prefixes))
@@ -389,8 +405,9 @@ def test_member_specific_filtering_keeps_other_sources_messages() -> None:
     for i, m in enumerate(ms, start=1):
         d = decode_messages(m.take())
         assert d.ann() == every - {f"10.{i}.0.0/16"}
-        assert not any(a.get(AttrCode.ORIGINATOR_ID) == m.source.router_id.to_bytes(4, "big")
-                       for a in d.attrs)
+        assert not any(
+            a.get(AttrCode.ORIGINATOR_ID) == m.source.router_id.to_bytes(4, "big") for a in d.attrs
+        )
 
 
 def test_updategroup_queue_ignores_families_outside_the_key() -> None:
@@ -426,8 +443,9 @@ def member_view(messages: list[bytes]) -> dict[tuple[Family, bytes], tuple[bytes
     return view
 
 
-def expected_view(w: World, m: FakeMember, role: Role) -> dict[tuple[Family, bytes],
-                                                               tuple[bytes, bytes]]:
+def expected_view(
+    w: World, m: FakeMember, role: Role
+) -> dict[tuple[Family, bytes], tuple[bytes, bytes]]:
     out = {}
     for fam in FAMS:
         for prefix, best in w.rib.best_routes(fam):
@@ -438,10 +456,15 @@ def expected_view(w: World, m: FakeMember, role: Role) -> dict[tuple[Family, byt
 
 
 _gop = st.one_of(
-    st.tuples(st.just("ann"), st.integers(0, 3), st.sets(st.sampled_from(_PFX), min_size=1),
-              st.sampled_from(_LP)),
-    st.tuples(st.just("wd"), st.integers(0, 3), st.sets(st.sampled_from(_PFX), min_size=1),
-              st.just(None)),
+    st.tuples(
+        st.just("ann"),
+        st.integers(0, 3),
+        st.sets(st.sampled_from(_PFX), min_size=1),
+        st.sampled_from(_LP),
+    ),
+    st.tuples(
+        st.just("wd"), st.integers(0, 3), st.sets(st.sampled_from(_PFX), min_size=1), st.just(None)
+    ),
     st.tuples(st.just("flush"), st.just(0), st.just(frozenset[str]()), st.just(None)),
     st.tuples(st.just("rejoin"), st.integers(0, 2), st.just(frozenset[str]()), st.just(None)),
 )
@@ -453,8 +476,12 @@ def test_members_converge_to_the_exported_best_paths(
     ops: list[tuple[str, int, frozenset[str], int | None]],
 ) -> None:
     w = World()
-    members = [w.member("10.0.0.1"), w.member("10.0.0.2"),
-               w.member("10.0.1.1", client=False), w.member("10.0.1.2", client=False)]
+    members = [
+        w.member("10.0.0.1"),
+        w.member("10.0.0.2"),
+        w.member("10.0.1.1", client=False),
+        w.member("10.0.1.2", client=False),
+    ]
     roles = [Role.CLIENT, Role.CLIENT, Role.NON_CLIENT, Role.NON_CLIENT]
     ext = source("192.0.2.1", asn=65001)
     srcs = [members[0].source, members[2].source, ext, members[1].source]
@@ -487,3 +514,39 @@ def test_members_converge_to_the_exported_best_paths(
     collect()
     for i, m in enumerate(members):
         assert member_view(received[i]) == expected_view(w, m, roles[i]), m
+
+
+def test_a_paused_member_leaves_the_stream_and_is_resynced_exactly() -> None:
+    """A slow member gets nothing while paused (the others are not held back), and on resume
+    exactly what changed meanwhile: new and changed routes announced, removed ones withdrawn."""
+    w = World()
+    slow, fast, origin = w.member("10.0.0.1"), w.member("10.0.0.2"), w.member("10.0.0.9")
+    for m in (slow, fast, origin):
+        w.out.join(key(), m)
+        m.take()
+    w.apply(origin.source, update(["10.1.0.0/24", "10.2.0.0/24"], attrs(), next_hop="10.0.0.99"))
+    w.run()
+    slow.take()
+    fast.take()
+    g = w.out.groups[key()]
+    g.pause(slow)
+    w.apply(origin.source, update(["10.3.0.0/24"], attrs(), next_hop="10.0.0.99"))
+    w.apply(origin.source, update([], withdraw=["10.1.0.0/24"]))
+    w.apply(origin.source, update(["10.2.0.0/24"], attrs(med=5), next_hop="10.0.0.99"))
+    w.run()
+    assert slow.take() == []
+    d_fast = decode_messages(fast.take())
+    assert d_fast.ann(IPV4_UNICAST) == {"10.2.0.0/24", "10.3.0.0/24"}
+    assert g.dirty[slow.source.key][IPV4_UNICAST] == {
+        pfx(p) for p in ("10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24")
+    }
+    g.resume(slow)
+    d = decode_messages(slow.take())
+    assert d.ann(IPV4_UNICAST) == {"10.2.0.0/24", "10.3.0.0/24"}
+    assert d.wd(IPV4_UNICAST) == {"10.1.0.0/24"}
+    assert all(a.med == 5 for a in d.attrs if a.get(AttrCode.MULTI_EXIT_DISC) is not None)
+    assert slow.source.key not in g.paused and slow.source.key not in g.dirty
+    # Back in the shared stream.
+    w.apply(origin.source, update(["10.4.0.0/24"], attrs(), next_hop="10.0.0.99"))
+    w.run()
+    assert decode_messages(slow.take()).ann(IPV4_UNICAST) == {"10.4.0.0/24"}

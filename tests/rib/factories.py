@@ -251,16 +251,32 @@ def decode_messages(
     return out
 
 
+def split_messages(chunks: Iterable[bytes | memoryview]) -> list[bytes]:
+    """The whole messages inside written chunks (a chunk may be a blob or a slice of one)."""
+    out: list[bytes] = []
+    for chunk in chunks:
+        data = bytes(chunk)
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack_from("!H", data, pos + 16)
+            assert length >= HEADER_LEN and pos + length <= len(data), "chunk cuts a message"
+            out.append(data[pos : pos + length])
+            pos += length
+    return out
+
+
 class FakeMember:
     """An update group member that records what it is sent (the `bytes` objects themselves)."""
 
     def __init__(self, src: Source) -> None:
         self.source = src
         self.batches: list[list[bytes]] = []
+        self.chunks: list[list[bytes | memoryview]] = []  # exactly what the group wrote
 
-    def write_messages(self, messages: list[bytes]) -> None:
+    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
         assert messages, "a group wrote an empty batch"
-        self.batches.append(list(messages))
+        self.chunks.append(list(messages))
+        self.batches.append(split_messages(messages))
 
     @property
     def messages(self) -> list[bytes]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from ipaddress import IPv4Address, ip_address
 from typing import Any, cast
@@ -26,7 +26,16 @@ from pyrr.peer import Peer
 from pyrr.speaker import Speaker
 from pyrr.transport.protocol import Connection
 
-from .factories import LOCAL_AS, attrs, decode_messages, pfx, update, update_keys, with_path_id
+from .factories import (
+    LOCAL_AS,
+    attrs,
+    decode_messages,
+    pfx,
+    split_messages,
+    update,
+    update_keys,
+    with_path_id,
+)
 
 RR_ID = "10.255.0.1"
 CLUSTER = "198.18.0.250"
@@ -125,8 +134,8 @@ class FakeConn:
         self.name = name
         self.sent: list[bytes] = []
 
-    def write_messages(self, messages: list[bytes]) -> None:
-        self.sent.extend(messages)
+    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
+        self.sent.extend(split_messages(messages))
 
     def take(self) -> list[bytes]:
         out, self.sent = self.sent, []
