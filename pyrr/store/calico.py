@@ -28,8 +28,10 @@ Where the original was broken or silent, pyrr decides:
   and is listed in Desired.skipped (the original rendered a broken BIRD config).
 - The node whose address is pyrr's own gets no session (that is pyrr's host running
   calico-node too).
-- Two sessions to one address: the first wins, in this order: global BGPPeers, node-specific
-  and selector BGPPeers (each by BGPPeer name, nodes by name), then registered pyrr instances.
+- Two sessions to one address: the first wins, in this order: BGPPeers pointing at pyrr that
+  are global, then those that are not (node / nodeSelector), then BGPPeers that configure pyrr
+  itself (below), then registered pyrr instances; within each, BGPPeers and nodes by name. A
+  loser that asked for another AS is reported.
 - Each session: active (passive=False; BIRD dialled too, collisions are resolved),
   hold time default, `local_address` = IP or IP6, `description` = node name, `kind` = "global",
   "node" or "rr", port = `bgpconfigurations` `listenPort` (node.<name> first, then default), 179.
@@ -48,7 +50,7 @@ Calico 3.3+ (calico-node as RR, selectors):
   selects pyrr this way names an outside router, which pyrr does not peer with.
 - An empty `nodeSelector`/`peerSelector` means "not set" (confd checks `!= ""`).
 - Nodes with `spec.bgp.routeReflectorClusterID` are route reflectors, kind "rr": one with
-  pyrr's cluster id is a non-client (RFC 4456 §7: RRs of one cluster peer as non-clients); one
+  pyrr's cluster id is a non-client (RFC 4456: redundant RRs of one cluster are non-clients); one
   with another cluster id is a client, as calico-node's template makes it (`rr client` when the
   AS is the same and the peer's cluster id differs), so both ends of an inter-cluster session
   agree. Plain nodes are clients.

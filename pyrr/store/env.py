@@ -17,7 +17,7 @@ import os
 import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Final, NoReturn
@@ -195,14 +195,15 @@ def from_environment(
     )
 
 
-_CLI_KEYS: Final = ("router_id", "listen", "port", "log_level", "cluster_id")
+_CLI_KEYS: Final = ("router_id", "listen", "port", "log_level", "cluster_id", "control_socket")
 
 
 def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str, object]) -> Config:
     """The global configuration from three sources: command line > environment > file.
 
-    `cli_overrides` may hold router_id, listen, port, log_level and cluster_id (a value of None
-    means "not given", so argparse defaults can be passed through); anything else is an error.
+    `cli_overrides` may hold router_id, listen, port, log_level, cluster_id and control_socket
+    (a value of None means "not given", so argparse defaults can be passed through); anything
+    else is an error.
     Each global setting is taken from the first source that sets it:
 
     - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP").
@@ -215,6 +216,9 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
     - cluster id: --cluster-id, CLUSTER_ID, the file's bgp.cluster_id, the router id. A file
       cluster id equal to the file's router id is taken as the file's default (the loader fills
       it in when bgp.cluster_id is absent), so it follows a router id overridden from outside.
+
+    - control socket: --control-socket, PYRR_CONTROL_SOCKET, the file's control.socket (the
+      rest of the file's [control] table is kept as it is).
 
     The local AS and the peers come from the file when there is one (in etcd mode the datastore
     replaces both later); without a file the AS is PYRR_AS (default 64512) and there are no
@@ -264,8 +268,10 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
         restart_time=file_bgp.restart_time if file_bgp else defaults.restart_time,
         connect_retry=file_bgp.connect_retry if file_bgp else defaults.connect_retry,
     )
-    peers = file_cfg.peers if file_cfg is not None else ()
-    return Config(bgp=bgp, peers=peers, log_level=log_level)
+    base = file_cfg if file_cfg is not None else Config(bgp=bgp)
+    socket = _first(cli.get("control_socket"), env.control_socket, base.control.socket or None)
+    control = replace(base.control, socket=socket if isinstance(socket, str) else "")
+    return replace(base, bgp=bgp, log_level=log_level, control=control)
 
 
 # --- the variables ----------------------------------------------------------------------------
@@ -647,6 +653,11 @@ def _cli(overrides: Mapping[str, object]) -> dict[str, object]:
             out[key] = _cli_listen(option, value)
         elif key == "port":
             out[key] = _cli_port(option, value)
+        elif key == "control_socket":
+            try:
+                out[key] = _control_socket(str(value))
+            except ConfigError as err:
+                raise ConfigError(option, err.message) from None
         else:
             out[key] = _cli_log_level(option, value)
     return out

@@ -35,6 +35,8 @@ pyetcd facts this relies on (checked against pyetcd 0.0.7 and etcd 3.4):
   `RevisionCompactedError(compacted_revision)` and the watch is cancelled.
 - A server that hangs (SIGSTOP, a partition) does not break a watch stream: only a request
   with a deadline notices, hence the periodic probe.
+- A watch created with `progress_notify=True` gets its progress notifications (responses
+  without events) through the same callback; the created/cancelled responses do not.
 """
 
 from __future__ import annotations
@@ -322,6 +324,9 @@ class EtcdStore:
             return
         self._loop = asyncio.get_running_loop()
         self._closed = False
+        self._revoke_on_stop = True
+        self._need_list = True  # a restarted store starts from a snapshot again
+        self._outage = False
         self._set_status("connecting")
         self._thread = threading.Thread(target=self._run, name="pyrr-etcd", daemon=True)
         self._thread.start()
@@ -555,6 +560,7 @@ class EtcdStore:
                     prefix,
                     functools.partial(self._on_watch, gen, prefix),
                     start_revision=self._revs[prefix] + 1,
+                    progress_notify=True,
                 )
             except Exception as exc:
                 if isinstance(exc, _pyetcd().exceptions.RevisionCompactedError):
@@ -646,6 +652,13 @@ class EtcdStore:
             raise _Compacted(payload.compacted_revision)
         if payload is None or isinstance(payload, BaseException):
             raise _Broken(payload)
+        if not payload.events:
+            # A progress notification: etcd sends one (every 10 min by default) only to a
+            # watch that has been sent every event up to the header's revision. Moving on to
+            # it keeps a quiet prefix's resume point recent enough to survive compaction.
+            rev = int(payload.header.revision)
+            self._revs[prefix] = max(self._revs[prefix], rev)
+            return
         for ev in payload.events:
             rev = int(ev.mod_revision)
             value = None if isinstance(ev, pyetcd.events.DeleteEvent) else bytes(ev.value)
