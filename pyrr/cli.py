@@ -7,11 +7,17 @@ the field and the fix, never a traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from .store.env import EnvSettings
 
 EXIT_CONFIG = 2
 
@@ -25,9 +31,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", metavar="FILE", help="static TOML configuration file")
     run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
     run.add_argument("--control-socket", metavar="PATH", help="control socket path")
+    run.add_argument(
+        "--metrics", metavar="ADDR:PORT", type=_host_port, help="serve Prometheus /metrics there"
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="auto (default): console lines on a terminal, JSON lines otherwise",
+    )
 
     st = sub.add_parser("status", help="peer table of the running daemon")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument(
+        "--check",
+        action="store_true",
+        help="health probe: one summary line; exit 0 if the daemon answers, 1 if not",
+    )
     st.add_argument("--control-socket", metavar="PATH", help="control socket path")
 
     rt = sub.add_parser("routes", help="best path (and why) and all paths per prefix")
@@ -35,8 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--json", action="store_true", help="machine-readable output")
     rt.add_argument("--control-socket", metavar="PATH", help="control socket path")
 
-    chk = sub.add_parser("check-config", help="validate a configuration file")
-    chk.add_argument("file", metavar="FILE")
+    chk = sub.add_parser(
+        "check-config", help="validate a configuration file, or the environment (--env)"
+    )
+    chk.add_argument("file", metavar="FILE", nargs="?")
+    chk.add_argument(
+        "--env",
+        action="store_true",
+        help="validate the environment variables (IP, ETCD_ENDPOINTS, ...) as `pyrr run` reads"
+        " them, merged with FILE if given; etcd is not contacted",
+    )
 
     dec = sub.add_parser("decode", help="decode BGP messages given in hex, for humans")
     dec.add_argument("hex", nargs="+", metavar="HEX")
@@ -47,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--once", action="store_true", help="exit after convergence")
     demo.add_argument("--port", type=int, default=None, help="RR port (default from demo.toml)")
     return p
+
+
+def _host_port(text: str) -> str:
+    from .config import parse_host_port
+
+    try:
+        parse_host_port(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err} (e.g. 127.0.0.1:9179)") from err
+    return text
 
 
 def _load(path: str) -> Config:
@@ -64,18 +102,97 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import log
     from .runtime import new_event_loop, serve
 
-    if not args.config:
-        print("pyrr run: --config FILE is required (see docs/configuration.md)", file=sys.stderr)
-        return EXIT_CONFIG
+    if not args.config or os.environ.get("ETCD_ENDPOINTS", "").strip():
+        # Calico mode (calico/routereflector's environment), the file if any ranking below.
+        return _run_calico(args)
     try:
         cfg = _load(args.config)
     except ConfigError as err:
         return _config_error(args.config, err)
-    log.setup(args.log_level or cfg.log_level)
+    if args.metrics:
+        from dataclasses import replace
+
+        cfg = replace(cfg, control=replace(cfg.control, metrics=args.metrics))
+    # --log-level, then calico/routereflector's BGP_LOGSEVERITYSCREEN, then the config.
+    level = args.log_level or os.environ.get("BGP_LOGSEVERITYSCREEN") or cfg.log_level
+    log.setup(level, json={"auto": None, "console": False, "json": True}[args.log_format])
     loop = new_event_loop()
     try:
         return loop.run_until_complete(
             serve(cfg, reload=lambda: _load(args.config), control_socket=args.control_socket)
+        )
+    except OSError as err:
+        print(f"pyrr: cannot start: {err}", file=sys.stderr)
+        return 1
+    finally:
+        loop.close()
+
+
+def _env_error(err: ConfigError) -> int:
+    print(f"pyrr: configuration error: {err}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _autodetect_ipv4() -> IPv4Address | None:
+    """IP=autodetect: this host's IPv4 address by calico-node's IP_AUTODETECTION_METHOD."""
+    from .ops.autodetect import autodetect_from_env
+
+    try:
+        found = autodetect_from_env(os.environ, 4)
+    except ValueError as err:
+        raise ConfigError("IP_AUTODETECTION_METHOD", str(err)) from None
+    return IPv4Address(found) if found else None
+
+
+def _calico_settings(args: argparse.Namespace, file: str | None) -> tuple[Config, EnvSettings]:
+    """The environment merged with `file` and the command line (CLI > env > file)."""
+    from .store.env import from_environment, merge
+
+    env = from_environment(os.environ, autodetect=_autodetect_ipv4)
+    if not env.etcd_mode and file is None:
+        raise ConfigError(
+            "ETCD_ENDPOINTS",
+            "not set and no --config FILE given: set ETCD_ENDPOINTS=https://<etcd>:2379 (and"
+            " IP) to read Calico's datastore, or run with --config FILE (docs/configuration.md)",
+        )
+    try:
+        file_cfg = _load(file) if file is not None else None
+    except ConfigError as err:
+        raise ConfigError(f"{file}: {err.field}", err.message) from None
+    overrides: dict[str, object] = {
+        "log_level": getattr(args, "log_level", None),
+        "control_socket": getattr(args, "control_socket", None),
+    }
+    return merge(file_cfg, env, overrides), env
+
+
+def _run_calico(args: argparse.Namespace) -> int:
+    """`pyrr run` configured by the environment: peers from Calico's etcd, live."""
+    from dataclasses import replace
+
+    import structlog
+
+    from . import log
+    from .runtime import new_event_loop, serve
+    from .store.calico_source import CalicoSource
+
+    try:
+        cfg, env = _calico_settings(args, args.config)
+    except ConfigError as err:
+        return _env_error(err)
+    if args.metrics:
+        cfg = replace(cfg, control=replace(cfg.control, metrics=args.metrics))
+    log.setup(cfg.log_level, json={"auto": None, "console": False, "json": True}[args.log_format])
+    for warning in env.warnings:
+        structlog.get_logger("pyrr").warning("environment", warning=warning)
+    if not env.etcd_mode:  # --config FILE without ETCD_ENDPOINTS never gets here
+        return _env_error(ConfigError("ETCD_ENDPOINTS", "not set"))
+    # --log-level or BGP_LOGSEVERITYSCREEN outrank the datastore's logSeverityScreen.
+    source = CalicoSource(cfg, env, keep_log_level=bool(args.log_level or env.log_level))
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(
+            serve(cfg, control_socket=args.control_socket, source=source)
         )
     except OSError as err:
         print(f"pyrr: cannot start: {err}", file=sys.stderr)
@@ -107,6 +224,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     reply = _ask(args, {"cmd": "status"})
     if reply is None:
         return 1
+    if args.check:
+        peers = reply.get("peers")
+        peers = peers if isinstance(peers, list) else []
+        up = sum(1 for p in peers if isinstance(p, dict) and p.get("up"))
+        print(f"pyrr ok: router id {reply.get('router_id')}, {up}/{len(peers)} peers established")
+        return 0
     print(
         json.dumps(reply, indent=2) if args.json else status_text(reply),
         end="\n" if args.json else "",
@@ -133,6 +256,11 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    if args.env:
+        return _check_env(args)
+    if args.file is None:
+        print("pyrr check-config: give FILE, or --env to check the environment", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         cfg = _load(args.file)
     except ConfigError as err:
@@ -142,6 +270,31 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{args.file}: OK: AS {g.asn}, router id {g.router_id}, cluster id {g.cluster_id}, "
         f"{len(cfg.peers)} peer(s)"
     )
+    return 0
+
+
+def _check_env(args: argparse.Namespace) -> int:
+    try:
+        cfg, env = _calico_settings(args, args.file)
+    except ConfigError as err:
+        return _env_error(err)
+    g = cfg.bgp
+    if env.etcd_mode:
+        listen = ", ".join(str(a) for a in g.listen) or "all addresses"
+        print(
+            f"environment: OK: Calico mode, etcd {', '.join(e.url for e in env.etcd_endpoints)}"
+            f" ({'TLS client certificate' if env.etcd_cert_file else 'no client certificate'}),"
+            f" router id {g.router_id}, listen {listen} port {g.port}, cluster id"
+            f" {g.cluster_id}, RR cluster {'on' if env.rr_cluster else 'off'}; the AS and the"
+            " peers come from etcd"
+        )
+    else:
+        print(
+            f"environment: OK: static file {args.file}: AS {g.asn}, router id {g.router_id},"
+            f" cluster id {g.cluster_id}, {len(cfg.peers)} peer(s)"
+        )
+    for warning in env.warnings:
+        print(f"warning: {warning}")
     return 0
 
 

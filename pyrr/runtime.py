@@ -6,12 +6,19 @@ import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
+from .bgp.constants import State
 from .config import Config, ConfigError
 from .control.server import ControlServer, default_socket_path
+from .ops.sdnotify import Notifier
 from .speaker import Speaker
+
+if TYPE_CHECKING:
+    from .control.metrics import MetricsServer
+    from .store.calico_source import CalicoSource
 
 log = structlog.get_logger("pyrr")
 STATE_FILE = "pyrr.state.json"
@@ -31,32 +38,57 @@ async def serve(
     config: Config,
     reload: Callable[[], Config] | None = None,
     control_socket: str | None = None,
+    source: CalicoSource | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (Cease to every peer) or SIGUSR2 (stop for a graceful restart:
-    no NOTIFICATION, peers keep our routes); SIGHUP re-reads the configuration via `reload`."""
+    no NOTIFICATION, peers keep our routes); SIGHUP re-reads the configuration via `reload`.
+
+    With `source` (Calico mode) the peers come from etcd: the speaker starts once the first
+    snapshot is read (signals meanwhile stop pyrr), follows every change, and SIGHUP re-lists
+    the datastore instead of reading a file."""
     loop = asyncio.get_running_loop()
-    control_path = control_socket or default_socket_path()
+    if source is not None:
+        first = await source.initial_config()
+        if first is None:
+            return 0
+        config = first
+    control_path = control_socket or config.control.socket or default_socket_path()
     # The restart state lives beside the control socket (/run/pyrr): it survives a restart of
     # the process, not a reboot, which is exactly the lifetime RFC 4724 state should have.
     speaker = Speaker(config, loop, state_path=Path(control_path).parent / STATE_FILE)
-    await speaker.start()
+    try:
+        await speaker.start()
+    except BaseException:
+        if source is not None:
+            await source.stop()  # e.g. the BGP port is taken: leave etcd cleanly
+        raise
+    if source is not None:
+        source.attach(speaker)
+    metrics = await _start_metrics(speaker, config.control.metrics)
     control = ControlServer(speaker, control_path)
     try:
         await control.start()
     except OSError as err:
         log.error("control socket unavailable", path=control.path, error=str(err))
+    notifier = Notifier.from_env()
     done = asyncio.Event()
 
     def on_hup() -> None:
+        if source is not None:
+            source.resync()
+            return
         if reload is None:
             return
+        notifier.reloading()
         try:
             new = reload()
         except ConfigError as err:
             log.error("reload failed; keeping the running configuration", error=str(err))
+            notifier.ready(f"reload failed: {err}")
             return
         log.info("configuration reloaded", peers=len(new.peers))
         speaker.reconfigure(new)
+        notifier.ready(_status_line(speaker))
 
     graceful_restart = False
 
@@ -69,15 +101,47 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, done.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     loop.add_signal_handler(signal.SIGUSR2, on_usr2)
+    # systemd Type=notify: ready once listening with the configuration loaded and the signal
+    # handlers in place (a reload right after start must not kill us); the watchdog is fed
+    # from a loop timer, so a stuck loop gets the service restarted.
+    notifier.ready(_status_line(speaker))
+    notifier.start_watchdog(loop, lambda: _status_line(speaker))
     try:
         await done.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
             loop.remove_signal_handler(sig)
+    notifier.stopping("shutting down")
+    notifier.stop_watchdog()
+    if metrics is not None:
+        await metrics.stop()
     await control.stop()
+    if source is not None:
+        await source.stop(graceful_restart=graceful_restart)
     if graceful_restart:
         await speaker.stop_for_restart()
     else:
         log.info("shutting down")
         await speaker.stop()
+    notifier.close()
     return 0
+
+
+async def _start_metrics(speaker: Speaker, address: str) -> MetricsServer | None:
+    """The opt-in Prometheus endpoint; a failure to bind is logged, like the control socket's."""
+    if not address:
+        return None
+    from .control.metrics import MetricsServer
+
+    server = MetricsServer(speaker, address)
+    try:
+        await server.start()
+    except OSError as err:
+        log.error("metrics endpoint unavailable", address=address, error=str(err))
+        return None
+    return server
+
+
+def _status_line(speaker: Speaker) -> str:
+    up = sum(1 for p in speaker.peers.values() if p.state == State.ESTABLISHED)
+    return f"{up}/{len(speaker.peers)} peers established, {len(speaker.rib)} prefixes"

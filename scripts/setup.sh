@@ -21,6 +21,7 @@ STAMP_VERSION=1
 
 APT_PACKAGES=(
     python3-venv python3-dev iproute2 bird2 frr gobgpd etcd-server etcd-client openssl procps
+    systemd gcc libc6-dev
 )
 
 say() { printf 'setup: %s\n' "$*"; }

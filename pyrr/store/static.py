@@ -368,8 +368,11 @@ def _control(document: Mapping[str, object]) -> ControlConfig:
     elif metrics:
         try:
             parse_host_port(metrics)
-        except ValueError:
-            _fail(t.field("metrics"), _METRICS_EXPECT, metrics)
+        except ValueError as err:
+            # Not _fail: its "write numbers without quotes" hint is wrong advice for "9179".
+            raise ConfigError(
+                t.field("metrics"), f"must be {_METRICS_EXPECT}, got {_show(metrics)}"
+            ) from err
     return ControlConfig(socket=socket, metrics=metrics)
 
 

@@ -17,9 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.constants import BGP_PORT, DEFAULT_HOLD_TIME
-from pyrr.config import Config, ConfigError, GlobalConfig, PeerConfig
+from pyrr.config import (
+    Config,
+    ConfigError,
+    ControlConfig,
+    GlobalConfig,
+    PeerConfig,
+    parse_host_port,
+)
 from pyrr.store.static import (
     BGP_KEYS,
+    CONTROL_KEYS,
     PEER_KEYS,
     TOP_KEYS,
     detect_router_id,
@@ -108,6 +116,10 @@ max_prefixes = 1000
 address = "2001:db8::102"
 local_address = "2001:db8::104"
 hold_time = 0
+
+[control]
+socket = "/run/pyrr/rr1.sock"
+metrics = "[::1]:9179"
 """
 
 
@@ -146,6 +158,7 @@ def test_every_key_is_accepted() -> None:
             ),
         ),
         log_level="debug",
+        control=ControlConfig(socket="/run/pyrr/rr1.sock", metrics="[::1]:9179"),
     )
 
 
@@ -235,7 +248,7 @@ def test_demo_config_loads() -> None:
 
 def test_docs_mention_every_key() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS):
+    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS):
         assert f"| `{key}` |" in text, key
 
 
@@ -270,6 +283,9 @@ DOCUMENTED_ERRORS = [
     D + P + "port = 70000", D + P + 'local_address = "2001:db8::1"', D + P + "description = 1",
     D + P + f'password = "{"k" * 81}"', D + P + "ttl_security = 255",
     D + P + "max_prefixes = -1", D + P + "holdtime = 1",
+    D + "[[control]]\n", D + '[control]\nsocket = "pyrr.sock"',
+    D + f'[control]\nsocket = "/{"s" * 120}"', D + '[control]\nmetrics = "localhost:9179"',
+    D + '[control]\nmetric = ""',
 ]  # fmt: skip
 
 
@@ -362,6 +378,17 @@ BAD_INT_TYPES = ['"1"', "true", "1.0", "[1]", "{ a = 1 }", "1979-05-27"]
          ["IPv6"]),
         (doc("", peer('local_address = "x"')), "peer[0].local_address", ["IPv4"]),
         (doc("", peer('local_address = "0.0.0.0"')), "peer[0].local_address", ["unicast"]),
+        # [control]
+        ("control = 1\n" + doc(), "control", ["[control]", "got 1"]),
+        (doc() + '[control]\nsocket = "run/pyrr.sock"', "control.socket", ["absolute path"]),
+        (doc() + "[control]\nsocket = 1", "control.socket", ["absolute path", "got 1"]),
+        (doc() + '[control]\nsocket = "/a\\u0000b"', "control.socket", ["absolute path"]),
+        (doc() + '[control]\nmetrics = "127.0.0.1"', "control.metrics", ["127.0.0.1:9179"]),
+        (doc() + '[control]\nmetrics = "::1:9179"', "control.metrics", ["[::1]:9179"]),
+        (doc() + '[control]\nmetrics = "localhost:9179"', "control.metrics", ["address"]),
+        (doc() + '[control]\nmetrics = "127.0.0.1:0"', "control.metrics", ["address"]),
+        (doc() + "[control]\nmetrics = 9179", "control.metrics", ["got 9179"]),
+        (doc() + '[control]\nlisten = ""', "control.listen", ["expected one of"]),
         # TOML syntax
         ("[bgp]\nasn = = 1", "<config>", ["invalid TOML", "line 2"]),
         ("[bgp\n", "<config>", ["invalid TOML", "line 1"]),
@@ -393,6 +420,16 @@ def test_bgp_integers_reject_other_types(key: str, value: str) -> None:
 @pytest.mark.parametrize("value", BAD_INT_TYPES)
 def test_peer_integers_reject_other_types(key: str, value: str) -> None:
     assert fail(doc("", peer(f"{key} = {value}"))).field == f"peer[0].{key}"
+
+
+def test_control_defaults_and_metrics_without_a_misleading_hint() -> None:
+    assert load_text(doc(), env=ENV).control == ControlConfig(socket="", metrics="")
+    empty = load_text(doc() + '[control]\nsocket = ""\nmetrics = ""', env=ENV)
+    assert empty.control == ControlConfig()
+    # "9179" is a string of digits, but dropping the quotes would not make it right.
+    error = str(fail(doc() + '[control]\nmetrics = "9179"'))
+    assert error.startswith("control.metrics: must be an address and port")
+    assert "without quotes" not in error
 
 
 def test_booleans_are_not_integers() -> None:
@@ -617,6 +654,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[object]] = {
     "password": st.text(min_size=1, max_size=80),
     "ttl_security": st.integers(0, 254),
     "max_prefixes": st.integers(0, 10**6),
+    "socket": st.sampled_from(["", "/run/pyrr/pyrr.sock", "pyrr.sock", "/" + "s" * 110]),
+    "metrics": st.sampled_from(["", "127.0.0.1:9179", "[::1]:9179", "::1:9179", "0.0.0.0:0"]),
 }
 
 
@@ -645,6 +684,7 @@ documents = st.fixed_dictionaries(
     optional={
         "log_level": often(st.sampled_from(["debug", "warn", "ERROR"])),
         "peer": often(st.lists(table(PEER_KEYS, ("address",)), max_size=4)),
+        "control": often(table(CONTROL_KEYS, ())),
     },
 )
 environments = st.sampled_from([ENV, ENV, ENV, {"IP": "none"}, {"IP": "bogus"}, {"IP": "::1"}])
@@ -697,6 +737,10 @@ def check_outcome(text: str, env: Mapping[str, str]) -> None:
         assert each.hold_time == 0 or 3 <= each.hold_time <= 65535
         assert each.kind == ("client" if each.client else "non-client")
         assert each.local_address is None or each.local_address.version == each.address.version
+    assert config.control.socket in ("", "/run/pyrr/pyrr.sock") or (
+        config.control.socket.startswith("/") and len(config.control.socket.encode()) <= 107
+    )
+    assert config.control.metrics == "" or parse_host_port(config.control.metrics)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,1 @@
+"""Operating pyrr: service-manager notification (sd_notify) and address autodetection."""

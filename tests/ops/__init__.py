@@ -1,0 +1,1 @@
+"""Operations: container image, systemd unit and notification, logs, autodetection."""
