@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("pyrr")
 STATE_FILE = "pyrr.state.json"
+EXIT_RESTART = 75  # sysexits EX_TEMPFAIL: stopped for a graceful restart, start again
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -124,7 +125,9 @@ async def serve(
         log.info("shutting down")
         await speaker.stop()
     notifier.close()
-    return 0
+    # After SIGUSR2 the supervisor should start us again at once (systemd
+    # RestartForceExitStatus=75, Docker --restart on-failure): EX_TEMPFAIL says so.
+    return EXIT_RESTART if graceful_restart else 0
 
 
 async def _start_metrics(speaker: Speaker, address: str) -> MetricsServer | None:

@@ -18,10 +18,12 @@ AsPath = tuple[tuple[int, tuple[int, ...]], ...]  # ((segment type, (asn, ...)),
 AttrItem = tuple[int, int, bytes]  # (type code, flags, value)
 
 # RFC 4271 §4.3: the flag bits that carry meaning; the low four bits are unused, sent as zero.
-_FLAG_MASK = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE | AttrFlag.PARTIAL
-_WELL_KNOWN = AttrFlag.TRANSITIVE
-_OPT_TRANS = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE
-_OPT_NON_TRANS = AttrFlag.OPTIONAL
+# Plain ints: IntFlag arithmetic goes through the enum machinery, too slow for the hot path.
+_FLAG_MASK = int(AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE | AttrFlag.PARTIAL)
+_EXTENDED_LENGTH = int(AttrFlag.EXTENDED_LENGTH)
+_WELL_KNOWN = int(AttrFlag.TRANSITIVE)
+_OPT_TRANS = int(AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)
+_OPT_NON_TRANS = int(AttrFlag.OPTIONAL)
 
 # The Optional and Transitive bits each known attribute must carry (RFC 4271 §5, RFC 4456 §8,
 # RFC 4760 §3-4, RFC 1997, RFC 4360, RFC 6793 §3, RFC 8092 §3).
@@ -50,7 +52,7 @@ def encode_attr(code: int, flags: int, value: bytes) -> bytes:
     flags &= _FLAG_MASK
     n = len(value)
     if n > 255:
-        return struct.pack("!BBH", flags | AttrFlag.EXTENDED_LENGTH, code, n) + value
+        return struct.pack("!BBH", flags | _EXTENDED_LENGTH, code, n) + value
     return struct.pack("!BBB", flags, code, n) + value
 
 

@@ -192,7 +192,12 @@ _RULES: dict[int, tuple[Callable[[bytes, UpdateContext], bytes], Action, str]] =
     AttrCode.AS4_AGGREGATOR: (_fixed(8), Action.ATTRIBUTE_DISCARD, "RFC 6793 §6"),
     AttrCode.LARGE_COMMUNITIES: (_multiple(12), Action.TREAT_AS_WITHDRAW, "RFC 8092 §6"),
 }
-_OPT_TRANS_FLAGS = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE
+# Plain ints: IntFlag arithmetic goes through the enum machinery, too slow for the hot path.
+_OPT_TRANS_FLAGS = int(AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)
+_EXT_LEN = int(AttrFlag.EXTENDED_LENGTH)
+_OPTIONAL = int(AttrFlag.OPTIONAL)
+_TRANSITIVE = int(AttrFlag.TRANSITIVE)
+_PARTIAL = int(AttrFlag.PARTIAL)
 # Malformed LOCAL_PREF / ORIGINATOR_ID / CLUSTER_LIST from an eBGP peer are simply dropped.
 _EBGP_DISCARD = frozenset({AttrCode.LOCAL_PREF, AttrCode.ORIGINATOR_ID, AttrCode.CLUSTER_LIST})
 
@@ -289,7 +294,7 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
             reasons.append("attribute header truncated (RFC 7606 §4)")
             break
         flags, code = body[pos], body[pos + 1]
-        if flags & AttrFlag.EXTENDED_LENGTH:
+        if flags & _EXT_LEN:
             if aend - pos < 4:
                 worst = max(worst, Action.TREAT_AS_WITHDRAW)
                 reasons.append("attribute header truncated (RFC 7606 §4)")
@@ -315,14 +320,14 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
         seen.add(code)
         expected = EXPECTED_FLAGS.get(code)
         if expected is None:
-            if not flags & AttrFlag.OPTIONAL:
+            if not flags & _OPTIONAL:
                 # RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute.
                 raise _reset(UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
                              f"unrecognized well-known attribute {code}",
-                             bytes(body[vstart - (4 if flags & AttrFlag.EXTENDED_LENGTH else 3) : vend]))
-            if flags & AttrFlag.TRANSITIVE:
+                             bytes(body[vstart - (4 if flags & _EXT_LEN else 3) : vend]))
+            if flags & _TRANSITIVE:
                 # RFC 4271 §5: pass an unknown optional transitive on, marked Partial.
-                items.append((code, flags | AttrFlag.PARTIAL, value))
+                items.append((code, flags | _PARTIAL, value))
             # Unknown optional non-transitive: quietly ignored (RFC 4271 §5).
             continue
         if code == AttrCode.NEXT_HOP and not nlri:
@@ -333,12 +338,12 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
             upd.notes.append("NEXT_HOP without IPv4 NLRI ignored (RFC 4760 §3)")
             continue
         if code == AttrCode.MP_REACH_NLRI:
-            if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
+            if flags & _OPT_TRANS_FLAGS != expected:
                 raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_REACH_NLRI flags")
             _parse_mp_reach(value, ctx, upd)
             continue
         if code == AttrCode.MP_UNREACH_NLRI:
-            if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
+            if flags & _OPT_TRANS_FLAGS != expected:
                 raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_UNREACH_NLRI flags")
             _parse_mp_unreach(value, ctx, upd)
             continue
@@ -355,7 +360,7 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
         if not ctx.ibgp and code in _EBGP_DISCARD:
             action = Action.ATTRIBUTE_DISCARD
         try:
-            if flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE) != expected:
+            if flags & _OPT_TRANS_FLAGS != expected:
                 raise _Bad(f"flags 0x{flags:02x}")  # RFC 7606 §3 c: malformed, per its rule
             value = check(value, ctx)
         except _Bad as bad:
@@ -366,7 +371,7 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
             next_hop = value
             continue
         # Only an optional transitive attribute may carry Partial (RFC 4271 §4.3).
-        partial = flags & AttrFlag.PARTIAL if expected == _OPT_TRANS_FLAGS else 0
+        partial = flags & _PARTIAL if expected == _OPT_TRANS_FLAGS else 0
         items.append((code, expected | partial, value))
 
     if not ctx.four_octet_as:

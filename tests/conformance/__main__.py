@@ -21,12 +21,14 @@ from .lab import ConformanceLab, Result
 from .reflectors import make_reflector
 
 
-def run_one(spec: str, with_frr_gobgp: bool) -> list[Result]:
+def run_one(spec: str, with_frr_gobgp: bool, timings: dict[str, dict[str, float]]) -> list[Result]:
     rr = make_reflector(spec)
     with Lab(prefix="conf") as lab:
         conf = ConformanceLab(lab, rr, with_frr_gobgp=with_frr_gobgp)
         try:
-            return conf.run()
+            results = conf.run()
+            timings[spec] = conf.timings
+            return results
         finally:
             if not rr.alive():
                 print(
@@ -48,7 +50,7 @@ def table(columns: dict[str, list[Result]]) -> str:
         for n in names:
             found = [r for r in columns[n] if (r.client, r.check) == (client, check)]
             if not found:
-                cells.append("–")
+                cells.append("n/a")
             elif found[0].ok:
                 cells.append("pass")
             else:
@@ -65,12 +67,19 @@ def main() -> int:
     ap.add_argument("--write", metavar="FILE", help="write the markdown results to FILE")
     args = ap.parse_args()
     columns = {}
+    timings: dict[str, dict[str, float]] = {}
     for spec in args.rr.split(","):
         print(f"== {spec}", file=sys.stderr)
         columns[spec if not spec.startswith("cmd:") else "command"] = run_one(
-            spec, not args.no_frr_gobgp
+            spec, not args.no_frr_gobgp, timings
         )
     text = table(columns)
+    if timings:
+        names = list(timings)
+        keys = list(next(iter(timings.values())))
+        text += "\n\n| timing | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
+        for k in keys:
+            text += f"| {k} | " + " | ".join(f"{timings[n].get(k, 0):.1f}" for n in names) + " |\n"
     print(text)
     if args.write:
         doc = (
@@ -81,9 +90,8 @@ def main() -> int:
             "`bird` + `bird6` configured as calico-node 3.x renders them), BIRD 2, FRR bgpd and\n"
             "GoBGP; plus a BIRD 2 with the wrong AS and one that is not a configured peer.\n\n"
             f"Generated {date.today().isoformat()} with pyrr {__version__} by\n\n"
-            f"    sudo .venv/bin/python -m tests.conformance --rr {args.rr} --write {args.write}\n\n"
-            + text
-            + "\n"
+            "    sudo .venv/bin/python -m tests.conformance "
+            f"--rr {args.rr} --write {args.write}\n\n" + text + "\n"
         )
         Path(args.write).write_text(doc)
     return 0 if all(r.ok for r in columns.get("pyrr", [])) else 1

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
-from tests.lab.bird import Bird2, CalicoBird, Neighbor, Route
+from tests.lab.bird import Bird2, CalicoBird, Family, Neighbor, Route
 from tests.lab.netns import Host
 
 
@@ -91,7 +91,7 @@ class CalicoClient:
 
     def routes(self, family: str) -> dict[str, Seen]:
         own = set(self.blocks4 if family == "ipv4" else self.blocks6)
-        return _seen_bird(self.bird.routes(family), own)
+        return _seen_bird(self.bird.routes(cast(Family, family)), own)
 
     def add_block(self, prefix: str) -> None:
         (self.blocks6 if ":" in prefix else self.blocks4).append(prefix)
@@ -106,7 +106,8 @@ class CalicoClient:
 
     def refresh(self) -> None:
         """`birdc reload in`: BIRD asks the RR for a route refresh (RFC 2918)."""
-        for fam in ("ipv4", "ipv6"):
+        fams: tuple[Family, Family] = ("ipv4", "ipv6")
+        for fam in fams:
             self.bird.birdc(
                 "reload",
                 "in",
@@ -117,7 +118,8 @@ class CalicoClient:
     def import_updates(self) -> int:
         """Import updates received on both sessions (`show protocols all`), for refresh checks."""
         total = 0
-        for fam, rr in (("ipv4", self.rr4), ("ipv6", self.rr6)):
+        pairs: tuple[tuple[Family, str], ...] = (("ipv4", self.rr4), ("ipv6", self.rr6))
+        for fam, rr in pairs:
             text = self.bird.birdc(
                 "show", "protocols", "all", self.bird.peer_protocol(rr), family=fam
             )

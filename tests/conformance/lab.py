@@ -60,6 +60,7 @@ class ConformanceLab:
         self.clients: list[Client] = []
         self._with_frr_gobgp = with_frr_gobgp
         self.results: list[Result] = []
+        self.timings: dict[str, float] = {}
 
     # -- building ------------------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ class ConformanceLab:
         return specs
 
     def start(self) -> None:
+        self._t_start = time.monotonic()
         self.reflector.start(self.rr, ASN, self.peer_specs())
         for c in self.clients:
             c.start()
@@ -204,6 +206,9 @@ class ConformanceLab:
 
     def check_reflection(self) -> None:
         problems = self.wait_converged()
+        self.timings["cold start: RR and clients started to every table complete (s)"] = (
+            time.monotonic() - self._t_start
+        )
         for c in self.clients:
             for fam in ("ipv4", "ipv6"):
                 p = problems.get(f"{c.name}/{fam}", "not checked")
@@ -280,10 +285,11 @@ class ConformanceLab:
             before = c.import_updates()
             c.refresh()
             want = sum(len(self.expected(c, f)) for f in ("ipv4", "ipv6"))
-            ok = wait(
-                lambda c=c, before=before, want=want: c.import_updates() >= before + want,
-                timeout=15,
-            )
+
+            def refreshed(c: CalicoClient = c, before: int = before, want: int = want) -> bool:
+                return c.import_updates() >= before + want
+
+            ok = wait(refreshed, timeout=15)
             self.record(
                 c.name,
                 "`birdc reload in` (route refresh) re-sends the table",
@@ -328,8 +334,10 @@ class ConformanceLab:
         (RFC 4724 both ways: clients keep the RR's routes while it is down, and the RR must not
         send a partial table after it comes back), then check full convergence."""
         lost: dict[str, set[str]] = {c.name: set() for c in self.clients}
-        want = {c.name: {fam: set(self.expected(c, fam)) for fam in ("ipv4", "ipv6")}
-                for c in self.clients}
+        want = {
+            c.name: {fam: set(self.expected(c, fam)) for fam in ("ipv4", "ipv6")}
+            for c in self.clients
+        }
         t0 = time.monotonic()
         self.reflector.restart()
 
@@ -339,23 +347,30 @@ class ConformanceLab:
                 for fam in ("ipv4", "ipv6"):
                     try:
                         have = set(c.routes(fam))
-                    except Exception:  # noqa: BLE001 - a failed query is not a loss
+                    except Exception:
                         done = False
                         continue
                     lost[c.name] |= want[c.name][fam] - have
                 if not c.established():
                     done = False
-            return done and not any(self.converged(f)[c.name] for f in ("ipv4", "ipv6")
-                                    for c in self.clients)
+            return done and not any(
+                self.converged(f)[c.name] for f in ("ipv4", "ipv6") for c in self.clients
+            )
 
         wait(watch, timeout=90, interval=0.3)
-        self.rr_restart_seconds = time.monotonic() - t0
+        self.timings["RR restart: restart to every table complete again (s)"] = (
+            time.monotonic() - t0
+        )
         problems = self.wait_converged(timeout=30)
         for c in self.clients:
             p = "; ".join(v for k, v in problems.items() if k.startswith(c.name + "/") and v)
             self.record(c.name, "re-learns everything after the RR restarts", not p, p)
-            self.record(c.name, "loses no route while the RR restarts", not lost[c.name],
-                        f"lost {sorted(lost[c.name])}")
+            self.record(
+                c.name,
+                "loses no route while the RR restarts",
+                not lost[c.name],
+                f"lost {sorted(lost[c.name])}",
+            )
 
     def run(self) -> list[Result]:
         self.build()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tests.lab.bird import Bird2, Neighbor
+from tests.lab.bird import Bird2, Family, Neighbor
 from tests.lab.netns import Host, LabProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ class PeerSpec:
 
     address: str
     asn: int
-    families: tuple[str, ...]  # ("ipv4",), ("ipv6",) or both on one session
+    families: tuple[Family, ...]  # ("ipv4",), ("ipv6",) or both on one session
 
 
 class Reflector(Protocol):
@@ -118,7 +118,7 @@ class Bird2Reflector:
         neighbors = [
             Neighbor(
                 p.address, asn=p.asn, families=p.families, rr_client=True, graceful_restart=True
-            )  # type: ignore[arg-type]
+            )
             for p in peers
         ]
         self.bird = Bird2(host, neighbors, [], asn=asn, name="rr").start()
@@ -128,8 +128,10 @@ class Bird2Reflector:
             self.bird.stop()
 
     def restart(self) -> None:
+        """BIRD's own restart without loss: `birdc graceful restart`, then start again."""
         assert self.bird is not None
-        self.bird.restart()
+        self.bird.recovery = True
+        self.bird.graceful_restart()
 
     def alive(self) -> bool:
         return self.bird is not None and self.bird.running()

@@ -21,4 +21,4 @@ def test_pyrr_conformance(lab: Lab) -> None:
     assert len(results) >= 20
 
 
-WITH_FRR_GOBGP = False
+WITH_FRR_GOBGP = True

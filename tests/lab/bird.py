@@ -336,10 +336,14 @@ class _BirdDaemon:
     def render_config(self) -> str:
         raise NotImplementedError
 
+    # Start with -R (graceful restart recovery: the Restart State bit, wait for peers'
+    # End-of-RIB) — what a restart without loss needs.
+    recovery = False
+
     def start_argv(self) -> list[str]:
         return [
             self.bird_bin, "-f", "-c", str(self.conf_path), "-s", str(self.ctl_path),
-            "-P", str(self.pid_path),
+            "-P", str(self.pid_path), *(["-R"] if self.recovery else []),
         ]  # fmt: skip
 
     def write_config(self) -> Path:
