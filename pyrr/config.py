@@ -36,7 +36,7 @@ class PeerConfig:
     local_address: IPAddress | None = None
     description: str = ""
     kind: str = "client"
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # RFC 2385; never in a repr or log
     ttl_security: int = 0  # RFC 5082 hops; 0 = off
     max_prefixes: int = 0  # 0 = unlimited
     # RFC 4486 §4: "cease" ends the session with Maximum Number of Prefixes Reached; "warn"

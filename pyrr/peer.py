@@ -7,6 +7,7 @@ Protocol decisions come from pyrr.bgp (Session) and pyrr.rib; this file only wir
 from __future__ import annotations
 
 import asyncio
+import random
 import struct
 import time
 from collections.abc import Sequence
@@ -46,6 +47,10 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
 # How long a peer may stay unable to take our writes when it negotiated no hold time.
 STALL_LIMIT = 240.0
+# Inbound connections of one peer that may wait for their OPEN at once; a newer one replaces
+# the oldest. A peer reconnecting after a half-open connection does not wait out the open
+# timer, and a flood of connections from a configured address holds no more than this.
+MAX_PENDING_INBOUND = 2
 
 
 class Peer:
@@ -104,7 +109,10 @@ class Peer:
             capabilities=self.speaker.capabilities_for(c),
             hold_time=c.hold_time,
             passive=c.passive,
-            connect_retry_time=float(g.connect_retry),
+            # RFC 4271 §10: jitter the ConnectRetryTimer (x0.75..1) so that two speakers
+            # dialing each other do not stay in lock step.
+            connect_retry_time=float(g.connect_retry) * random.uniform(0.75, 1.0),
+            open_wait_time=self.speaker.open_wait,
         )
 
     def start(self) -> None:
@@ -225,6 +233,16 @@ class Peer:
         """An inbound connection from this peer: it gets a fresh session (RFC 4271 §8.2.2:
         a connection arriving in Connect/Active moves the FSM to OpenSent)."""
         self._cancel_dialer()
+        waiting = [
+            c
+            for c in self.connections
+            if not c.outgoing and not c.session.closing and c.session.state == State.OPENSENT
+        ]
+        now = self.speaker.loop.time()
+        for old in waiting[: max(0, len(waiting) - MAX_PENDING_INBOUND + 1)]:
+            log.debug("newer inbound connection replaces one still waiting for OPEN", peer=self.key)
+            old.session.stop(now, CeaseSub.CONNECTION_REJECTED)
+            old.pump()
         s = Session(self.session_config())
         conn.outgoing = False
         self.connections.append(conn)
@@ -241,7 +259,8 @@ class Peer:
             elif isinstance(ev, OpenReceived):
                 self._check_collision(conn, ev)
             elif isinstance(ev, Established):
-                self._on_established(conn, ev.negotiated)
+                if not conn.session.closing:  # not if it just lost a collision
+                    self._on_established(conn, ev.negotiated)
             elif isinstance(ev, RefreshReceived):
                 self._on_refresh(conn, ev)
             elif isinstance(ev, SessionDown):
@@ -318,7 +337,8 @@ class Peer:
             if st == State.ESTABLISHED:
                 gr = ev.open.capabilities.graceful_restart
                 if (
-                    gr is not None
+                    not conn.outgoing
+                    and gr is not None
                     and self.negotiated is not None
                     and self.negotiated.peer_gr is not None
                 ):
@@ -330,9 +350,24 @@ class Peer:
                     other.abort()
                     continue
                 # §6.8: a collision with an Established session closes the new connection.
+                # (An OPEN on a connection *we* made is the peer answering our dial, never a
+                # sign that it restarted: only a connection it initiates is, RFC 4724 §4.2.)
                 conn.session.stop(now, CeaseSub.CONNECTION_COLLISION_RESOLUTION)
                 return
-            if st in (State.OPENSENT, State.OPENCONFIRM):
+            if st in (State.OPENSENT, State.OPENCONFIRM) and other.outgoing == conn.outgoing:
+                # Not a collision (§6.8 is about one connection each way): an older connection
+                # in the same direction is superseded by the one whose OPEN just arrived (a
+                # peer that reconnected, or a connection that never sent its OPEN).
+                log.info("newer connection supersedes an older one", peer=self.key)
+                other.session.stop(now, CeaseSub.CONNECTION_REJECTED)
+                other.pump()
+                continue
+            if st == State.OPENCONFIRM:
+                # §6.8 resolves between two connections whose OPENs both arrived. One still in
+                # OpenSent is left alone (as BIRD does): it is resolved when its own OPEN
+                # arrives, or closed by the peer. Deciding earlier races with a KEEPALIVE
+                # already on its way, and the two sides can end up closing each other's
+                # Established connection in turn.
                 keep_outgoing = collision_keep_outgoing(local_id, ev.open.router_id)
                 loser = other if other.outgoing != keep_outgoing else conn
                 log.info(
@@ -479,6 +514,13 @@ class Peer:
         if g is None or neg is None:
             return
         g.flush()
+        if self.key in g.paused:
+            # Not reading what we already sent: queueing the family's table again would grow
+            # our memory with every request. Its resync on resume re-sends the whole family.
+            table = g.adj_out.get(fam, {})
+            dirty = g.dirty.setdefault(self.key, {}).setdefault(fam, set())
+            dirty.update(p for p, path in table.items() if path.source is not self.source)
+            return
         msgs = g.family_table(self, fam)
         if neg.enhanced_route_refresh:
             msgs = [
@@ -567,7 +609,7 @@ class Peer:
     def _schedule_redial(self) -> None:
         if self.config.passive or self._redial is not None:
             return
-        delay = self.backoff
+        delay = self.backoff * random.uniform(0.75, 1.0)  # RFC 4271 §10 jitter
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
         self._redial = self.speaker.loop.call_later(delay, self._redial_now)
 

@@ -15,18 +15,31 @@ import structlog
 
 from .bgp.capabilities import Capabilities, GracefulRestart, Negotiated
 from .bgp.constants import BGP_PORT, CeaseSub, ErrCode, GRFlags
-from .bgp.fsm import Session
+from .bgp.fsm import OPEN_WAIT_TIME, Session
 from .bgp.messages import Notification
 from .bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
-from .config import Config, PeerConfig
+from .config import Config, IPAddress, PeerConfig
 from .out.groups import GroupKey, Outbound
 from .peer import Peer
 from .recovery import DEFERRAL_BOUND, Recovery, load_state, save_state
 from .rib.loc_rib import Rib
 from .rib.reflect import Role
 from .transport.protocol import Connection, ConnectionOwner
+from .transport.sockopts import (
+    GTSM_TTL,
+    clear_md5,
+    min_ttl_for,
+    set_gtsm,
+    set_md5,
+    set_min_ttl,
+    set_ttl,
+)
 
 log = structlog.get_logger("pyrr.speaker")
+
+# "connection rejected" lines per second at most: a flood of connections from unconfigured
+# addresses must not become a flood of log lines (the count is in `Speaker.rejected`).
+REJECT_LOG_RATE = 5.0
 
 
 class Speaker:
@@ -46,7 +59,17 @@ class Speaker:
         self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), self._soon)
         self.peers: dict[str, Peer] = {}
         self.servers: list[asyncio.AbstractServer] = []
+        # The listening sockets, and the RFC 2385 keys set on each (by fd): see _secure_listener.
+        self.listen_sockets: list[socket.socket] = []
+        self._listen_keys: dict[int, dict[IPAddress, str]] = {}
+        self._listen_ttl_255: set[int] = set()  # IP versions whose listeners send TTL 255
         self.rejected = 0
+        self._reject_log_budget = REJECT_LOG_RATE
+        self._reject_log_at = self.loop.time()
+        self._reject_log_suppressed = 0
+        # RFC 4271 §10's "large value" for the hold timer in OpenSent: how long a connection
+        # may take to send a whole OPEN (tests shorten it).
+        self.open_wait = OPEN_WAIT_TIME
         self.started_at = self.loop.time()
 
     def _soon(self, fn: Callable[[], None]) -> None:
@@ -112,6 +135,12 @@ class Speaker:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Before connect(): the SYN is signed (RFC 2385) and the SYN-ACK TTL-checked
+            # (RFC 5082).
+            if peer.password:
+                set_md5(sock, peer.address, peer.password)
+            if peer.ttl_security:
+                set_gtsm(sock, peer.ttl_security)
             if local:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((local, 0))
@@ -155,13 +184,63 @@ class Speaker:
             except OSError:
                 sock.close()
                 raise
+            try:
+                # Keys and TTLs before listen(): no SYN is ever accepted without them.
+                self._secure_listener(sock)
+            except OSError as err:
+                sock.close()
+                raise OSError(
+                    err.errno, f"TCP MD5 keys / TTL security on {host}: {err.strerror}"
+                ) from err
             sock.setblocking(False)
+            self.listen_sockets.append(sock)
             # A deep backlog: a thousand nodes connecting at once must not lose SYNs (BIRD's
             # backlog of 8 costs it ~20 s at N=1000).
             server = await self.loop.create_server(
                 lambda: Connection(None, self, False, self.loop), sock=sock, backlog=4096
             )
             self.servers.append(server)
+
+    def _secure_listener(self, sock: socket.socket) -> None:
+        """RFC 2385 keys and RFC 5082 TTLs on one listening socket, from the configured peers
+        of its family; called at start and on every reconfiguration.
+
+        - TCP MD5: one key per peer with a password (an accepted connection inherits its
+          peer's key); the keys of peers that are gone or lost their password are removed.
+        - GTSM: when any peer of this family uses it, the listener sends with TTL 255 (its
+          SYN-ACKs must pass that peer's own minimum TTL check, which a GTSM speaker sets
+          before connecting). A listener cannot check the minimum TTL per source address, so
+          it checks one only when *every* peer of its family uses GTSM (the loosest of their
+          minimums); each accepted connection then gets its own peer's minimum in accept().
+        """
+        version = 6 if sock.family == socket.AF_INET6 else 4
+        peers = [p for p in self.config.peers if p.address.version == version]
+        keys = {p.address: p.password for p in peers if p.password}
+        had = self._listen_keys.get(sock.fileno(), {})
+        for addr in had.keys() - keys.keys():
+            clear_md5(sock, addr)
+        for addr, password in keys.items():
+            if had.get(addr) != password:
+                set_md5(sock, addr, password)
+        self._listen_keys[sock.fileno()] = keys
+        hops = [p.ttl_security for p in peers]
+        set_ttl(sock, GTSM_TTL if any(hops) else None)
+        if any(hops):
+            self._listen_ttl_255.add(version)
+        else:
+            self._listen_ttl_255.discard(version)
+        set_min_ttl(sock, min_ttl_for(max(hops)) if hops and all(hops) else 0)
+
+    def _secure_listeners(self) -> None:
+        for sock in self.listen_sockets:
+            try:
+                self._secure_listener(sock)
+            except OSError as err:
+                log.error(
+                    "cannot set TCP MD5 keys / TTL security on a listening socket",
+                    listen=str(sock.getsockname()[0]),
+                    error=str(err),
+                )
 
     def _add_peer(self, pc: PeerConfig) -> Peer:
         p = Peer(self, pc)
@@ -219,10 +298,27 @@ class Speaker:
             await srv.wait_closed()
 
     def reconfigure(self, new: Config) -> None:
-        """Apply a new peer set: only peers whose config changed are touched."""
+        """Apply a new peer set: only peers whose config changed are touched.
+
+        A new local AS (Calico's bgpconfigurations/default asNumber) changes every session's
+        OPEN and every peer's iBGP/eBGP role, so every session is reset with Cease/Other
+        Configuration Change (RFC 4486 §4) and started again. Other global settings (router
+        id, listen addresses, port) need a restart and are kept.
+        """
+        if new.bgp.asn != self.config.bgp.asn:
+            log.warning(
+                "local AS changed; resetting every session",
+                old_asn=self.config.bgp.asn,
+                new_asn=new.bgp.asn,
+                peers=len(self.peers),
+            )
+            for key in list(self.peers):
+                self.peers.pop(key).stop(CeaseSub.OTHER_CONFIGURATION_CHANGE)
+            self.config = replace(self.config, bgp=replace(self.config.bgp, asn=new.bgp.asn))
         old_peers = {p.key: p.config for p in self.peers.values()}
         new_peers = {p.key: p for p in new.peers}
         self.config = replace(self.config, peers=new.peers, log_level=new.log_level)
+        self._secure_listeners()  # before any peer (re)starts: new keys in place first
         for key, pc in old_peers.items():
             if key not in new_peers:
                 log.info("peer removed", peer=key)
@@ -251,13 +347,60 @@ class Speaker:
         if peer is None or peer.stopped:
             # RFC 4486 §4: Cease / Connection Rejected for a host that is not a configured peer.
             self.rejected += 1
-            log.info("connection rejected: not a configured peer", remote=remote)
+            self._log_rejected(remote)
             t = conn.transport
             if t is not None:
                 t.write(Notification(ErrCode.CEASE, CeaseSub.CONNECTION_REJECTED).encode())
                 conn.close()
             return None
+        if not self._secure_accepted(conn, peer.config):
+            return None
         return peer.adopt_inbound(conn), peer
+
+    def _secure_accepted(self, conn: Connection, pc: PeerConfig) -> bool:
+        """RFC 5082 on an accepted connection, before any of its bytes is read: TTL 255 out,
+        the peer's minimum TTL in. (Its TCP MD5 key came with it from the listener.)"""
+        t = conn.transport
+        sock = t.get_extra_info("socket") if t is not None else None
+        if sock is None:
+            return True
+        try:
+            if pc.ttl_security:
+                set_gtsm(sock, pc.ttl_security)
+            elif pc.address.version in self._listen_ttl_255:
+                # The listener sends TTL 255 for the GTSM peers (see _secure_listener);
+                # this peer's connection is an ordinary one.
+                set_ttl(sock, None)
+                set_min_ttl(sock, 0)
+        except OSError as err:
+            log.warning("cannot set TTL security: connection closed", peer=pc.key, error=str(err))
+            conn.abort()
+            return False
+        return True
+
+    def _log_rejected(self, remote: str) -> None:
+        """Log a rejected connection, at most REJECT_LOG_RATE lines a second (token bucket);
+        what a flood suppresses is counted in the next line that gets through."""
+        now = self.loop.time()
+        self._reject_log_budget = min(
+            REJECT_LOG_RATE,
+            self._reject_log_budget + (now - self._reject_log_at) * REJECT_LOG_RATE,
+        )
+        self._reject_log_at = now
+        if self._reject_log_budget < 1.0:
+            self._reject_log_suppressed += 1
+            return
+        self._reject_log_budget -= 1.0
+        suppressed, self._reject_log_suppressed = self._reject_log_suppressed, 0
+        if suppressed:
+            log.info(
+                "connection rejected: not a configured peer",
+                remote=remote,
+                suppressed=suppressed,
+                rejected_total=self.rejected,
+            )
+        else:
+            log.info("connection rejected: not a configured peer", remote=remote)
 
 
 __all__ = ["BGP_PORT", "Speaker"]

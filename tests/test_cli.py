@@ -13,7 +13,9 @@ PYRR = [sys.executable, "-m", "pyrr"]
 
 
 def pyrr(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PYRR, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*PYRR, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def free_port() -> int:
@@ -38,8 +40,9 @@ def test_demo_once_converges_and_prints_the_peer_table() -> None:
 
 def test_check_config_ok(tmp_path: Path) -> None:
     f = tmp_path / "rr.toml"
-    f.write_text('[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n'
-                 '[[peer]]\naddress = "198.18.0.101"\n')
+    f.write_text(
+        '[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n[[peer]]\naddress = "198.18.0.101"\n'
+    )
     r = pyrr("check-config", str(f))
     assert r.returncode == 0, r.stderr
     assert "AS 61234" in r.stdout and "1 peer" in r.stdout
@@ -47,8 +50,10 @@ def test_check_config_ok(tmp_path: Path) -> None:
 
 def test_check_config_error_names_field_and_exits_2(tmp_path: Path) -> None:
     f = tmp_path / "rr.toml"
-    f.write_text('[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n'
-                 '[[peer]]\naddress = "198.18.0.101"\nhold_time = 2\n')
+    f.write_text(
+        '[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n'
+        '[[peer]]\naddress = "198.18.0.101"\nhold_time = 2\n'
+    )
     r = pyrr("check-config", str(f))
     assert r.returncode == 2
     assert "peer[0].hold_time" in r.stderr
@@ -57,7 +62,7 @@ def test_check_config_error_names_field_and_exits_2(tmp_path: Path) -> None:
 
 def test_run_with_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     f = tmp_path / "rr.toml"
-    f.write_text("[bgp]\nasn = \"x\"\n")
+    f.write_text('[bgp]\nasn = "x"\n')
     r = pyrr("run", "--config", str(f))
     assert r.returncode == 2
     assert "bgp.asn" in r.stderr and "Traceback" not in r.stderr

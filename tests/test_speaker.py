@@ -65,7 +65,7 @@ def run(fn: Callable[[], Awaitable[None]]) -> None:
 def test_three_clients_reflect_ipv4_and_ipv6() -> None:
     async def go() -> None:
         addrs = ["127.0.2.1", "127.0.2.2", "127.0.2.3"]
-        async with running([client(a) for a in addrs]) as (sp, port):
+        async with running([client(a) for a in addrs]) as (_sp, port):
             sims = [SimPeer(a, ASN, ("127.0.0.1", port)) for a in addrs]
             for s in sims:
                 await s.connect()
@@ -144,7 +144,7 @@ def test_non_client_routes_go_to_clients_only() -> None:
             client("127.0.2.2", client=False),
             client("127.0.2.3", client=False),
         ]
-        async with running(peers) as (sp, port):
+        async with running(peers) as (_sp, port):
             c1, n2, n3 = (
                 SimPeer(p, ASN, ("127.0.0.1", port))
                 for p in ("127.0.2.1", "127.0.2.2", "127.0.2.3")
@@ -232,7 +232,7 @@ def test_graceful_restart_helper_keeps_routes_until_end_of_rib() -> None:
 
 def test_session_loss_without_graceful_restart_withdraws() -> None:
     async def go() -> None:
-        async with running([client("127.0.2.1"), client("127.0.2.2")]) as (sp, port):
+        async with running([client("127.0.2.1"), client("127.0.2.2")]) as (_sp, port):
             a, b = (SimPeer(p, ASN, ("127.0.0.1", port)) for p in ("127.0.2.1", "127.0.2.2"))
             for s in (a, b):
                 await s.connect()
@@ -423,8 +423,10 @@ def test_restart_recovery_is_bounded_when_a_peer_does_not_return(tmp_path: Path)
 
 def test_max_prefixes_cease_with_rfc4486_data_or_warn() -> None:
     async def go() -> None:
-        peers = [client("127.0.2.1", max_prefixes=2),
-                 client("127.0.2.2", max_prefixes=2, max_prefixes_action="warn")]
+        peers = [
+            client("127.0.2.1", max_prefixes=2),
+            client("127.0.2.2", max_prefixes=2, max_prefixes_action="warn"),
+        ]
         async with running(peers) as (sp, port):
             a, b = (SimPeer(p.key, ASN, ("127.0.0.1", port)) for p in peers)
             for s in (a, b):
@@ -441,5 +443,46 @@ def test_max_prefixes_cease_with_rfc4486_data_or_warn() -> None:
             assert b.state == State.ESTABLISHED  # warn only
             assert len(sp.peers["127.0.2.2"].source.adj_in[IPV4_UNICAST]) == 3
             b.close()
+
+    run(go)
+
+
+def test_two_speakers_dialing_each_other_settle_on_one_session() -> None:
+    """RFC 4271 §6.8 from both ends: two pyrr instances that both dial (an RR cluster) end up
+    with exactly one Established session that stays up."""
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        port = free_port()
+        a_addr, b_addr = "127.0.4.1", "127.0.4.2"
+
+        def cfg(me: str, other: str) -> Config:
+            return Config(
+                bgp=GlobalConfig(
+                    asn=ASN,
+                    router_id=IPv4Address(me),
+                    cluster_id=IPv4Address(me),
+                    listen=(ip_address(me),),
+                    port=port,
+                    connect_retry=1,
+                ),
+                peers=(PeerConfig(address=ip_address(other), asn=ASN, client=False, port=port),),
+            )
+
+        a = Speaker(cfg(a_addr, b_addr), loop)
+        b = Speaker(cfg(b_addr, a_addr), loop)
+        await asyncio.gather(a.start(), b.start())
+        try:
+            pa, pb = a.peers[b_addr], b.peers[a_addr]
+            await wait_for(
+                lambda: pa.state == pb.state == State.ESTABLISHED, timeout=10, what="one session"
+            )
+            await asyncio.sleep(3)
+            assert pa.state == pb.state == State.ESTABLISHED
+            assert pa.flaps == pb.flaps == 0
+            assert len([c for c in pa.connections if not c.session.closing]) == 1
+            assert len([c for c in pb.connections if not c.session.closing]) == 1
+        finally:
+            await asyncio.gather(a.stop(), b.stop())
 
     run(go)

@@ -229,7 +229,9 @@ class PathAttrs:
                 if any(a > 0xFFFF for _t, asns in self.as_path for a in asns):
                     # RFC 6793 §4.2.2: confederation segments are never put in AS4_PATH.
                     path4 = tuple(
-                        s for s in self.as_path if s[0] in (AsPathSegType.AS_SET, AsPathSegType.AS_SEQUENCE)
+                        s
+                        for s in self.as_path
+                        if s[0] in (AsPathSegType.AS_SET, AsPathSegType.AS_SEQUENCE)
                     )
                     out.append((AttrCode.AS4_PATH, _OPT_TRANS, encode_as_path(path4, 4)))
             elif code == AttrCode.AGGREGATOR and len(value) == 8:
@@ -281,10 +283,8 @@ def describe_attr(code: int, flags: int, value: bytes, asn_size: int = 4) -> str
         if code == AttrCode.CLUSTER_LIST and len(value) % 4 == 0:
             return f"{name}=" + " ".join(_ip4(value[i : i + 4]) for i in range(0, len(value), 4))
         if code == AttrCode.COMMUNITIES and len(value) % 4 == 0:
-            return f"{name}=" + " ".join(
-                f"{int.from_bytes(value[i:i+2], 'big')}:{int.from_bytes(value[i+2:i+4], 'big')}"
-                for i in range(0, len(value), 4)
-            )
+            pairs = struct.iter_unpack("!HH", value)
+            return f"{name}=" + " ".join(f"{hi}:{lo}" for hi, lo in pairs)
         if code == AttrCode.LARGE_COMMUNITIES and len(value) % 12 == 0:
             return f"{name}=" + " ".join(
                 ":".join(str(x) for x in struct.unpack_from("!III", value, i))

@@ -211,17 +211,21 @@ def decode_capabilities(raw: list[RawCap]) -> Capabilities:
             # and refusing the session over it would lose more than it protects.
             usable = value[2 : 2 + ((len(value) - 2) // 4) * 4]
             fams = tuple(
-                (fam, bool(rest[0] & GR_AF_FORWARDING)) for fam, rest in _afi_safi_list(code, usable, 4)
+                (fam, bool(rest[0] & GR_AF_FORWARDING))
+                for fam, rest in _afi_safi_list(code, usable, 4)
             )
             kw["graceful_restart"] = GracefulRestart(
                 flags=GRFlags((head >> 12) & 0xC), restart_time=head & 0x0FFF, families=fams
             )
         elif code == CapCode.ADD_PATH:
-            for fam, rest in _afi_safi_list(code, value, 4):
-                mode = rest[0]
-                if mode not in (1, 2, 3):
-                    raise _bad_cap(code, value, f"send/receive value {mode} (RFC 7911 §4)")
-                add_path[fam] = AddPathMode(mode)
+            tuples = _afi_safi_list(code, value, 4)
+            if any(rest[0] not in (1, 2, 3) for _fam, rest in tuples):
+                # RFC 7911 §4: "If any other value is received, then the capability SHOULD
+                # be treated as not received" (refusing the OPEN kept the peer out).
+                unknown.append((code, value))
+                continue
+            for fam, rest in tuples:
+                add_path[fam] = AddPathMode(rest[0])
         elif code == CapCode.LONG_LIVED_GRACEFUL_RESTART:
             llgr = tuple(
                 (fam, rest[0], int.from_bytes(rest[1:4], "big"))

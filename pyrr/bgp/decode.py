@@ -276,24 +276,30 @@ def _capability_detail(code: int, value: bytes) -> str:
         gr = caps.graceful_restart
         flags = ",".join(f for f, on in (("R", gr.restarting), ("N", gr.notification)) if on)
         fams = ", ".join(f"{family_name(fam)} F={int(fwd)}" for fam, fwd in gr.families)
-        return (
-            f"flags {flags or '-'}, restart time {gr.restart_time}s; "
-            + (fams or "no families")
-        )
+        return f"flags {flags or '-'}, restart time {gr.restart_time}s; " + (fams or "no families")
     if code == CapCode.LONG_LIVED_GRACEFUL_RESTART and caps.long_lived_gr is not None:
-        return ", ".join(
-            f"{family_name(fam)} F={int(bool(flags & 0x80))} stale time {stale}s"
-            for fam, flags, stale in caps.long_lived_gr.families
-        ) or "no families"
+        return (
+            ", ".join(
+                f"{family_name(fam)} F={int(bool(flags & 0x80))} stale time {stale}s"
+                for fam, flags, stale in caps.long_lived_gr.families
+            )
+            or "no families"
+        )
     if code == CapCode.ADD_PATH:
-        return ", ".join(
-            f"{family_name(fam)} {_ADD_PATH_MODES[int(mode)]}" for fam, mode in caps.add_path
-        ) or "no families"
+        return (
+            ", ".join(
+                f"{family_name(fam)} {_ADD_PATH_MODES[int(mode)]}" for fam, mode in caps.add_path
+            )
+            or "no families"
+        )
     if code == CapCode.EXTENDED_NEXT_HOP:
-        return ", ".join(
-            f"{family_name(fam)} next hop {_afi_name(nh_afi)}"
-            for fam, nh_afi in caps.extended_next_hop
-        ) or "no families"
+        return (
+            ", ".join(
+                f"{family_name(fam)} next hop {_afi_name(nh_afi)}"
+                for fam, nh_afi in caps.extended_next_hop
+            )
+            or "no families"
+        )
     if code == CapCode.FQDN:
         if caps.fqdn is None:
             return f"malformed: {value.hex()}"
@@ -337,8 +343,10 @@ def _describe_notification(body: bytes, out: list[str]) -> None:
     if not data:
         return
     out.append(f"data: {data.hex()}")
-    if note.code == ErrCode.MESSAGE_HEADER and len(data) == 2 and (
-        note.subcode == HeaderSub.BAD_MESSAGE_LENGTH
+    if (
+        note.code == ErrCode.MESSAGE_HEADER
+        and len(data) == 2
+        and (note.subcode == HeaderSub.BAD_MESSAGE_LENGTH)
     ):
         out.append(f"bad length: {int.from_bytes(data, 'big')}")
     elif note.code == ErrCode.MESSAGE_HEADER and note.subcode == HeaderSub.BAD_MESSAGE_TYPE:

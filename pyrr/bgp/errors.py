@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from .constants import CeaseSub, ErrCode, FsmSub, HeaderSub, OpenSub, RouteRefreshSub, UpdateSub
 
-_SUBCODES: dict[int, type[HeaderSub | OpenSub | UpdateSub | FsmSub | CeaseSub | RouteRefreshSub]] = {
+_SUBCODES: dict[
+    int, type[HeaderSub | OpenSub | UpdateSub | FsmSub | CeaseSub | RouteRefreshSub]
+] = {
     ErrCode.MESSAGE_HEADER: HeaderSub,
     ErrCode.OPEN_MESSAGE: OpenSub,
     ErrCode.UPDATE_MESSAGE: UpdateSub,
@@ -42,8 +44,11 @@ class BGPError(Exception):
         self.subcode = int(subcode)
         self.data = bytes(data)
         self.reason = reason
-        super().__init__(f"{describe(self.code, self.subcode)}: {reason}" if reason else describe(
-            self.code, self.subcode))
+        super().__init__(
+            f"{describe(self.code, self.subcode)}: {reason}"
+            if reason
+            else describe(self.code, self.subcode)
+        )
 
 
 class LocalProtocolError(Exception):

@@ -30,7 +30,9 @@ class StateChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class OpenReceived(Event):
-    """A valid OPEN arrived (OpenSent -> OpenConfirm); the driver checks collisions (RFC 4271 §6.8)."""
+    """A valid OPEN arrived (OpenSent -> OpenConfirm).
+
+    The driver checks connection collisions here (RFC 4271 §6.8)."""
 
     open: Open
 

@@ -18,6 +18,7 @@ from .capabilities import Capabilities, Negotiated, negotiate
 from .constants import (
     DEFAULT_HOLD_TIME,
     MAX_EXTENDED_MESSAGE_LEN,
+    CapCode,
     CeaseSub,
     ErrCode,
     FsmSub,
@@ -155,8 +156,13 @@ class Session:
         # RFC 4724 §4.2: a TCP failure without NOTIFICATION is what a restarting peer looks like.
         self._down(now, reason, None, sent_by_us=False, graceful=True)
 
-    def stop(self, now: float, subcode: int = CeaseSub.ADMINISTRATIVE_SHUTDOWN,
-             message: str = "", data: bytes | None = None) -> None:
+    def stop(
+        self,
+        now: float,
+        subcode: int = CeaseSub.ADMINISTRATIVE_SHUTDOWN,
+        message: str = "",
+        data: bytes | None = None,
+    ) -> None:
         """ManualStop (event 2) or any decision of ours to end the session: Cease, then Idle.
 
         `message` is an RFC 9003 shutdown communication; `data`, when given, is sent as the
@@ -231,8 +237,12 @@ class Session:
 
     def _our_open(self) -> Open:
         c = self.config
-        return Open(asn=c.local_as, hold_time=c.hold_time, router_id=c.router_id,
-                    capabilities=c.capabilities)
+        return Open(
+            asn=c.local_as,
+            hold_time=c.hold_time,
+            router_id=c.router_id,
+            capabilities=c.capabilities,
+        )
 
     def _send_raw(self, data: bytes) -> None:
         self._out += data
@@ -265,22 +275,29 @@ class Session:
         self.last_error = reason
         self._down(now, reason, notification, sent_by_us=True, graceful=False)
 
-    def _down(self, now: float, reason: str, notification: Notification | None, *,
-              sent_by_us: bool, graceful: bool) -> None:
+    def _down(
+        self,
+        now: float,
+        reason: str,
+        notification: Notification | None,
+        *,
+        sent_by_us: bool,
+        graceful: bool,
+    ) -> None:
         was_established = self.state == State.ESTABLISHED
         self.closing = True
         self._hold_deadline = self._keepalive_deadline = self._connect_retry_deadline = None
         self._set_state(State.IDLE, reason, now)
-        self._events.append(SessionDown(reason, was_established, notification, sent_by_us,
-                                        graceful))
+        self._events.append(
+            SessionDown(reason, was_established, notification, sent_by_us, graceful)
+        )
 
     def _dispatch(self, mtype: int, body: bytes, now: float) -> None:
         handler = _TABLE.get((self.state, mtype))
         if handler is None:
             # RFC 6608 §4: an unexpected message gets FSM Error with a subcode for the state.
             sub = _UNEXPECTED_SUB.get(self.state, FsmSub.UNSPECIFIED)
-            raise BGPError(ErrCode.FSM, sub,
-                           reason=f"{MsgType(mtype).name} in {self.state.name}")
+            raise BGPError(ErrCode.FSM, sub, reason=f"{MsgType(mtype).name} in {self.state.name}")
         handler(self, body, now)
 
     def _on_notification(self, body: bytes, now: float) -> None:
@@ -304,15 +321,32 @@ class Session:
     def _on_open(self, body: bytes, now: float) -> None:
         op = decode_open(body)
         c = self.config
+        if len({v for code, v in op.raw_capabilities if code == CapCode.FOUR_OCTET_AS}) > 1:
+            # RFC 4271 §6.2: the AS an OPEN announces must be acceptable. RFC 5492 §4 lets a
+            # capability repeat, but two 4-octet AS capabilities that disagree (RFC 6793 §4.1
+            # knows one AS) leave it ambiguous; taking the last one admitted a peer whose
+            # OPEN also claimed another AS.
+            raise BGPError(
+                ErrCode.OPEN_MESSAGE,
+                OpenSub.BAD_PEER_AS,
+                reason="4-octet AS capabilities announce different ASes",
+            )
         if op.asn != c.peer_as:
-            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.BAD_PEER_AS,
-                           reason=f"peer announced AS {op.asn}, configured {c.peer_as}")
+            raise BGPError(
+                ErrCode.OPEN_MESSAGE,
+                OpenSub.BAD_PEER_AS,
+                reason=f"peer announced AS {op.asn}, configured {c.peer_as}",
+            )
         if op.router_id == c.router_id and c.ibgp:
             # RFC 6286 §2.2: within an AS the identifiers must differ.
-            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.BAD_BGP_IDENTIFIER,
-                           reason=f"peer uses our own BGP identifier {op.router_id_str}")
-        neg = negotiate(c.capabilities, op.capabilities, c.hold_time, op.hold_time, op.asn,
-                        op.router_id)
+            raise BGPError(
+                ErrCode.OPEN_MESSAGE,
+                OpenSub.BAD_BGP_IDENTIFIER,
+                reason=f"peer uses our own BGP identifier {op.router_id_str}",
+            )
+        neg = negotiate(
+            c.capabilities, op.capabilities, c.hold_time, op.hold_time, op.asn, op.router_id
+        )
         self.peer_open = op
         self.negotiated = neg
         self.update_context = UpdateContext(

@@ -79,19 +79,32 @@ class Framer:
             return None
         if buf[pos : pos + 16] != MARKER:
             # RFC 4271 §6.1: marker not all ones.
-            raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.CONNECTION_NOT_SYNCHRONIZED,
-                           reason="marker is not all ones")
+            raise BGPError(
+                ErrCode.MESSAGE_HEADER,
+                HeaderSub.CONNECTION_NOT_SYNCHRONIZED,
+                reason="marker is not all ones",
+            )
         length, mtype = struct.unpack_from("!HB", buf, pos + 16)
         if mtype not in _KNOWN_TYPES:
             # RFC 4271 §6.1: Bad Message Type, data = the type octet.
-            raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_TYPE, bytes((mtype,)),
-                           f"unknown message type {mtype}")
-        if length < MIN_LENGTH[mtype] or length > self.max_length or (
-            mtype == MsgType.KEEPALIVE and length != HEADER_LEN
+            raise BGPError(
+                ErrCode.MESSAGE_HEADER,
+                HeaderSub.BAD_MESSAGE_TYPE,
+                bytes((mtype,)),
+                f"unknown message type {mtype}",
+            )
+        if (
+            length < MIN_LENGTH[mtype]
+            or length > self.max_length
+            or (mtype == MsgType.KEEPALIVE and length != HEADER_LEN)
         ):
             # RFC 4271 §6.1: Bad Message Length, data = the erroneous length field.
-            raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
-                           struct.pack("!H", length), f"length {length} for type {mtype}")
+            raise BGPError(
+                ErrCode.MESSAGE_HEADER,
+                HeaderSub.BAD_MESSAGE_LENGTH,
+                struct.pack("!H", length),
+                f"length {length} for type {mtype}",
+            )
         if len(buf) - pos < length:
             return None
         body = bytes(buf[pos + HEADER_LEN : pos + length])
@@ -130,8 +143,10 @@ class Open:
             if len(caps) > 255:
                 raise ValueError("capabilities exceed one optional parameter")
             params = bytes((ParamType.CAPABILITIES, len(caps))) + caps
-        body = struct.pack("!BHHIB", self.version, my_as, self.hold_time, self.router_id,
-                           len(params)) + params
+        body = (
+            struct.pack("!BHHIB", self.version, my_as, self.hold_time, self.router_id, len(params))
+            + params
+        )
         return frame(MsgType.OPEN, body)
 
 
@@ -139,13 +154,20 @@ def decode_open(body: bytes) -> Open:
     """Parse an OPEN body. Checks that need our configuration (peer AS, router id clash) are
     the session's, not the codec's."""
     if len(body) < 10:
-        raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
-                       struct.pack("!H", len(body) + HEADER_LEN))
+        raise BGPError(
+            ErrCode.MESSAGE_HEADER,
+            HeaderSub.BAD_MESSAGE_LENGTH,
+            struct.pack("!H", len(body) + HEADER_LEN),
+        )
     version, my_as, hold, router_id, plen = struct.unpack_from("!BHHIB", body)
     if version != BGP_VERSION:
         # RFC 4271 §6.2: data = the largest locally supported version number (2 octets).
-        raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSUPPORTED_VERSION_NUMBER,
-                       struct.pack("!H", BGP_VERSION), f"version {version}")
+        raise BGPError(
+            ErrCode.OPEN_MESSAGE,
+            OpenSub.UNSUPPORTED_VERSION_NUMBER,
+            struct.pack("!H", BGP_VERSION),
+            f"version {version}",
+        )
     params = body[10:]
     ext = False
     if plen == 255 and params[:1] == bytes((ParamType.EXTENDED_LENGTH,)):
@@ -156,8 +178,11 @@ def decode_open(body: bytes) -> Open:
         params = params[3:]
         ext = True
     if plen != len(params):
-        raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC,
-                       reason=f"optional parameters length {plen} != {len(params)}")
+        raise BGPError(
+            ErrCode.OPEN_MESSAGE,
+            OpenSub.UNSPECIFIC,
+            reason=f"optional parameters length {plen} != {len(params)}",
+        )
     raw: list[RawCap] = []
     pos = 0
     hl = 3 if ext else 2
@@ -171,14 +196,18 @@ def decode_open(body: bytes) -> Open:
             raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC, reason="parameter overruns")
         if ptype != ParamType.CAPABILITIES:
             # RFC 4271 §6.2: Unsupported Optional Parameter.
-            raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSUPPORTED_OPTIONAL_PARAMETER,
-                           reason=f"optional parameter type {ptype}")
+            raise BGPError(
+                ErrCode.OPEN_MESSAGE,
+                OpenSub.UNSUPPORTED_OPTIONAL_PARAMETER,
+                reason=f"optional parameter type {ptype}",
+            )
         raw.extend(split_tlvs(value))
         pos += hl + length
     if hold in (1, 2):
         # RFC 4271 §6.2: hold time must be zero or at least three seconds.
-        raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNACCEPTABLE_HOLD_TIME,
-                       reason=f"hold time {hold}")
+        raise BGPError(
+            ErrCode.OPEN_MESSAGE, OpenSub.UNACCEPTABLE_HOLD_TIME, reason=f"hold time {hold}"
+        )
     if router_id == 0:
         # RFC 4271 §6.2 (and RFC 6286 §2.2): the identifier must not be 0.
         raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.BAD_BGP_IDENTIFIER, reason="BGP identifier 0")
@@ -188,8 +217,14 @@ def decode_open(body: bytes) -> Open:
         # RFC 6793 §4.1: with the capability, the true AS is the capability's; "My AS" should be
         # AS_TRANS when it does not fit, but a mismatch is tolerated as BIRD and FRR do.
         asn = caps.four_octet_as
-    return Open(asn=asn, hold_time=hold, router_id=router_id, capabilities=caps, version=version,
-                raw_capabilities=tuple(raw))
+    return Open(
+        asn=asn,
+        hold_time=hold,
+        router_id=router_id,
+        capabilities=caps,
+        version=version,
+        raw_capabilities=tuple(raw),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +246,8 @@ class Notification:
     def shutdown_message(self) -> str | None:
         """RFC 9003 §2: Cease/Administrative Shutdown or Reset may carry a UTF-8 message."""
         if self.code != ErrCode.CEASE or self.subcode not in (
-            CeaseSub.ADMINISTRATIVE_SHUTDOWN, CeaseSub.ADMINISTRATIVE_RESET
+            CeaseSub.ADMINISTRATIVE_SHUTDOWN,
+            CeaseSub.ADMINISTRATIVE_RESET,
         ):
             return None
         if not self.data:
@@ -224,7 +260,7 @@ class Notification:
     def __str__(self) -> str:
         msg = self.shutdown_message
         if msg is not None:
-            return f"{self.name} \"{msg}\""
+            return f'{self.name} "{msg}"'
         return f"{self.name}" + (f" data={self.data.hex()}" if self.data else "")
 
 
@@ -237,8 +273,11 @@ def shutdown_notification(subcode: int, message: str = "") -> Notification:
 
 def decode_notification(body: bytes) -> Notification:
     if len(body) < 2:
-        raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
-                       struct.pack("!H", len(body) + HEADER_LEN))
+        raise BGPError(
+            ErrCode.MESSAGE_HEADER,
+            HeaderSub.BAD_MESSAGE_LENGTH,
+            struct.pack("!H", len(body) + HEADER_LEN),
+        )
     return Notification(body[0], body[1], bytes(body[2:]))
 
 
@@ -258,16 +297,23 @@ def decode_route_refresh(body: bytes) -> RouteRefresh:
     if len(body) != 4:
         # RFC 7313 §5: Invalid Message Length, data = the complete message.
         whole = MARKER + struct.pack("!HB", len(body) + HEADER_LEN, MsgType.ROUTE_REFRESH) + body
-        raise BGPError(ErrCode.ROUTE_REFRESH_MESSAGE, RouteRefreshSub.INVALID_MESSAGE_LENGTH,
-                       whole, f"ROUTE-REFRESH length {len(body) + HEADER_LEN}")
+        raise BGPError(
+            ErrCode.ROUTE_REFRESH_MESSAGE,
+            RouteRefreshSub.INVALID_MESSAGE_LENGTH,
+            whole,
+            f"ROUTE-REFRESH length {len(body) + HEADER_LEN}",
+        )
     afi, subtype, safi = struct.unpack("!HBB", body)
     return RouteRefresh(afi, safi, subtype)
 
 
 def check_keepalive(body: bytes) -> None:
     if body:
-        raise BGPError(ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
-                       struct.pack("!H", len(body) + HEADER_LEN))
+        raise BGPError(
+            ErrCode.MESSAGE_HEADER,
+            HeaderSub.BAD_MESSAGE_LENGTH,
+            struct.pack("!H", len(body) + HEADER_LEN),
+        )
 
 
 def valid_hold_time(hold: int) -> bool:

@@ -62,7 +62,9 @@ def parse_prefixes(
             raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason="NLRI truncated")
         plen = mv[pos + head - 1]
         if plen > max_bits:
-            raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason=f"prefix length {plen} > {max_bits}")
+            raise BGPError(
+                ErrCode.UPDATE_MESSAGE, subcode, reason=f"prefix length {plen} > {max_bits}"
+            )
         stop = pos + head + ((plen + 7) >> 3)
         if stop > end:
             raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason="NLRI prefix overruns field")

@@ -113,15 +113,17 @@ def _as_path(v: bytes, ctx: UpdateContext) -> bytes:
     path = decode_as_path(v, size)
     if path is None:
         raise _Bad("malformed AS_PATH segments")
-    if not ctx.ibgp:
-        # RFC 4271 §6.3: an external peer's AS must lead the path (RFC 7606 §7.2: withdraw).
-        if not path or path[0][0] != AsPathSegType.AS_SEQUENCE or path[0][1][0] not in (
-            ctx.peer_as,
-            AS_TRANS if ctx.peer_as > 0xFFFF and not ctx.four_octet_as else ctx.peer_as,
-        ):
-            raise _Bad("AS_PATH does not start with the peer's AS")
-    if any(t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path) \
-            and not ctx.ibgp:
+    # RFC 4271 §6.3: an external peer's AS must lead the path (RFC 7606 §7.2: withdraw); a
+    # 2-octet session shows a big AS as AS_TRANS.
+    leading_ok = (ctx.peer_as, AS_TRANS if ctx.peer_as > 0xFFFF and not ctx.four_octet_as else 0)
+    if not ctx.ibgp and (
+        not path or path[0][0] != AsPathSegType.AS_SEQUENCE or path[0][1][0] not in leading_ok
+    ):
+        raise _Bad("AS_PATH does not start with the peer's AS")
+    if (
+        any(t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path)
+        and not ctx.ibgp
+    ):
         raise _Bad("confederation segment from an external peer")  # RFC 5065 §5.3
     if size == 4:
         return v
@@ -165,7 +167,9 @@ def _local_pref(v: bytes, ctx: UpdateContext) -> bytes:
     return _fixed(4)(v, ctx)
 
 
-def _ibgp_only(check: Callable[[bytes, UpdateContext], bytes]) -> Callable[[bytes, UpdateContext], bytes]:
+def _ibgp_only(
+    check: Callable[[bytes, UpdateContext], bytes],
+) -> Callable[[bytes, UpdateContext], bytes]:
     def wrapped(v: bytes, ctx: UpdateContext) -> bytes:
         if not ctx.ibgp:
             raise _Bad("RFC 4456 attribute from an external peer")
@@ -226,9 +230,12 @@ def _parse_mp_reach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
     nh = v[4 : 4 + nhlen]
     ok: tuple[int, ...] = _NEXT_HOP_LENGTHS.get(afi, ())
     if nhlen not in ok:
-        raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, f"MP next hop length {nhlen} for AFI {afi}")
-    prefixes = parse_prefixes(memoryview(v)[5 + nhlen :], afi, fam in ctx.add_path_rx,
-                              UpdateSub.OPTIONAL_ATTRIBUTE_ERROR)
+        raise _reset(
+            UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, f"MP next hop length {nhlen} for AFI {afi}"
+        )
+    prefixes = parse_prefixes(
+        memoryview(v)[5 + nhlen :], afi, fam in ctx.add_path_rx, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR
+    )
     if prefixes:
         upd.announced.append((fam, bytes(nh), prefixes))
 
@@ -241,8 +248,9 @@ def _parse_mp_unreach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
     if fam not in ctx.families:
         upd.notes.append(f"MP_UNREACH_NLRI for family {afi}/{safi} not negotiated: ignored")
         return
-    prefixes = parse_prefixes(memoryview(v)[3:], afi, fam in ctx.add_path_rx,
-                              UpdateSub.OPTIONAL_ATTRIBUTE_ERROR)
+    prefixes = parse_prefixes(
+        memoryview(v)[3:], afi, fam in ctx.add_path_rx, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR
+    )
     if prefixes:
         upd.withdrawn.append((fam, prefixes))
     else:
@@ -322,9 +330,11 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
         if expected is None:
             if not flags & _OPTIONAL:
                 # RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute.
-                raise _reset(UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
-                             f"unrecognized well-known attribute {code}",
-                             bytes(body[vstart - (4 if flags & _EXT_LEN else 3) : vend]))
+                raise _reset(
+                    UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+                    f"unrecognized well-known attribute {code}",
+                    bytes(body[vstart - (4 if flags & _EXT_LEN else 3) : vend]),
+                )
             if flags & _TRANSITIVE:
                 # RFC 4271 §5: pass an unknown optional transitive on, marked Partial.
                 items.append((code, flags | _PARTIAL, value))
@@ -351,7 +361,9 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
         if code in (AttrCode.AS4_PATH, AttrCode.AS4_AGGREGATOR):
             if ctx.four_octet_as:
                 # RFC 6793 §4.1: never sent between NEW speakers; discard.
-                upd.notes.append(f"attribute {code} from a 4-octet-AS peer discarded (RFC 6793 §4.1)")
+                upd.notes.append(
+                    f"attribute {code} from a 4-octet-AS peer discarded (RFC 6793 §4.1)"
+                )
             elif code == AttrCode.AS4_PATH:
                 as4_path = value
             else:
@@ -404,8 +416,9 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
     return upd
 
 
-def _apply_as4(items: list[AttrItem], as4_path: bytes | None, as4_aggr: bytes | None,
-               upd: Update) -> None:
+def _apply_as4(
+    items: list[AttrItem], as4_path: bytes | None, as4_aggr: bytes | None, upd: Update
+) -> None:
     """RFC 6793 §4.2.3: fold a 2-octet speaker's AS4_PATH / AS4_AGGREGATOR into the 4-octet form."""
     idx = {c: i for i, (c, _f, _v) in enumerate(items)}
     if as4_aggr is not None and AttrCode.AGGREGATOR in idx:
@@ -447,8 +460,9 @@ def mp_reach_attr(family: Family, next_hop: bytes, nlri: bytes) -> bytes:
 
 def mp_unreach_attr(family: Family, withdrawn: bytes) -> bytes:
     afi, safi = family
-    return encode_attr(AttrCode.MP_UNREACH_NLRI, AttrFlag.OPTIONAL,
-                       struct.pack("!HB", afi, safi) + withdrawn)
+    return encode_attr(
+        AttrCode.MP_UNREACH_NLRI, AttrFlag.OPTIONAL, struct.pack("!HB", afi, safi) + withdrawn
+    )
 
 
 def next_hop_attr(next_hop: bytes) -> bytes:
@@ -459,7 +473,11 @@ def update_message(withdrawn: bytes = b"", attrs: bytes = b"", nlri: bytes = b""
     """RFC 4271 §4.3 layout; the caller keeps it within the negotiated maximum length."""
     return frame(
         MsgType.UPDATE,
-        struct.pack("!H", len(withdrawn)) + withdrawn + struct.pack("!H", len(attrs)) + attrs + nlri,
+        struct.pack("!H", len(withdrawn))
+        + withdrawn
+        + struct.pack("!H", len(attrs))
+        + attrs
+        + nlri,
     )
 
 
@@ -470,8 +488,13 @@ def end_of_rib(family: Family) -> bytes:
     return update_message(attrs=mp_unreach_attr(family, b""))
 
 
-def attrs_block(attrs: PathAttrs, family: Family, next_hop: bytes, four_octet_as: bool = True,
-                mp_nlri: bytes | None = None) -> bytes:
+def attrs_block(
+    attrs: PathAttrs,
+    family: Family,
+    next_hop: bytes,
+    four_octet_as: bool = True,
+    mp_nlri: bytes | None = None,
+) -> bytes:
     """The attribute field for routes of one family sharing `attrs` and `next_hop`.
 
     IPv4 unicast goes the RFC 4271 way (NEXT_HOP attribute, NLRI after the attributes); other

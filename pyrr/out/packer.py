@@ -17,6 +17,8 @@ from ..bgp.update import mp_unreach_attr
 # Header (19) + withdrawn length (2) + attribute length (2).
 _UPDATE_OVERHEAD = HEADER_LEN + 4
 _UPDATE_TYPE = bytes((MsgType.UPDATE,))
+# An ADD-PATH IPv6 /128: path id (4) + length (1) + 16 octets; every prefix is at most this.
+_LONGEST_PREFIX = 21
 
 
 def _message(withdrawn: bytes, attrs: bytes, nlri: bytes) -> bytes:
@@ -59,17 +61,35 @@ def pack_announce(
     if family == IPV4_UNICAST and len(next_hop) == 4:
         attrs = encode_attr(AttrCode.NEXT_HOP, AttrFlag.TRANSITIVE, next_hop) + attrs_wire
         room = max_len - _UPDATE_OVERHEAD - len(attrs)
-        return [_message(b"", attrs, run) for run in _chunks(prefixes, room)]
+        prefixes, msgs = _too_big(family, prefixes, room, max_len)
+        return msgs + [_message(b"", attrs, run) for run in _chunks(prefixes, room)]
     afi, safi = family
     mp_head = struct.pack("!HBB", afi, safi, len(next_hop)) + next_hop + b"\0"
     # MP_REACH_NLRI with the extended length form (4-octet attribute header) always fits.
     room = max_len - _UPDATE_OVERHEAD - len(attrs_wire) - 4 - len(mp_head)
-    msgs = []
+    prefixes, msgs = _too_big(family, prefixes, room, max_len)
     for run in _chunks(prefixes, room):
         mp = encode_attr(AttrCode.MP_REACH_NLRI, AttrFlag.OPTIONAL, mp_head + run)
         # RFC 7606 §5.1: MP_REACH_NLRI first, so a receiver can always locate the NLRI.
         msgs.append(_message(b"", mp + attrs_wire, b""))
     return msgs
+
+
+def _too_big(
+    family: Family, prefixes: list[bytes], room: int, max_len: int
+) -> tuple[list[bytes], list[bytes]]:
+    """(the prefixes that fit one UPDATE with these attributes, withdrawals for the others).
+
+    RFC 8654 §4: an UPDATE larger than a neighbour's maximum message size "MUST NOT be sent
+    to the neighbor", and the "treat-as-withdraw" approach of RFC 7606 is used instead. Such
+    a route reaches a reflector from a peer with extended messages, or grows past 4096 octets
+    when reflection adds ORIGINATOR_ID and CLUSTER_LIST; sent anyway, it made every peer
+    without extended messages reset its session (RFC 4271 §6.1 Bad Message Length).
+    """
+    if room >= _LONGEST_PREFIX or all(len(p) <= room for p in prefixes):
+        return prefixes, []
+    big = [p for p in prefixes if len(p) > room]
+    return [p for p in prefixes if len(p) <= room], pack_withdraw(family, big, max_len)
 
 
 def pack_withdraw(family: Family, prefixes: list[bytes], max_len: int) -> list[bytes]:

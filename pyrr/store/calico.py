@@ -36,6 +36,10 @@ Where the original was broken or silent, pyrr decides:
   hold time default, `local_address` = IP or IP6, `description` = node name, `kind` = "global",
   "node" or "rr", port = `bgpconfigurations` `listenPort` (node.<name> first, then default), 179.
 - `client` = same AS as pyrr and not a route reflector of pyrr's own cluster id (below).
+- TCP MD5 (RFC 2385): a BGPPeer's `spec.password` is a Kubernetes secret reference, which pyrr
+  cannot read from etcd. Every session gets Identity.password (PYRR_BGP_PASSWORD or
+  PYRR_BGP_PASSWORD_FILE, see docs/security.md), or no key; a BGPPeer with a password while
+  pyrr has none is reported.
 
 Calico 3.3+ (calico-node as RR, selectors):
 
@@ -288,6 +292,8 @@ class Identity:
     # None: pyrr takes no part in selector peerings (see the module docstring).
     labels: Mapping[str, str] | None = field(default=None, hash=False)
     rr_cluster: bool = False
+    # The RFC 2385 key of every generated session (PYRR_BGP_PASSWORD[_FILE]); None: no key.
+    password: str | None = field(default=None, repr=False)
 
     @property
     def effective_cluster_id(self) -> IPv4Address:
@@ -304,6 +310,7 @@ class Identity:
             fallback_as=env.fallback_as,
             labels=env.labels,
             rr_cluster=env.rr_cluster,
+            password=env.bgp_password,
         )
 
 
@@ -901,11 +908,12 @@ class _Run:
                 and want.asn == local_as
                 and want.cluster_id != our_cluster
             )
-            if want.has_password:
+            if want.has_password and me.password is None:
                 self.problem(
                     want.source,
                     "spec.password refers to a Kubernetes secret, which pyrr cannot read from"
-                    " etcd: the session has no TCP MD5 key and fails if the node uses one",
+                    " etcd: the session has no TCP MD5 key and fails if the node uses one;"
+                    " give pyrr the key in PYRR_BGP_PASSWORD or PYRR_BGP_PASSWORD_FILE",
                 )
             peers.append(
                 PeerConfig(
@@ -917,6 +925,7 @@ class _Run:
                     local_address=me.ip if want.family == 4 else me.ip6,
                     description=want.description,
                     kind=want.kind,
+                    password=me.password,
                 )
             )
         return tuple(peers)

@@ -3,12 +3,13 @@
 The same `docker run -e ...` line that started calico/routereflector (BIRD 1.6 + confd) starts
 pyrr: `IP`, `IP6`, `DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`,
 `ETCD_KEY_FILE`, `ETCD_USERNAME`, `ETCD_PASSWORD` and `BGP_LOGSEVERITYSCREEN` mean what they
-meant there. pyrr adds `CLUSTER_ID`, `PYRR_PORT`, `PYRR_AS`, `PYRR_RR_CLUSTER`, `PYRR_LABELS` and
-`PYRR_CONTROL_SOCKET` (see VARIABLES).
+meant there. pyrr adds `CLUSTER_ID`, `PYRR_PORT`, `PYRR_AS`, `PYRR_RR_CLUSTER`, `PYRR_LABELS`,
+`PYRR_CONTROL_SOCKET`, `PYRR_BGP_PASSWORD` and `PYRR_BGP_PASSWORD_FILE` (see VARIABLES).
 
 A variable set to the empty string (or only blanks) counts as unset, as envconfig treats it.
 Every problem is one `ConfigError(<VARIABLE>, "<what is wrong and what is expected>")`; values
-that are secrets (ETCD_PASSWORD) never appear in a message.
+that are secrets (ETCD_PASSWORD, PYRR_BGP_PASSWORD and the file's content) never appear in a
+message.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ MAX_PORT: Final = 65535
 MAX_CLUSTER_ID: Final = 2**32 - 1
 # sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
 MAX_SOCKET_PATH: Final = 107
+# Linux TCP_MD5SIG_MAXKEYLEN: the longest RFC 2385 key.
+MAX_BGP_PASSWORD: Final = 80
 
 VARIABLES: Final = {
     "IP": "IPv4 router id, source and listen address; 'autodetect' looks one up",
@@ -64,6 +67,10 @@ VARIABLES: Final = {
     " (default: true when CLUSTER_ID is set and ETCD_ENDPOINTS is)",
     "PYRR_LABELS": "k=v,k2=v2: pyrr's labels for BGPPeer nodeSelector/peerSelector",
     "PYRR_CONTROL_SOCKET": "path of the control socket",
+    "PYRR_BGP_PASSWORD": "TCP MD5 key (RFC 2385) for every session from Calico's datastore"
+    " (BGPPeer spec.password is a Kubernetes secret pyrr cannot read)",
+    "PYRR_BGP_PASSWORD_FILE": "file holding that key (e.g. the mounted secret); one trailing"
+    " newline is ignored",
 }
 
 # BIRD / Calico logSeverityScreen spellings, case-insensitive, to pyrr.log's level names.
@@ -134,6 +141,8 @@ class EnvSettings:
     rr_cluster: bool = False
     labels: Mapping[str, str] | None = field(default=None, hash=False)
     control_socket: str | None = None
+    # The RFC 2385 key for the peers from Calico's datastore (PYRR_BGP_PASSWORD[_FILE]).
+    bgp_password: str | None = field(default=None, repr=False)
     # Settings that are odd but harmless (say, TLS files with only http:// endpoints).
     warnings: tuple[str, ...] = ()
 
@@ -191,6 +200,7 @@ def from_environment(
         rr_cluster=rr_cluster,
         labels=_labels(_get(env, "PYRR_LABELS")),
         control_socket=_control_socket(env.get("PYRR_CONTROL_SOCKET", "")),
+        bgp_password=_bgp_password(env, etcd_mode),
         warnings=tuple(warnings),
     )
 
@@ -623,6 +633,53 @@ def _control_socket(value: str) -> str | None:
         _fail(
             "PYRR_CONTROL_SOCKET",
             f"is {size} bytes long; a Unix socket path must be at most {MAX_SOCKET_PATH}",
+        )
+    return value
+
+
+def _bgp_password(env: Mapping[str, str], etcd_mode: bool) -> str | None:
+    """PYRR_BGP_PASSWORD as written (blanks may be part of a key), or the content of
+    PYRR_BGP_PASSWORD_FILE without one trailing newline. The key itself is never quoted."""
+    value = env.get("PYRR_BGP_PASSWORD") or None
+    path = _get(env, "PYRR_BGP_PASSWORD_FILE")
+    name = "PYRR_BGP_PASSWORD" if path is None else "PYRR_BGP_PASSWORD_FILE"
+    if value is not None and path is not None:
+        _fail("PYRR_BGP_PASSWORD", "and PYRR_BGP_PASSWORD_FILE are both set: set one of them")
+    if value is None and path is None:
+        return None
+    if not etcd_mode:
+        _fail(
+            name,
+            "is set, but ETCD_ENDPOINTS is not: it is the key of the sessions read from"
+            " Calico's datastore; in a configuration file give each [[peer]] its password",
+        )
+    if path is not None:
+        where = f"file {_show(path)}"
+        try:
+            if "\0" in path:
+                raise ValueError("the path contains a NUL character")
+            data = Path(path).read_bytes()
+        except OSError as err:
+            _fail(name, f"cannot read {where}: {err.strerror or err}")
+        except ValueError as err:
+            _fail(name, f"cannot read {where}: {err}")
+        data = data.removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            value = data.decode("utf-8")
+        except UnicodeDecodeError:
+            _fail(name, f"{where} is not UTF-8 text")
+    else:
+        where = "the key"
+    assert value is not None
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # undecodable bytes in the environment (surrogate escapes)
+        _fail(name, f"{where} is not UTF-8 text")
+    if not 1 <= size <= MAX_BGP_PASSWORD:
+        got = f"{size} bytes" if size else "empty"
+        _fail(
+            name,
+            f"must be a TCP MD5 key (RFC 2385) of 1 to {MAX_BGP_PASSWORD} bytes; {where} is {got}",
         )
     return value
 

@@ -18,7 +18,8 @@ What it does when etcd misbehaves (docs/etcd.md has the long version):
 - A callback that raises is logged with the key; the store carries on.
 
 `register(key, value, ttl)` keeps a key alive under a lease refreshed every ttl/3 s (the RR
-cluster registration, calico issue #1887), re-creates it after an outage, and revokes it on
+cluster registration, calico issue #1887; the key layout is pyrr.store.calico's
+`registration_key`), re-creates it after an outage, and revokes it on
 `stop()`.
 
 pyetcd facts this relies on (checked against pyetcd 0.0.7 and etcd 3.4):
@@ -45,7 +46,6 @@ import asyncio
 import contextlib
 import functools
 import importlib
-import json
 import queue
 import random
 import threading
@@ -59,24 +59,19 @@ import structlog
 
 __all__ = [
     "CALICO_PREFIX",
-    "CLUSTERS_PREFIX",
     "ChangeCallback",
     "EtcdEndpoint",
     "EtcdStats",
     "EtcdStore",
     "SnapshotCallback",
     "StatusCallback",
-    "cluster_prefix",
     "describe_error",
     "parse_endpoints",
-    "registration_key",
-    "registration_value",
 ]
 
 log = structlog.get_logger("pyrr.etcd")
 
 CALICO_PREFIX: Final = "/calico/resources/v3/projectcalico.org/"
-CLUSTERS_PREFIX: Final = "/pyrr/v1/clusters/"
 DEFAULT_PORT: Final = 2379
 
 SnapshotCallback = Callable[[dict[str, bytes], int], None]
@@ -102,22 +97,6 @@ _grpc: Any = importlib.import_module("grpc")  # no type stubs; pyetcd is untyped
 
 def _pyetcd() -> Any:
     return importlib.import_module("pyetcd")
-
-
-# -- keys and values ----------------------------------------------------------------------
-def cluster_prefix(cluster_id: str) -> str:
-    """The prefix under which the RRs of one cluster register: `/pyrr/v1/clusters/<id>/`."""
-    return f"{CLUSTERS_PREFIX}{cluster_id}/"
-
-
-def registration_key(cluster_id: str, router_id: str) -> str:
-    return f"{cluster_prefix(cluster_id)}{router_id}"
-
-
-def registration_value(ip: str, ip6: str | None, asn: int, version: str) -> bytes:
-    """The JSON an RR registers: `{"asn": .., "ip": .., "ip6": .., "version": ..}`."""
-    doc = {"ip": ip, "ip6": ip6 or "", "asn": asn, "version": version}
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
 # -- endpoints -----------------------------------------------------------------------------
@@ -207,6 +186,10 @@ class _Stop(Exception):
     pass
 
 
+class _Resync(Exception):
+    """resync() was called: list again on the member in use."""
+
+
 class _Compacted(Exception):
     def __init__(self, compacted: int) -> None:
         super().__init__(f"revision compacted (compact revision {compacted})")
@@ -229,6 +212,7 @@ class EtcdStats:
     failovers: int = 0  # watches resumed on another member without re-listing
     disconnects: int = 0  # times every endpoint failed (each ends in a re-list)
     compactions: int = 0  # re-lists because the revision to resume from was compacted
+    resyncs: int = 0  # re-lists asked for by resync()
     callback_errors: int = 0
 
 
@@ -246,7 +230,7 @@ class _Registration:
 
 @dataclass
 class _Msg:
-    kind: str  # "watch" | "register" | "unregister" | "stop"
+    kind: str  # "watch" | "register" | "unregister" | "resync" | "stop"
     gen: int = 0
     prefix: str = ""
     payload: Any = None
@@ -256,7 +240,7 @@ class _Msg:
 class EtcdStore:
     """List, then watch, a few prefixes of etcd v3; deliver on the asyncio loop."""
 
-    def __init__(  # noqa: PLR0917 - positional order of the settings (ETCD_* variables)
+    def __init__(
         self,
         endpoints: Sequence[str],
         ca: str | None = None,
@@ -360,6 +344,12 @@ class EtcdStore:
             raise ValueError("registration ttl must be at least 2 s (etcd's minimum lease)")
         self._q.put(_Msg("register", extra={"key": key, "value": bytes(value), "ttl": ttl}))
 
+    def resync(self) -> None:
+        """List every prefix again and deliver a fresh snapshot (the consumer reconciles by
+        diff); thread-safe and non-blocking. Without a connection it is a no-op: the next
+        connection lists anyway."""
+        self._q.put(_Msg("resync"))
+
     def unregister(self, key: str) -> None:
         """Forget a registration and revoke its lease (which deletes the key)."""
         self._q.put(_Msg("unregister", extra={"key": key}))
@@ -448,6 +438,12 @@ class EtcdStore:
                 self._session(ep, on_established)
             except _Stop:
                 raise
+            except _Resync:
+                self._close_client()
+                self.stats.resyncs += 1
+                self._need_list = True
+                log.info("etcd resync requested; listing again", endpoint=ep.url)
+                continue
             except _Compacted as exc:
                 self._close_client()
                 self.stats.compactions += 1
@@ -492,6 +488,8 @@ class EtcdStore:
             raise _Stop
         if msg.kind in ("register", "unregister"):
             self._command(msg, None)
+        elif msg.kind == "resync":
+            self._need_list = True  # the next connection lists instead of resuming
         # watch messages outside a session are stale
 
     def _sleep(self, seconds: float) -> None:
@@ -598,6 +596,8 @@ class EtcdStore:
             if msg is not None:
                 if msg.kind == "stop":
                     raise _Stop
+                if msg.kind == "resync":
+                    raise _Resync
                 if msg.kind == "watch":
                     if msg.gen == gen:
                         self._handle_watch(msg.prefix, msg.payload)

@@ -33,6 +33,7 @@ __all__ = [
     "BGP_KEYS",
     "CONTROL_KEYS",
     "LOG_LEVELS",
+    "MAX_PREFIXES_ACTIONS",
     "PEER_KEYS",
     "TOP_KEYS",
     "detect_router_id",
@@ -65,6 +66,9 @@ _GLOBAL_DEFAULTS: Final = GlobalConfig(asn=1, router_id=IPv4Address(1), cluster_
 _PEER_DEFAULTS: Final = PeerConfig(address=IPv4Address(1), asn=1)
 _CONTROL_DEFAULTS: Final = ControlConfig()
 
+# RFC 4486 §4: what to do when a peer sends more than max_prefixes.
+MAX_PREFIXES_ACTIONS: Final = ("cease", "warn")
+
 # "warn" is what Python's logging and many operators write; it means "warning".
 LOG_LEVELS: Final = {
     "debug": "debug",
@@ -96,6 +100,7 @@ PEER_KEYS: Final = (
     "password",
     "ttl_security",
     "max_prefixes",
+    "max_prefixes_action",
 )
 CONTROL_KEYS: Final = ("socket", "metrics")
 
@@ -122,6 +127,9 @@ _ALIASES: Final = {
     "listen_addresses": "listen",
     "listen_port": "port",
     "gtsm": "ttl_security",
+    "maximum_prefix": "max_prefixes",
+    "max_prefix": "max_prefixes",
+    "prefix_limit": "max_prefixes",
 }
 
 # rtnetlink(7): RT_SCOPE_UNIVERSE marks an address usable beyond this host.
@@ -428,6 +436,20 @@ def _peer(t: _Table, local_asn: int) -> PeerConfig:
         max_prefixes=t.get_int(
             "max_prefixes", d.max_prefixes, "an integer >= 0 (0 = unlimited)", _at_least(0)
         ),
+        max_prefixes_action=_max_prefixes_action(t),
+    )
+
+
+def _max_prefixes_action(t: _Table) -> str:
+    raw = t.raw("max_prefixes_action")
+    if raw is _MISSING:
+        return _PEER_DEFAULTS.max_prefixes_action
+    if isinstance(raw, str) and raw.strip().lower() in MAX_PREFIXES_ACTIONS:
+        return raw.strip().lower()
+    _fail(
+        t.field("max_prefixes_action"),
+        '"cease" (end the session, RFC 4486) or "warn" (log only)',
+        raw,
     )
 
 

@@ -114,15 +114,23 @@ class Connection(asyncio.Protocol):
 
     def pump(self) -> None:
         """Flush the session's output, hand over its events, close if it is done, re-arm."""
-        data = self.session.data_to_send()
-        t = self.transport
-        if data and t is not None:
-            t.write(data)
+        self._flush()
         self._deliver()
         if self.session.closing:
+            # The owner may have ended the session while handling those events (a collision,
+            # a prefix limit): its NOTIFICATION goes out before our FIN, and the owner hears
+            # of the session's end now (connection_lost() will not tell it again).
+            self._flush()
+            self._deliver()
             self.close()
             return
         self._rearm()
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        t = self.transport
+        if data and t is not None and not self._lingering and not t.is_closing():
+            t.write(data)
 
     def _deliver(self) -> None:
         events = self.session.events()
@@ -159,7 +167,14 @@ class Connection(asyncio.Protocol):
 
     def _end_linger(self) -> None:
         t = self.transport
-        if t is not None and not t.is_closing():
+        if t is None:
+            return
+        if t.get_write_buffer_size():
+            # The peer has not read our NOTIFICATION in LINGER seconds and may never read:
+            # close() would wait for the buffer to drain forever, keeping the socket and its
+            # buffer. Reset the connection instead.
+            t.abort()
+        elif not t.is_closing():
             t.close()
 
     def abort(self) -> None:

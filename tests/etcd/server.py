@@ -154,7 +154,7 @@ def make_tls(directory: Path) -> TlsFiles:
 class EtcdServer:
     """One etcd member on loopback. `cluster` is the `--initial-cluster` value (None: alone)."""
 
-    def __init__(  # noqa: PLR0917 - mirrors etcd's own flags
+    def __init__(
         self,
         tmpdir: Path,
         name: str = "etcd0",

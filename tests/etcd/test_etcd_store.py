@@ -9,20 +9,19 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pyrr.store.calico import RR_V4_PREFIX, registration_key, registration_value
 from pyrr.store.etcd import (
     CALICO_PREFIX,
     EtcdEndpoint,
     EtcdStore,
-    cluster_prefix,
     describe_error,
     parse_endpoints,
-    registration_key,
-    registration_value,
 )
 
 from .server import EtcdCluster, EtcdServer, TlsFiles
@@ -51,6 +50,8 @@ def base() -> str:
 
 
 AS65000 = b'{"spec":{"asNumber":65000}}'
+RR_IP = IPv4Address("10.0.0.5")
+CLUSTER_ID = IPv4Address("1.0.0.1")
 
 
 def node(name: str, ip: str) -> bytes:
@@ -182,16 +183,41 @@ def test_constructor_validates() -> None:
         EtcdStore([], on_snapshot=lambda s, r: None, on_change=lambda k, v, r: None)
 
 
-def test_registration_helpers() -> None:
-    assert cluster_prefix("1.2.3.4") == "/pyrr/v1/clusters/1.2.3.4/"
-    assert registration_key("1.2.3.4", "10.0.0.5") == "/pyrr/v1/clusters/1.2.3.4/10.0.0.5"
-    doc = json.loads(registration_value("10.0.0.5", None, 64512, "0.1.0"))
-    assert doc == {"ip": "10.0.0.5", "ip6": "", "asn": 64512, "version": "0.1.0"}
+def test_describe_error() -> None:
     assert describe_error(None) == "watch stream closed by the server"
     assert describe_error(OSError("boom")) == "OSError: boom"
 
 
 # -- one shared TLS member -------------------------------------------------------------------------
+def test_resync_delivers_a_fresh_snapshot(etcd_tls: EtcdServer, etcd_tls_files: TlsFiles) -> None:
+    """resync() (pyrr's SIGHUP in etcd mode) lists again on the same member."""
+    b = base()
+    c = etcd_tls.client()
+    c.put(f"{b}nodes/n1", node("n1", "10.0.0.1"))
+    rec = Recorder()
+    store = make_store([etcd_tls.url], rec, etcd_tls_files, [f"{b}nodes/"])
+
+    async def body() -> None:
+        await store.start()
+        try:
+            await rec.until("snapshot", lambda: len(rec.snapshots) == 1)
+            await rec.until("connected", lambda: store.status.startswith("connected"))
+            store.resync()
+            await rec.until("second snapshot", lambda: len(rec.snapshots) == 2)
+            assert rec.snapshots[1][0] == {f"{b}nodes/n1": node("n1", "10.0.0.1")}
+            assert store.stats.resyncs == 1 and store.stats.disconnects == 0
+            # Still watching afterwards.
+            c.put(f"{b}nodes/n2", node("n2", "10.0.0.2"))
+            await rec.until("change after resync", lambda: f"{b}nodes/n2" in rec.state)
+        finally:
+            await store.stop()
+
+    try:
+        run(body)
+    finally:
+        c.close()
+
+
 def test_snapshot_then_changes_in_order(etcd_tls: EtcdServer, etcd_tls_files: TlsFiles) -> None:
     b = base()
     c = etcd_tls.client()
@@ -282,11 +308,14 @@ def test_no_change_lost_between_list_and_watch(
             await rec.until("3 changes", lambda: len(rec.changes) >= 3)
             snap = rec.snapshots[0][0]
             assert set(snap) == {f"{b}nodes/n0", f"{b}nodes/n1", f"{b}nodes/n2"}
-            assert [k for k, _, _ in rec.changes] == [
+            # etcd's order within each watched prefix (one watch each: across prefixes the
+            # streams may interleave either way).
+            keys = [k for k, _, _ in rec.changes]
+            assert [k for k in keys if k.startswith(prefixes[0])] == [
                 f"{b}nodes/late",
                 f"{b}nodes/n0",
-                f"{b}bgppeers/late",
             ]
+            assert [k for k in keys if k.startswith(prefixes[1])] == [f"{b}bgppeers/late"]
             # Also while a writer hammers etcd during start-up of a second store.
             rec2 = Recorder()
             store2 = make_store([etcd_tls.url], rec2, etcd_tls_files, prefixes)
@@ -510,11 +539,10 @@ def test_outage_then_relist(fresh_etcd: EtcdServer, etcd_tls_files: TlsFiles) ->
 
 
 def test_registration_lease(fresh_etcd: EtcdServer, etcd_tls_files: TlsFiles) -> None:
-    cluster = f"c-{uuid.uuid4().hex[:6]}"
-    key = registration_key(cluster, "10.0.0.5")
-    value = registration_value("10.0.0.5", None, 64512, "0.1.0")
+    key = registration_key(RR_IP)  # the RR cluster registration (see pyrr.store.calico)
+    value = registration_value(RR_IP, CLUSTER_ID)
     rec = Recorder()
-    store = make_store([fresh_etcd.url], rec, etcd_tls_files, [cluster_prefix(cluster)])
+    store = make_store([fresh_etcd.url], rec, etcd_tls_files, [RR_V4_PREFIX])
     c = fresh_etcd.client()
 
     def present() -> bool:
@@ -553,7 +581,7 @@ def test_registration_lease(fresh_etcd: EtcdServer, etcd_tls_files: TlsFiles) ->
             assert c.get(key)[1].lease_id != lease
 
             # A new value replaces the old one under the same registration.
-            value2 = registration_value("10.0.0.5", "fd00::5", 64512, "0.1.1")
+            value2 = registration_value(RR_IP, CLUSTER_ID, port=1790)
             store.register(key, value2, ttl=3)
             await wait_etcd("new value", lambda: c.get(key)[0] == value2, 5)
 
@@ -595,8 +623,8 @@ def test_cluster_failover_without_relist(
     with etcd_cluster.members[0].client() as c:
         c.put(f"{b}nodes/n1", b"1")
     rec = Recorder()
-    cluster_key = registration_key("c1", "10.0.0.5")
-    prefixes.append(cluster_prefix("c1"))
+    cluster_key = registration_key(RR_IP)
+    prefixes.append(RR_V4_PREFIX)
     store = make_store(etcd_cluster.urls, rec, etcd_tls_files, prefixes)
     store.register(cluster_key, b"{}", ttl=5)
 

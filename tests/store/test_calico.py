@@ -360,7 +360,32 @@ def test_password_secret_is_reported() -> None:
     d = desired(model, ME)
     assert len(d.peers) == 3
     assert "TCP MD5" in problem_text(d)
+    assert "PYRR_BGP_PASSWORD" in problem_text(d)
     assert len(d.problems) == 1
+    assert all(p.password is None for p in d.peers)
+
+
+def test_password_from_the_environment_keys_every_session() -> None:
+    # PYRR_BGP_PASSWORD[_FILE] stands in for the secret: every generated session is keyed,
+    # whether or not its BGPPeer names a secret, and nothing is reported.
+    secret = {"secretKeyRef": {"name": "bgp-secrets", "key": "rr"}}
+    model = replace(
+        seed_model(),
+        bgppeers={"g": bgppeer("g", peerIP=str(RR_IP), asNumber=61234, password=secret)},
+    )
+    me = replace(ME, password="s3cret")
+    d = desired(model, me)
+    assert len(d.peers) == 3
+    assert {p.password for p in d.peers} == {"s3cret"}
+    assert not d.problems
+    assert {p.password for p in desired(seed_model(), me).peers} == {"s3cret"}
+    assert "s3cret" not in repr(me)
+
+
+def test_identity_takes_the_password_from_the_environment() -> None:
+    env = EnvSettings(ip=RR_IP, bgp_password="s3cret")
+    base = Config(bgp=GlobalConfig(asn=61234, router_id=RR_IP, cluster_id=RR_IP))
+    assert Identity.from_settings(base, env).password == "s3cret"
 
 
 # --- IPv6 -------------------------------------------------------------------------------------

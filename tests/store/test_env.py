@@ -151,6 +151,8 @@ def test_every_variable_is_documented() -> None:
         "PYRR_RR_CLUSTER",
         "PYRR_LABELS",
         "PYRR_CONTROL_SOCKET",
+        "PYRR_BGP_PASSWORD",
+        "PYRR_BGP_PASSWORD_FILE",
     ):
         assert name in VARIABLES
 
@@ -367,6 +369,69 @@ def test_credentials_both_or_neither() -> None:
     assert "hunter2" not in str(err)
     err = fails({"ETCD_PASSWORD": "hunter2"}, "ETCD_USERNAME")
     assert "hunter2" not in str(err)
+
+
+# --- the TCP MD5 key of the Calico sessions --------------------------------------------------
+
+
+def test_bgp_password_from_the_environment_is_taken_as_written() -> None:
+    s = read({**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD": " correct horse "})
+    assert s.bgp_password == " correct horse "
+    assert "horse" not in repr(s)
+    assert read({**ETCD, "IP": RR_IP}).bgp_password is None
+    assert read({**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD": ""}).bgp_password is None
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [(b"s3cret\n", "s3cret"), (b"s3cret", "s3cret"), (b"s3cret\r\n", "s3cret"),
+     (b" two words \n\n", " two words \n"), ("schlüssel".encode(), "schlüssel")],
+)  # fmt: skip
+def test_bgp_password_file(tmp_path: Path, content: bytes, key: str) -> None:
+    f = tmp_path / "rr-password"
+    f.write_bytes(content)
+    s = read({**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD_FILE": str(f)})
+    assert s.bgp_password == key
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", ("PYRR_BGP_PASSWORD_FILE", "1 to 80 bytes", "is empty")),
+        (b"\n", ("1 to 80 bytes", "is empty")),
+        (b"k" * 81, ("1 to 80 bytes", "is 81 bytes")),
+        (b"\xff\xfe", ("not UTF-8",)),
+    ],
+)
+def test_bgp_password_file_errors_never_show_the_key(
+    tmp_path: Path, content: bytes, words: tuple[str, ...]
+) -> None:
+    f = tmp_path / "rr-password"
+    f.write_bytes(content)
+    err = fails({**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD_FILE": str(f)}, "PYRR_BGP_PASSWORD_FILE")
+    for word in words:
+        assert word in str(err), err
+    if content:
+        assert "kkkk" not in str(err)
+
+
+def test_bgp_password_errors(tmp_path: Path) -> None:
+    err = fails({**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD": "k" * 81}, "PYRR_BGP_PASSWORD", "81")
+    assert "kkkk" not in str(err)
+    fails(
+        {**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD_FILE": str(tmp_path / "missing")},
+        "PYRR_BGP_PASSWORD_FILE",
+        "cannot read",
+        "No such file",
+    )
+    f = tmp_path / "k"
+    f.write_text("s3cret")
+    both = {**ETCD, "IP": RR_IP, "PYRR_BGP_PASSWORD": "x", "PYRR_BGP_PASSWORD_FILE": str(f)}
+    fails(both, "PYRR_BGP_PASSWORD", "both set")
+    # Outside etcd mode the file's [[peer]] password keys apply: the variable would be unused.
+    err = fails({"PYRR_BGP_PASSWORD": "hunter2"}, "PYRR_BGP_PASSWORD", "ETCD_ENDPOINTS", "[[peer]]")
+    assert "hunter2" not in str(err)
+    fails({"PYRR_BGP_PASSWORD_FILE": str(f)}, "PYRR_BGP_PASSWORD_FILE", "ETCD_ENDPOINTS")
 
 
 # --- log level and pyrr's own variables -------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from importlib.resources import files
 from ipaddress import IPv4Address, IPv6Address
@@ -85,6 +86,7 @@ def test_minimal_peer_takes_every_default() -> None:
     assert only.password is None
     assert only.ttl_security == 0
     assert only.max_prefixes == 0
+    assert only.max_prefixes_action == "cease"
 
 
 FULL = """
@@ -111,6 +113,7 @@ description = "node1 (rack 3)"
 password = "s3cret"
 ttl_security = 1
 max_prefixes = 1000
+max_prefixes_action = "warn"
 
 [[peer]]
 address = "2001:db8::102"
@@ -149,6 +152,7 @@ def test_every_key_is_accepted() -> None:
                 password="s3cret",
                 ttl_security=1,
                 max_prefixes=1000,
+                max_prefixes_action="warn",
             ),
             PeerConfig(
                 address=IPv6Address("2001:db8::102"),
@@ -219,9 +223,25 @@ def test_client_false_is_a_non_client() -> None:
     assert (only.client, only.kind) == (False, "non-client")
 
 
+@pytest.mark.parametrize(
+    ("written", "action"), [('"cease"', "cease"), ('"warn"', "warn"), ('" WARN "', "warn")]
+)
+def test_max_prefixes_action(written: str, action: str) -> None:
+    text = doc("", peer(f"max_prefixes = 10\nmax_prefixes_action = {written}"))
+    (only,) = load_text(text, env=ENV).peers
+    assert (only.max_prefixes, only.max_prefixes_action) == (10, action)
+
+
 def test_password_of_80_bytes_is_accepted() -> None:
     (only,) = load_text(doc("", peer(f'password = "{"k" * 80}"')), env=ENV).peers
     assert only.password == "k" * 80
+
+
+def test_password_never_shows_in_a_repr() -> None:
+    (only,) = load_text(doc("", peer('password = "s3cret"')), env=ENV).peers
+    assert only.password == "s3cret"
+    assert "s3cret" not in repr(only)
+    assert only != replace(only, password="other")  # a changed key still restarts the peer
 
 
 def test_byte_order_mark_is_tolerated() -> None:
@@ -282,7 +302,7 @@ DOCUMENTED_ERRORS = [
     D + P + "passive = 1", D + P + P.replace("101", "102") + "hold_time = 2",
     D + P + "port = 70000", D + P + 'local_address = "2001:db8::1"', D + P + "description = 1",
     D + P + f'password = "{"k" * 81}"', D + P + "ttl_security = 255",
-    D + P + "max_prefixes = -1", D + P + "holdtime = 1",
+    D + P + "max_prefixes = -1", D + P + 'max_prefixes_action = "drop"', D + P + "holdtime = 1",
     D + "[[control]]\n", D + '[control]\nsocket = "pyrr.sock"',
     D + f'[control]\nsocket = "/{"s" * 120}"', D + '[control]\nmetrics = "localhost:9179"',
     D + '[control]\nmetric = ""',
@@ -366,6 +386,11 @@ BAD_INT_TYPES = ['"1"', "true", "1.0", "[1]", "{ a = 1 }", "1979-05-27"]
         (doc("", peer("ttl_security = -1")), "peer[0].ttl_security", ["RFC 5082"]),
         (doc("", peer("max_prefixes = -1")), "peer[0].max_prefixes", [">= 0"]),
         (doc("", peer('max_prefixes = "10"')), "peer[0].max_prefixes", [">= 0", "(a string)"]),
+        (doc("", peer('max_prefixes_action = "drop"')), "peer[0].max_prefixes_action",
+         ['"cease"', '"warn"', "RFC 4486", "'drop'"]),
+        (doc("", peer("max_prefixes_action = true")), "peer[0].max_prefixes_action",
+         ['"cease"', "a boolean"]),
+        (doc("", peer('max_prefixes_action = ""')), "peer[0].max_prefixes_action", ['"warn"']),
         # peer booleans and strings
         (doc("", peer('client = "yes"')), "peer[0].client", ["true or false", "'yes'"]),
         (doc("", peer('client = "true"')), "peer[0].client", ["without quotes"]),
@@ -654,6 +679,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[object]] = {
     "password": st.text(min_size=1, max_size=80),
     "ttl_security": st.integers(0, 254),
     "max_prefixes": st.integers(0, 10**6),
+    "max_prefixes_action": st.sampled_from(["cease", "warn", "Warn", "drop"]),
     "socket": st.sampled_from(["", "/run/pyrr/pyrr.sock", "pyrr.sock", "/" + "s" * 110]),
     "metrics": st.sampled_from(["", "127.0.0.1:9179", "[::1]:9179", "::1:9179", "0.0.0.0:0"]),
 }

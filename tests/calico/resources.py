@@ -1,0 +1,80 @@
+"""Calico v3 resources as calicoctl stores them in etcd (see ../shared/calico-model.md)."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import ip_interface
+
+from pyrr.store.calico import RESOURCE_PREFIX
+
+SEED_AS = 61234  # the field report's AS
+
+
+def node_key(name: str) -> str:
+    return f"{RESOURCE_PREFIX}nodes/{name}"
+
+
+def bgppeer_key(name: str) -> str:
+    return f"{RESOURCE_PREFIX}bgppeers/{name}"
+
+
+def bgpconfig_key(name: str = "default") -> str:
+    return f"{RESOURCE_PREFIX}bgpconfigurations/{name}"
+
+
+def _dump(doc: dict[str, object]) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def node(name: str, ipv4: str | None, ipv6: str | None = None, asn: int | None = None) -> str:
+    """A Node as calico-node 3.1 writes it: addresses in CIDR form, an orchRef."""
+    bgp: dict[str, object] = {}
+    if ipv4 is not None:
+        bgp["ipv4Address"] = str(ip_interface(ipv4 if "/" in ipv4 else f"{ipv4}/24"))
+    if ipv6 is not None:
+        bgp["ipv6Address"] = str(ip_interface(ipv6 if "/" in ipv6 else f"{ipv6}/64"))
+    if asn is not None:
+        bgp["asNumber"] = asn
+    return _dump(
+        {
+            "kind": "Node",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {
+                "name": name,
+                "uid": f"uid-{name}",
+                "creationTimestamp": "2018-05-20T10:00:00Z",
+                "labels": {"kubernetes.io/hostname": name},
+            },
+            "spec": {"bgp": bgp, "orchRefs": [{"nodeName": name, "orchestrator": "k8s"}]},
+        }
+    )
+
+
+def bgpconfig(asn: int = SEED_AS, log: str | None = "Info", mesh: bool = False) -> str:
+    """The field report's `default` BGPConfiguration."""
+    spec: dict[str, object] = {"nodeToNodeMeshEnabled": mesh, "asNumber": asn}
+    if log is not None:
+        spec["logSeverityScreen"] = log
+    return _dump(
+        {
+            "kind": "BGPConfiguration",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": "default"},
+            "spec": spec,
+        }
+    )
+
+
+def bgppeer(name: str, peer_ip: str, asn: int = SEED_AS, node_name: str | None = None) -> str:
+    """A BGPPeer: global (every node peers with peer_ip) unless `node_name`."""
+    spec: dict[str, object] = {"peerIP": peer_ip, "asNumber": asn}
+    if node_name is not None:
+        spec["node"] = node_name
+    return _dump(
+        {
+            "kind": "BGPPeer",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
