@@ -12,7 +12,7 @@ from .server import EtcdCluster, EtcdServer, TlsFiles, etcd_unavailable_reason, 
 def _require_etcd() -> None:
     reason = etcd_unavailable_reason()
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(f"{reason}: run scripts/setup.sh")
 
 
 @pytest.fixture(scope="module")

@@ -723,7 +723,7 @@ def test_user_password_auth(tmp_path: Path) -> None:
     from .server import etcd_unavailable_reason
 
     if (reason := etcd_unavailable_reason()) is not None:
-        pytest.skip(reason)
+        pytest.fail(f"{reason}: run scripts/setup.sh")
     server = EtcdServer(tmp_path / "etcd")
     server.start()
     try:

@@ -62,7 +62,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A fresh `Lab` (namespaces named pyrr<pid>-<host>), closed after the test."""
     reason = lab_unavailable_reason()
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(f"{reason} (the lab tests need root and scripts/setup.sh)")
     the_lab = Lab(prefix=LAB_PREFIX)
     try:
         yield the_lab

@@ -256,7 +256,14 @@ def _skip_reason() -> str | None:
     return lab_unavailable_reason() or frr_available() or gobgp_available()
 
 
-needs_daemons = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
+@pytest.fixture
+def require_daemons() -> None:
+    reason = _skip_reason()
+    if reason is not None:
+        pytest.fail(f"{reason}: run scripts/setup.sh as root")
+
+
+needs_daemons = pytest.mark.usefixtures("require_daemons")
 
 
 @pytest.mark.lab

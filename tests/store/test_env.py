@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -68,7 +69,7 @@ def _openssl(*args: str) -> None:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
+        pytest.fail("openssl not installed: run scripts/setup.sh")
     d = tmp_path_factory.mktemp("pki")
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2")
     _openssl("req", "-x509", *ec, "-keyout", str(d / "ca-key.pem"), "-out", str(d / "ca.pem"),
@@ -327,13 +328,49 @@ def test_tls_file_problems(pki: Pki, tmp_path: Path) -> None:
 
 def test_unreadable_file(pki: Pki, tmp_path: Path) -> None:
     import os
+    import subprocess
+    import sys
 
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
     locked = tmp_path / "locked.pem"
     locked.write_bytes(pki.ca.read_bytes())
     locked.chmod(0)
-    fails({**seed_env(pki), "ETCD_CA_CERT_FILE": str(locked)}, "ETCD_CA_CERT_FILE", "cannot read")
+    env = {**seed_env(pki), "ETCD_CA_CERT_FILE": str(locked)}
+    if os.geteuid() != 0:
+        fails(env, "ETCD_CA_CERT_FILE", "cannot read")
+        return
+    # Root reads every file: check it as an unprivileged user instead (setpriv, util-linux).
+    for f in (tmp_path, *(p.parent for p in (pki.ca, pki.cert, pki.key))):
+        f.chmod(f.stat().st_mode | 0o755)
+    for f in (pki.ca, pki.cert, pki.key):
+        f.chmod(0o644)
+    code = (
+        "import json, sys\n"
+        "from pyrr.config import ConfigError\n"
+        "from pyrr.store.env import from_environment\n"
+        "try:\n"
+        "    from_environment(json.loads(sys.argv[1]), autodetect=lambda: None)\n"
+        "except ConfigError as e:\n"
+        "    print(e.field, e.message)\n"
+    )
+    r = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(env),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ETCD_CA_CERT_FILE") and "cannot read" in r.stdout, r.stdout
 
 
 def test_tls_files_with_only_http_endpoints_warn(pki: Pki) -> None:
