@@ -1,0 +1,853 @@
+/*
+ * bgpsim: a cheap many-client iBGP simulator for the pyrr route-reflector benchmark.
+ *
+ * One process, one thread, epoll, non-blocking sockets. Client i dials the route reflector
+ * from 127.1.(i/250).(i%250+1) (Linux routes all of 127/8 to lo, so no address setup is
+ * needed) and speaks just enough BGP-4: OPEN (AS 64512, hold 180, router id = its address,
+ * capabilities MP IPv4 unicast, route refresh, 4-octet AS), KEEPALIVE both ways, UPDATE in
+ * both directions. Every prefix used is a /26 inside 10.0.0.0/8, and its index is computed
+ * from its bytes:
+ *
+ *     10.B.C.D/26  <->  idx = B << 10 | C << 2 | D >> 6        (0 <= idx < 2^18)
+ *
+ * Client i owns idx 4i..4i+3, i.e. 10.(i>>8).(i&255).{0,64,128,192}/26 (so N <= 64000), and
+ * in full-table mode client 0 owns idx 0..COUNT-1. Each client keeps a bitmap of the prefixes
+ * it currently holds (from the UPDATEs it received); a phase has converged when every client
+ * holds exactly the prefixes that are currently announced by the other clients.
+ *
+ * Control: commands on stdin, one per line; one line per completed phase on stdout:
+ *
+ *     timeout SECONDS          phase timeout (default 300)
+ *     opentimeout SECONDS      a connection not Established this long after connect() is
+ *                              closed and retried (default 10; like BGP's ConnectRetry timer)
+ *     connect N [WINDOW]       N sessions; at most WINDOW connecting at once (0/absent: all)
+ *     announce                 each client announces its 4 blocks in one UPDATE
+ *     withdraw-half            clients 0..N/2-1 withdraw theirs
+ *     reannounce               and announce them again
+ *     fulltable COUNT          client 0 announces COUNT /26s, ~800 per UPDATE
+ *     status                   one line with the counters
+ *     quit                     close every session and exit
+ *
+ *   -> done PHASE wall=S cpu=S rx_msgs=.. rx_updates=.. rx_bytes=.. tx_bytes=.. reconnects=..
+ *           echoes=..   (echoes: a client's own prefixes sent back to it, announced or withdrawn)
+ *   -> timeout PHASE wall=S cpu=S held=MIN..MAX ok=K/N established=E/N
+ *
+ * NOTIFICATIONs and closed sessions are printed as "event ..." lines (rate-limited) and the
+ * client reconnects after a second, re-announcing what it owns. A connection that is not
+ * Established within the open timeout (say its SYN or handshake ACK was dropped by a full
+ * accept queue) is closed and retried the same way.
+ *
+ * Build: gcc -O2 -Wall -o bgpsim bgpsim.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ASN 64512
+#define HOLD 180
+#define MAX_MSG 4096
+#define PFX_BITS 18
+#define NPFX (1u << PFX_BITS)
+#define WORDS (NPFX / 64)
+#define PER_UPDATE 800
+#define MAX_CLIENTS 64000
+#define RBUF_CAP (256 * 1024)
+#define READ_BUDGET (256 * 1024)
+#define MAX_EVENTS_PRINTED 50
+
+enum { S_IDLE, S_CONNECTING, S_OPENSENT, S_OPENCONFIRM, S_ESTABLISHED, S_RETRY };
+enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL };
+static const char *PHASE_NAMES[] = {"none", "connect", "announce", "withdraw-half",
+                                    "reannounce", "fulltable"};
+
+typedef struct {
+    int fd;
+    int state;
+    int ok;
+    uint32_t addr; /* host order */
+    uint8_t *rbuf;
+    size_t rlen;
+    uint8_t *wbuf;
+    size_t woff, wlen, wcap;
+    uint64_t *bits;
+    uint32_t held, held_active, own_active;
+    int hold;
+    int want_out; /* EPOLLOUT registered */
+    double next_ka, retry_at, open_deadline;
+} client_t;
+
+static client_t *clients;
+static int nclients;
+static int ep;
+static uint64_t active[WORDS];
+static uint32_t active_total;
+static int full_mode;
+static int n_established, n_ok, n_inflight, next_to_start, window;
+static int phase = P_NONE;
+static double phase_start, phase_deadline, phase_timeout = 300.0;
+static double open_timeout = 10.0, retry_delay = 1.0;
+static double phase_cpu0;
+static uint64_t rx_msgs, rx_updates, rx_bytes, tx_bytes, reconnects, echoes, foreign;
+static uint64_t ph_rx_msgs, ph_rx_updates, ph_rx_bytes, ph_tx_bytes, ph_reconnects, ph_echoes;
+static int events_printed;
+static struct sockaddr_in rr_addr;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_self(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static void event(const char *fmt, ...) {
+    if (events_printed >= MAX_EVENTS_PRINTED) {
+        if (events_printed == MAX_EVENTS_PRINTED)
+            say("event (further events not printed)");
+        events_printed++;
+        return;
+    }
+    events_printed++;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("event ", stdout);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static void *xcalloc(size_t n, size_t sz) {
+    void *p = calloc(n, sz);
+    if (!p) {
+        say("fatal out of memory");
+        exit(3);
+    }
+    return p;
+}
+
+/* ---- prefixes ------------------------------------------------------------------------- */
+
+static inline int bit_get(const uint64_t *b, uint32_t i) { return (int)((b[i >> 6] >> (i & 63)) & 1); }
+static inline void bit_set(uint64_t *b, uint32_t i) { b[i >> 6] |= (uint64_t)1 << (i & 63); }
+static inline void bit_clr(uint64_t *b, uint32_t i) { b[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
+
+static inline int owner(uint32_t idx) { return full_mode ? 0 : (int)(idx >> 2); }
+
+static inline uint8_t *put_prefix(uint8_t *p, uint32_t idx) {
+    *p++ = 26;
+    *p++ = 10;
+    *p++ = (uint8_t)(idx >> 10);
+    *p++ = (uint8_t)((idx >> 2) & 255);
+    *p++ = (uint8_t)((idx & 3) << 6);
+    return p;
+}
+
+static uint32_t expected(int ci) { return active_total - clients[ci].own_active; }
+
+static void update_ok(int ci) {
+    client_t *c = &clients[ci];
+    int ok = c->state == S_ESTABLISHED && c->held == c->held_active &&
+             c->held_active == expected(ci);
+    if (ok != c->ok) {
+        c->ok = ok;
+        n_ok += ok ? 1 : -1;
+    }
+}
+
+static void set_active(uint32_t idx, int on) {
+    if (bit_get(active, idx) == on)
+        return;
+    if (on) {
+        bit_set(active, idx);
+        active_total++;
+    } else {
+        bit_clr(active, idx);
+        active_total--;
+    }
+    int d = on ? 1 : -1;
+    clients[owner(idx)].own_active += (uint32_t)d;
+    for (int i = 0; i < nclients; i++)
+        if (bit_get(clients[i].bits, idx))
+            clients[i].held_active += (uint32_t)d;
+}
+
+static void recompute_all(void) {
+    for (int i = 0; i < nclients; i++)
+        update_ok(i);
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+static void epoll_mod(client_t *c, int want_out) {
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0),
+                             .data.u32 = (uint32_t)(c - clients)};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->want_out = want_out;
+}
+
+static uint8_t *wreserve(client_t *c, size_t n) {
+    if (c->woff > 0 && c->woff == c->wlen)
+        c->woff = c->wlen = 0;
+    if (c->wlen + n > c->wcap) {
+        if (c->woff > 0) {
+            memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+            c->wlen -= c->woff;
+            c->woff = 0;
+        }
+        if (c->wlen + n > c->wcap) {
+            size_t cap = c->wcap ? c->wcap : 4096;
+            while (cap < c->wlen + n)
+                cap *= 2;
+            uint8_t *nb = realloc(c->wbuf, cap);
+            if (!nb) {
+                say("fatal out of memory");
+                exit(3);
+            }
+            c->wbuf = nb;
+            c->wcap = cap;
+        }
+    }
+    uint8_t *p = c->wbuf + c->wlen;
+    c->wlen += n;
+    return p;
+}
+
+static void close_client(int ci, const char *why);
+
+static void flush(int ci) {
+    client_t *c = &clients[ci];
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (size_t)n;
+            tx_bytes += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->want_out)
+                epoll_mod(c, 1);
+            return;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        close_client(ci, n < 0 ? strerror(errno) : "send returned 0");
+        return;
+    }
+    c->woff = c->wlen = 0;
+    if (c->want_out)
+        epoll_mod(c, 0);
+}
+
+static uint8_t *msg_begin(client_t *c, size_t len, uint8_t type) {
+    uint8_t *p = wreserve(c, len);
+    memset(p, 0xff, 16);
+    p[16] = (uint8_t)(len >> 8);
+    p[17] = (uint8_t)len;
+    p[18] = type;
+    return p + 19;
+}
+
+static void send_open(int ci) {
+    client_t *c = &clients[ci];
+    /* caps: MP (1,4: afi 1, 0, safi 1), route refresh (2,0), 4-octet AS (65,4) */
+    static const uint8_t caps[] = {1, 4, 0, 1, 0, 1, 2, 0, 65, 4, 0, 0, ASN >> 8, ASN & 255};
+    size_t len = 19 + 10 + 2 + sizeof caps;
+    uint8_t *p = msg_begin(c, len, 1);
+    *p++ = 4;
+    *p++ = ASN >> 8;
+    *p++ = ASN & 255;
+    *p++ = HOLD >> 8;
+    *p++ = HOLD & 255;
+    uint32_t id = htonl(c->addr);
+    memcpy(p, &id, 4);
+    p += 4;
+    *p++ = (uint8_t)(2 + sizeof caps);
+    *p++ = 2;
+    *p++ = (uint8_t)sizeof caps;
+    memcpy(p, caps, sizeof caps);
+}
+
+static void send_keepalive(int ci) { msg_begin(&clients[ci], 19, 4); }
+
+/* One UPDATE announcing idx[0..n-1] with client ci's attributes. */
+static void send_announce(int ci, const uint32_t *idx, int n) {
+    static const size_t attr_len = 4 + 3 + 7 + 7;
+    size_t len = 19 + 2 + 2 + attr_len + 5 * (size_t)n;
+    uint8_t *p = msg_begin(&clients[ci], len, 2);
+    *p++ = 0;
+    *p++ = 0; /* withdrawn routes length */
+    *p++ = 0;
+    *p++ = (uint8_t)attr_len;
+    /* ORIGIN IGP */
+    *p++ = 0x40; *p++ = 1; *p++ = 1; *p++ = 0;
+    /* AS_PATH empty */
+    *p++ = 0x40; *p++ = 2; *p++ = 0;
+    /* NEXT_HOP 198.18.(i/250).(i%250+1): outside 127/8, FRR and GoBGP drop martians */
+    *p++ = 0x40; *p++ = 3; *p++ = 4;
+    *p++ = 198; *p++ = 18; *p++ = (uint8_t)(ci / 250); *p++ = (uint8_t)(ci % 250 + 1);
+    /* LOCAL_PREF 100 */
+    *p++ = 0x40; *p++ = 5; *p++ = 4; *p++ = 0; *p++ = 0; *p++ = 0; *p++ = 100;
+    for (int i = 0; i < n; i++)
+        p = put_prefix(p, idx[i]);
+}
+
+static void send_withdraw(int ci, const uint32_t *idx, int n) {
+    size_t wl = 5 * (size_t)n;
+    size_t len = 19 + 2 + wl + 2;
+    uint8_t *p = msg_begin(&clients[ci], len, 2);
+    *p++ = (uint8_t)(wl >> 8);
+    *p++ = (uint8_t)wl;
+    for (int i = 0; i < n; i++)
+        p = put_prefix(p, idx[i]);
+    *p++ = 0;
+    *p++ = 0;
+}
+
+/* Announce everything client ci owns that is currently active (packed PER_UPDATE a message). */
+static void announce_owned(int ci) {
+    uint32_t buf[PER_UPDATE];
+    int n = 0;
+    uint32_t lo = full_mode ? 0 : (uint32_t)ci * 4, hi = full_mode ? NPFX : (uint32_t)ci * 4 + 4;
+    if (full_mode && ci != 0)
+        return;
+    for (uint32_t i = lo; i < hi; i++) {
+        if (!bit_get(active, i))
+            continue;
+        buf[n++] = i;
+        if (n == PER_UPDATE) {
+            send_announce(ci, buf, n);
+            n = 0;
+        }
+    }
+    if (n)
+        send_announce(ci, buf, n);
+}
+
+/* ---- sessions ------------------------------------------------------------------------- */
+
+static void start_connect(int ci);
+
+static void reset_rib(client_t *c) {
+    memset(c->bits, 0, WORDS * sizeof(uint64_t));
+    c->held = c->held_active = 0;
+}
+
+static void close_client(int ci, const char *why) {
+    client_t *c = &clients[ci];
+    if (c->fd >= 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->state == S_ESTABLISHED)
+        n_established--;
+    else if (c->state == S_CONNECTING || c->state == S_OPENSENT || c->state == S_OPENCONFIRM)
+        n_inflight--;
+    event("closed client=%d reason=%s", ci, why);
+    c->state = S_RETRY;
+    c->retry_at = now() + retry_delay;
+    c->rlen = 0;
+    c->woff = c->wlen = 0;
+    c->want_out = 0;
+    reset_rib(c);
+    update_ok(ci);
+}
+
+static void start_connect(int ci) {
+    client_t *c = &clients[ci];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        say("fatal socket: %s", strerror(errno));
+        exit(3);
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(c->addr)};
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+        say("fatal bind %s: %s", inet_ntoa(src.sin_addr), strerror(errno));
+        exit(3);
+    }
+    c->fd = fd;
+    c->state = S_CONNECTING;
+    c->open_deadline = now() + open_timeout;
+    n_inflight++;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)ci};
+    c->want_out = 1;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    if (connect(fd, (struct sockaddr *)&rr_addr, sizeof rr_addr) < 0 && errno != EINPROGRESS)
+        close_client(ci, strerror(errno));
+}
+
+static void on_connected(int ci) {
+    client_t *c = &clients[ci];
+    int err = 0;
+    socklen_t l = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+    if (err) {
+        close_client(ci, strerror(err));
+        return;
+    }
+    c->state = S_OPENSENT;
+    send_open(ci);
+    flush(ci);
+}
+
+static void on_established(int ci) {
+    client_t *c = &clients[ci];
+    c->state = S_ESTABLISHED;
+    n_inflight--;
+    n_established++;
+    c->next_ka = now() + (c->hold > 0 ? c->hold / 3.0 : 1e9);
+    announce_owned(ci);
+    update_ok(ci);
+}
+
+static void parse_update(int ci, const uint8_t *m, size_t len) {
+    client_t *c = &clients[ci];
+    const uint8_t *p = m + 19, *end = m + len;
+    if (end - p < 2)
+        return;
+    size_t wl = (size_t)p[0] << 8 | p[1];
+    p += 2;
+    if ((size_t)(end - p) < wl + 2)
+        return;
+    const uint8_t *wend = p + wl;
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: withdrawn routes; pass 1: NLRI */
+        while (p < wend) {
+            unsigned plen = *p++;
+            unsigned nb = (plen + 7) / 8;
+            if (plen > 32 || (size_t)(wend - p) < nb)
+                return;
+            if (plen == 26 && p[0] == 10) {
+                uint32_t idx = (uint32_t)p[1] << 10 | (uint32_t)p[2] << 2 | p[3] >> 6;
+                if (owner(idx) == ci) {
+                    echoes++;
+                } else if (pass == 0 && bit_get(c->bits, idx)) {
+                    bit_clr(c->bits, idx);
+                    c->held--;
+                    if (bit_get(active, idx))
+                        c->held_active--;
+                } else if (pass == 1 && !bit_get(c->bits, idx)) {
+                    bit_set(c->bits, idx);
+                    c->held++;
+                    if (bit_get(active, idx))
+                        c->held_active++;
+                }
+            } else {
+                foreign++;
+            }
+            p += nb;
+        }
+        if (pass == 0) {
+            size_t al = (size_t)p[0] << 8 | p[1];
+            p += 2;
+            if ((size_t)(end - p) < al)
+                return;
+            p += al; /* path attributes: not needed (no MP_REACH for IPv4 unicast) */
+            wend = end;
+        }
+    }
+    update_ok(ci);
+}
+
+static void on_message(int ci, const uint8_t *m, size_t len) {
+    client_t *c = &clients[ci];
+    uint8_t type = m[18];
+    rx_msgs++;
+    switch (type) {
+    case 1: /* OPEN */
+        if (c->state != S_OPENSENT || len < 29) {
+            close_client(ci, "unexpected OPEN");
+            return;
+        }
+        {
+            int h = m[22] << 8 | m[23];
+            c->hold = h < HOLD ? h : HOLD;
+        }
+        c->state = S_OPENCONFIRM;
+        send_keepalive(ci);
+        flush(ci);
+        break;
+    case 4: /* KEEPALIVE */
+        if (c->state == S_OPENCONFIRM)
+            on_established(ci);
+        break;
+    case 2:
+        rx_updates++;
+        if (c->state == S_ESTABLISHED)
+            parse_update(ci, m, len);
+        break;
+    case 3: {
+        char why[64];
+        snprintf(why, sizeof why, "notification code=%d subcode=%d", len > 19 ? m[19] : -1,
+                 len > 20 ? m[20] : -1);
+        close_client(ci, why);
+        return;
+    }
+    default: /* ROUTE-REFRESH and others: ignored */
+        break;
+    }
+}
+
+static void on_readable(int ci) {
+    client_t *c = &clients[ci];
+    size_t budget = READ_BUDGET;
+    while (budget > 0 && c->fd >= 0) {
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            close_client(ci, n == 0 ? "eof" : strerror(errno));
+            return;
+        }
+        rx_bytes += (uint64_t)n;
+        int drained = (size_t)n < RBUF_CAP - c->rlen; /* short read: nothing more queued */
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+        c->rlen += (size_t)n;
+        size_t off = 0;
+        while (c->rlen - off >= 19) {
+            const uint8_t *m = c->rbuf + off;
+            size_t len = (size_t)m[16] << 8 | m[17];
+            if (len < 19 || len > MAX_MSG) {
+                close_client(ci, "bad message length");
+                return;
+            }
+            if (c->rlen - off < len)
+                break;
+            on_message(ci, m, len);
+            if (c->fd < 0)
+                return;
+            off += len;
+        }
+        if (off) {
+            memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+            c->rlen -= off;
+        }
+        if (drained)
+            return; /* level-triggered epoll reports the socket again if more arrives */
+    }
+}
+
+static void timers(double t) {
+    for (int i = 0; i < nclients; i++) {
+        client_t *c = &clients[i];
+        if (c->state == S_ESTABLISHED && c->hold > 0 && t >= c->next_ka) {
+            send_keepalive(i);
+            flush(i);
+            c->next_ka = t + c->hold / 3.0;
+        } else if ((c->state == S_CONNECTING || c->state == S_OPENSENT ||
+                    c->state == S_OPENCONFIRM) && t >= c->open_deadline) {
+            close_client(i, "open timeout");
+        } else if (c->state == S_RETRY && t >= c->retry_at) {
+            reconnects++;
+            c->state = S_IDLE;
+            start_connect(i);
+        }
+    }
+}
+
+/* ---- phases ---------------------------------------------------------------------------- */
+
+static void phase_begin(int p) {
+    phase = p;
+    phase_start = now();
+    phase_deadline = phase_start + phase_timeout;
+    phase_cpu0 = cpu_self();
+    ph_rx_msgs = rx_msgs;
+    ph_rx_updates = rx_updates;
+    ph_rx_bytes = rx_bytes;
+    ph_tx_bytes = tx_bytes;
+    ph_reconnects = reconnects;
+    ph_echoes = echoes;
+}
+
+static void phase_end(const char *verdict) {
+    double wall = now() - phase_start, cpu = cpu_self() - phase_cpu0;
+    if (verdict[0] == 'd') {
+        say("done %s wall=%.3f cpu=%.3f rx_msgs=%llu rx_updates=%llu rx_bytes=%llu tx_bytes=%llu"
+            " reconnects=%llu echoes=%llu",
+            PHASE_NAMES[phase], wall, cpu, (unsigned long long)(rx_msgs - ph_rx_msgs),
+            (unsigned long long)(rx_updates - ph_rx_updates),
+            (unsigned long long)(rx_bytes - ph_rx_bytes),
+            (unsigned long long)(tx_bytes - ph_tx_bytes),
+            (unsigned long long)(reconnects - ph_reconnects),
+            (unsigned long long)(echoes - ph_echoes));
+    } else {
+        uint32_t lo = UINT32_MAX, hi = 0;
+        for (int i = 0; i < nclients; i++) {
+            if (clients[i].held < lo)
+                lo = clients[i].held;
+            if (clients[i].held > hi)
+                hi = clients[i].held;
+        }
+        if (nclients == 0)
+            lo = 0;
+        say("timeout %s wall=%.3f cpu=%.3f held=%u..%u active=%u ok=%d/%d established=%d/%d",
+            PHASE_NAMES[phase], wall, cpu, lo, hi, active_total, n_ok, nclients, n_established,
+            nclients);
+    }
+    phase = P_NONE;
+}
+
+static int phase_complete(void) {
+    if (phase == P_CONNECT)
+        return n_established == nclients;
+    return n_ok == nclients;
+}
+
+static void cmd_connect(int n, int win) {
+    if (nclients) {
+        say("error already connected");
+        return;
+    }
+    if (n < 1 || n > MAX_CLIENTS) {
+        say("error connect: N must be 1..%d", MAX_CLIENTS);
+        return;
+    }
+    clients = xcalloc((size_t)n, sizeof *clients);
+    nclients = n;
+    window = win;
+    for (int i = 0; i < n; i++) {
+        client_t *c = &clients[i];
+        c->fd = -1;
+        c->addr = (uint32_t)127 << 24 | (uint32_t)1 << 16 | (uint32_t)(i / 250) << 8 |
+                  (uint32_t)(i % 250 + 1);
+        c->rbuf = xcalloc(RBUF_CAP, 1);
+        c->bits = xcalloc(WORDS, sizeof(uint64_t));
+    }
+    phase_begin(P_CONNECT);
+    next_to_start = 0;
+}
+
+static void start_pending(void) {
+    while (next_to_start < nclients && (window <= 0 || n_inflight < window))
+        start_connect(next_to_start++);
+}
+
+static void change_owned(int from, int to, int on) {
+    for (int ci = from; ci < to; ci++)
+        for (uint32_t k = 0; k < 4; k++)
+            set_active((uint32_t)ci * 4 + k, on);
+    recompute_all();
+}
+
+static void send_owned(int from, int to, int on) {
+    for (int ci = from; ci < to; ci++) {
+        uint32_t idx[4];
+        for (uint32_t k = 0; k < 4; k++)
+            idx[k] = (uint32_t)ci * 4 + k;
+        if (clients[ci].state != S_ESTABLISHED)
+            continue; /* announce_owned() catches up on (re)establishment */
+        if (on)
+            send_announce(ci, idx, 4);
+        else
+            send_withdraw(ci, idx, 4);
+        flush(ci);
+    }
+}
+
+static void command(char *line) {
+    char verb[32] = "";
+    long a = 0, b = 0;
+    int n = sscanf(line, "%31s %ld %ld", verb, &a, &b);
+    if (n < 1)
+        return;
+    int needs_sessions = strcmp(verb, "announce") == 0 || strcmp(verb, "withdraw-half") == 0 ||
+                         strcmp(verb, "reannounce") == 0 || strcmp(verb, "fulltable") == 0;
+    if (needs_sessions && !nclients) {
+        say("error %s: connect first", verb);
+        return;
+    }
+    if (strcmp(verb, "quit") == 0) {
+        say("bye");
+        exit(0);
+    } else if (strcmp(verb, "timeout") == 0 && n >= 2 && a > 0) {
+        phase_timeout = (double)a;
+        say("ok timeout %ld", a);
+    } else if (strcmp(verb, "opentimeout") == 0 && n >= 2 && a > 0) {
+        open_timeout = (double)a;
+        say("ok opentimeout %ld", a);
+    } else if (strcmp(verb, "status") == 0) {
+        say("status clients=%d established=%d ok=%d active=%u echoes=%llu foreign=%llu"
+            " reconnects=%llu",
+            nclients, n_established, n_ok, active_total, (unsigned long long)echoes,
+            (unsigned long long)foreign, (unsigned long long)reconnects);
+    } else if (strcmp(verb, "connect") == 0 && n >= 2) {
+        cmd_connect((int)a, n >= 3 ? (int)b : 0);
+    } else if (strcmp(verb, "announce") == 0 && !full_mode) {
+        phase_begin(P_ANNOUNCE);
+        change_owned(0, nclients, 1);
+        send_owned(0, nclients, 1);
+    } else if (strcmp(verb, "withdraw-half") == 0 && !full_mode) {
+        phase_begin(P_WITHDRAW);
+        change_owned(0, nclients / 2, 0);
+        send_owned(0, nclients / 2, 0);
+    } else if (strcmp(verb, "reannounce") == 0 && !full_mode) {
+        phase_begin(P_REANNOUNCE);
+        change_owned(0, nclients / 2, 1);
+        send_owned(0, nclients / 2, 1);
+    } else if (strcmp(verb, "fulltable") == 0 && n >= 2) {
+        if (a < 1 || a > (long)NPFX || active_total != 0) {
+            say("error fulltable: COUNT must be 1..%u, on a fresh simulator", NPFX);
+            return;
+        }
+        phase_begin(P_FULL);
+        full_mode = 1;
+        for (uint32_t i = 0; i < (uint32_t)a; i++)
+            set_active(i, 1);
+        recompute_all();
+        if (clients[0].state == S_ESTABLISHED) {
+            announce_owned(0);
+            flush(0);
+        }
+    } else {
+        say("error unknown or invalid command: %s", line);
+    }
+}
+
+/* ---- main loop ----------------------------------------------------------------------- */
+
+static char inbuf[4096];
+static size_t inlen;
+static int stdin_open = 1;
+
+static void read_stdin(void) {
+    ssize_t n = read(0, inbuf + inlen, sizeof inbuf - 1 - inlen);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        stdin_open = 0;
+        epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+        return;
+    }
+    inlen += (size_t)n;
+    if (inlen >= sizeof inbuf - 1)
+        inlen = 0; /* an absurdly long line: drop it */
+}
+
+static void run_commands(void) {
+    while (phase == P_NONE) {
+        char *nl = memchr(inbuf, '\n', inlen);
+        if (!nl)
+            break;
+        *nl = 0;
+        char line[4096];
+        size_t l = (size_t)(nl - inbuf);
+        memcpy(line, inbuf, l + 1);
+        memmove(inbuf, nl + 1, inlen - l - 1);
+        inlen -= l + 1;
+        command(line);
+    }
+    if (phase == P_NONE && !stdin_open) {
+        say("bye");
+        exit(0);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *host = "127.0.0.1";
+    int port = 179;
+    if (argc >= 2)
+        host = argv[1];
+    if (argc >= 3)
+        port = atoi(argv[2]);
+    if (argc > 3 || (argc >= 2 && strcmp(argv[1], "-h") == 0)) {
+        fprintf(stderr, "usage: %s [RR_ADDRESS [PORT]]  (commands on stdin)\n", argv[0]);
+        return 2;
+    }
+    rr_addr.sin_family = AF_INET;
+    rr_addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &rr_addr.sin_addr) != 1) {
+        fprintf(stderr, "bgpsim: bad address %s\n", host);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+    struct epoll_event sev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev);
+    say("ready rr=%s:%d nofile=%llu", host, port, (unsigned long long)rl.rlim_cur);
+
+    struct epoll_event evs[1024];
+    double last_timers = now();
+    for (;;) {
+        if (phase == P_CONNECT)
+            start_pending();
+        int n = epoll_wait(ep, evs, 1024, 100);
+        if (n < 0 && errno != EINTR) {
+            say("fatal epoll_wait: %s", strerror(errno));
+            return 3;
+        }
+        for (int i = 0; i < n; i++) {
+            uint32_t ci = evs[i].data.u32;
+            if (ci == UINT32_MAX) {
+                read_stdin();
+                continue;
+            }
+            client_t *c = &clients[ci];
+            if (c->fd < 0)
+                continue;
+            if (c->state == S_CONNECTING) {
+                if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                    on_connected((int)ci);
+                continue;
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                on_readable((int)ci);
+            if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
+                flush((int)ci);
+        }
+        /* Replies queued while parsing (keepalives) are flushed by their senders. */
+        double t = now();
+        if (t - last_timers >= 0.1) {
+            timers(t);
+            last_timers = t;
+        }
+        if (phase != P_NONE) {
+            if (phase_complete())
+                phase_end("done");
+            else if (t >= phase_deadline)
+                phase_end("timeout");
+        }
+        run_commands();
+    }
+}
