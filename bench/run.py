@@ -160,6 +160,8 @@ def run_all(args: argparse.Namespace, binary: Path) -> list[RunRecord]:
     ]
     for rep in range(args.repeat):
         for rr in args.rr:
+            if rep >= args.limit_repeat.get(rr, args.repeat):
+                continue
             print(
                 f"[{time.strftime('%H:%M:%S')}] {rr} repetition {rep + 1}/{args.repeat}",
                 file=sys.stderr,
@@ -336,6 +338,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--clients", "-n", type=int, default=None, help="clients N (default 1000)")
     p.add_argument("--repeat", type=int, default=None, help="repetitions (default 3)")
     p.add_argument(
+        "--limit-repeat",
+        metavar="RR=N",
+        action="append",
+        default=[],
+        help="run RR in the first N repetitions only (e.g. gobgp=1: it takes ~20 min a run)",
+    )
+    p.add_argument(
         "--full-table",
         type=int,
         default=None,
@@ -397,6 +406,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error("--full-table must be 0..262144 (/26 prefixes inside 10.0.0.0/8)")
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
+    limits: dict[str, int] = {}
+    for item in args.limit_repeat:
+        name, _, count = item.partition("=")
+        if name not in ALL_RRS or not count.isdigit() or int(count) < 1:
+            p.error(f"--limit-repeat {item!r}: expected RR=N with RR in {','.join(ALL_RRS)}")
+        limits[name] = int(count)
+    args.limit_repeat = limits
     if not 1024 <= args.port <= 65534:
         p.error("--port must be 1024..65534 (GoBGP's API uses PORT+1)")
     return args

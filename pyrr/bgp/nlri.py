@@ -51,16 +51,17 @@ def parse_prefixes(
     MP_REACH/MP_UNREACH (RFC 4760 §7).
     """
     max_bits = _MAX_BITS.get(afi, 128)  # type: ignore[call-overload]
-    mv = memoryview(data)
-    end = len(mv)
+    buf = bytes(data)  # indexing and slicing bytes is cheaper than a memoryview
+    end = len(buf)
     out: list[bytes] = []
     append = out.append
     pos = 0
     head = 5 if addpath else 1
+    last_mask = _LAST_OCTET_MASK
     while pos < end:
         if pos + head > end:
             raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason="NLRI truncated")
-        plen = mv[pos + head - 1]
+        plen = buf[pos + head - 1]
         if plen > max_bits:
             raise BGPError(
                 ErrCode.UPDATE_MESSAGE, subcode, reason=f"prefix length {plen} > {max_bits}"
@@ -68,12 +69,12 @@ def parse_prefixes(
         stop = pos + head + ((plen + 7) >> 3)
         if stop > end:
             raise BGPError(ErrCode.UPDATE_MESSAGE, subcode, reason="NLRI prefix overruns field")
-        item = bytes(mv[pos:stop])
+        item = buf[pos:stop]
         rem = plen & 7
-        if rem and item[-1] & ~_LAST_OCTET_MASK[rem] & 0xFF:
+        if rem and item[-1] & ~last_mask[rem] & 0xFF:
             # Host bits set: RFC 4271 §4.3 says trailing bits are irrelevant; clear them so that
             # one prefix has one key.
-            item = item[:-1] + bytes((item[-1] & _LAST_OCTET_MASK[rem],))
+            item = item[:-1] + bytes((item[-1] & last_mask[rem],))
         append(item)
         pos = stop
     return out

@@ -10,7 +10,7 @@ hold another peer's path for that prefix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -270,14 +270,28 @@ class Outbound:
         self._schedule = schedule
         self._scheduled = False
 
-    def changes(self, changes: Iterable[Change]) -> None:
-        groups = self.groups.values()
-        any_change = False
-        for family, prefix, _old, new in changes:
-            any_change = True
-            for g in groups:
-                g.queue(family, prefix, new)
-        if any_change and not self._scheduled and self.groups:
+    def changes(self, changes: list[Change]) -> None:
+        """Queue best-path changes in every group (the export decision made once per distinct
+        path and group, not per prefix), and schedule one flush for this loop turn."""
+        if not changes or not self.groups:
+            return
+        for g in self.groups.values():
+            role = g.key.role
+            pending = g.pending
+            exportable: dict[Path, bool] = {}
+            for family, prefix, _old, new in changes:
+                pend = pending.get(family)
+                if pend is None:
+                    continue
+                if new is None:
+                    pend[prefix] = None
+                    continue
+                ok = exportable.get(new)
+                if ok is None:
+                    ok = exportable[new] = may_export(new, role)
+                # A prefix changed twice in one turn is sent once, in its final state.
+                pend[prefix] = new if ok else None
+        if not self._scheduled:
             self._scheduled = True
             self._schedule(self.flush)
 

@@ -17,19 +17,27 @@ Change = tuple[Family, bytes, Path | None, Path | None]
 
 
 class Dest:
-    """The candidate paths for one prefix and the chosen one."""
+    """The candidate paths for one prefix and the chosen one (two candidates or more).
+
+    A prefix with a single candidate is stored as that `Path` itself, which answers `best`,
+    `paths` and `reason` the same way: no object and no list per prefix for the common case
+    (a full table from one peer is 250,000 such prefixes).
+    """
 
     __slots__ = ("best", "paths", "reason")
 
-    def __init__(self, path: Path) -> None:
-        self.paths = [path]
-        self.best: Path | None = path
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.best: Path | None = paths[0]
         self.reason = Reason.ONLY_PATH
+
+
+Entry = Path | Dest
 
 
 class Rib:
     def __init__(self) -> None:
-        self.tables: dict[Family, dict[bytes, Dest]] = {}
+        self.tables: dict[Family, dict[bytes, Entry]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables.values())
@@ -39,7 +47,7 @@ class Rib:
             if dest.best is not None:
                 yield prefix, dest.best
 
-    def lookup(self, family: Family, prefix: bytes) -> Dest | None:
+    def lookup(self, family: Family, prefix: bytes) -> Entry | None:
         return self.tables.get(family, {}).get(prefix)
 
     # -- changes from one peer ---------------------------------------------------------------
@@ -94,16 +102,25 @@ class Rib:
         table = self.tables.get(family)
         if table is None:
             table = self.tables[family] = {}
-        dest = table.get(prefix)
-        if dest is None:
-            table[prefix] = Dest(path)
+        cur = table.get(prefix)
+        if cur is None:
+            table[prefix] = path
             return (family, prefix, None, path)
-        paths = dest.paths
+        if cur is old:
+            # The only candidate, replaced by its own source (implicit withdraw, RFC 4271 §3.1).
+            table[prefix] = path
+            return None if old is path else (family, prefix, old, path)
+        if cur.__class__ is Path:
+            dest = Dest([cur, path])
+            table[prefix] = dest
+            return self._reselect(family, prefix, dest)
+        assert isinstance(cur, Dest)
+        paths = cur.paths
         if old is not None:
             paths[paths.index(old)] = path
         else:
             paths.append(path)
-        return self._reselect(family, prefix, dest)
+        return self._reselect(family, prefix, cur)
 
     def withdraw(self, source: Source, family: Family, key: bytes, prefix: bytes) -> Change | None:
         old = source.adj_in.get(family, {}).pop(key, None)
@@ -168,18 +185,27 @@ class Rib:
     def _remove(self, family: Family, prefix: bytes, old: Path) -> Change | None:
         self._release(old)
         table = self.tables.get(family)
-        dest = table.get(prefix) if table is not None else None
-        if dest is None or table is None:
+        cur = table.get(prefix) if table is not None else None
+        if cur is None or table is None:
             return None
-        paths = dest.paths
+        if cur.__class__ is Path:
+            if cur is not old:
+                return None
+            del table[prefix]
+            return (family, prefix, old, None)
+        assert isinstance(cur, Dest)
+        paths = cur.paths
         try:
             paths.remove(old)
         except ValueError:
             return None
-        if not paths:
-            del table[prefix]
-            return (family, prefix, old, None) if dest.best is old else None
-        return self._reselect(family, prefix, dest)
+        if len(paths) == 1:
+            # Back to a single candidate: store the path itself again.
+            only = paths[0]
+            table[prefix] = only
+            prev = cur.best
+            return None if prev is only else (family, prefix, prev, only)
+        return self._reselect(family, prefix, cur)
 
     @staticmethod
     def _reselect(family: Family, prefix: bytes, dest: Dest) -> Change | None:

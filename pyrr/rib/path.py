@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING
 
 from ..bgp.attributes import PathAttrs
 from ..bgp.nlri import Family
+
+if TYPE_CHECKING:
+    from .bestpath import Reason
 
 
 class Source:
@@ -74,3 +78,18 @@ class Path:
 
     def __repr__(self) -> str:
         return f"Path({self.source.key}, {self.attrs!r})"
+
+    # A Path is its own Loc-RIB entry while it is a prefix's only candidate (see loc_rib.Dest).
+    @property
+    def best(self) -> Path:
+        return self
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self]
+
+    @property
+    def reason(self) -> Reason:
+        from .bestpath import Reason
+
+        return Reason.ONLY_PATH
