@@ -35,7 +35,9 @@ MIN_LENGTH = {
     MsgType.UPDATE: 23,
     MsgType.NOTIFICATION: 21,
     MsgType.KEEPALIVE: 19,
-    MsgType.ROUTE_REFRESH: 23,
+    # RFC 7313 §5: a ROUTE-REFRESH of the wrong length is a ROUTE-REFRESH Message Error
+    # (7/1, decode_route_refresh), not a header error; only the header itself is required.
+    MsgType.ROUTE_REFRESH: 19,
 }
 _KNOWN_TYPES = frozenset(int(t) for t in MsgType)
 

@@ -347,15 +347,21 @@ def decode_update(body: bytes, ctx: UpdateContext) -> Update:
             # would withdraw MP routes over a next hop that applies to none of them.
             upd.notes.append("NEXT_HOP without IPv4 NLRI ignored (RFC 4760 §3)")
             continue
-        if code == AttrCode.MP_REACH_NLRI:
+        if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
+            # RFC 4271 §6.3: the Attribute Flags Error and Optional Attribute Error data is
+            # the erroneous attribute (type, length and value).
+            whole = bytes(body[vstart - (4 if flags & _EXT_LEN else 3) : vend])
             if flags & _OPT_TRANS_FLAGS != expected:
-                raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_REACH_NLRI flags")
-            _parse_mp_reach(value, ctx, upd)
-            continue
-        if code == AttrCode.MP_UNREACH_NLRI:
-            if flags & _OPT_TRANS_FLAGS != expected:
-                raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, "MP_UNREACH_NLRI flags")
-            _parse_mp_unreach(value, ctx, upd)
+                raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, f"attribute {code} flags", whole)
+            try:
+                if code == AttrCode.MP_REACH_NLRI:
+                    _parse_mp_reach(value, ctx, upd)
+                else:
+                    _parse_mp_unreach(value, ctx, upd)
+            except BGPError as err:
+                if err.subcode == UpdateSub.OPTIONAL_ATTRIBUTE_ERROR and not err.data:
+                    err.data = whole
+                raise
             continue
         check, action, rfc = _RULES[code]
         if code in (AttrCode.AS4_PATH, AttrCode.AS4_AGGREGATOR):

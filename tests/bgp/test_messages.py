@@ -178,7 +178,6 @@ def test_bad_marker() -> None:
         (28, MsgType.OPEN),
         (22, MsgType.UPDATE),
         (20, MsgType.NOTIFICATION),
-        (22, MsgType.ROUTE_REFRESH),
         (18, MsgType.UPDATE),
         (4097, MsgType.UPDATE),
         (4097, MsgType.OPEN),
@@ -479,3 +478,21 @@ def test_route_refresh_bad_length(body: bytes) -> None:
 
 def test_local_protocol_error_is_not_bgperror() -> None:
     assert not issubclass(LocalProtocolError, BGPError)
+
+
+def test_short_route_refresh_is_a_route_refresh_error_with_the_message() -> None:
+    """RFC 7313 §5: a ROUTE-REFRESH whose length is not 23 is 7/1 with the whole message as
+    data, not a header error."""
+    msg = MARKER + struct.pack("!HB", 22, MsgType.ROUTE_REFRESH) + b"\x00\x01\x00"
+    f = Framer()
+    f.feed(msg)
+    got = f.next_message()
+    assert got is not None and got[0] == MsgType.ROUTE_REFRESH
+    body = got[1]
+    with pytest.raises(BGPError) as e:
+        decode_route_refresh(body)
+    assert (e.value.code, e.value.subcode, e.value.data) == (
+        ErrCode.ROUTE_REFRESH_MESSAGE,
+        1,  # RFC 7313 §5 Invalid Message Length
+        msg,
+    )

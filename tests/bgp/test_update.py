@@ -393,14 +393,16 @@ def test_bad_nlri_is_invalid_network_field(withdrawn: bytes, nlri: bytes) -> Non
 )
 def test_malformed_mp_reach_is_optional_attribute_error(value: bytes) -> None:
     """RFC 7606 §7.11 / RFC 4760 §7: MP_REACH_NLRI that cannot be parsed: session reset, 3/9."""
-    attrs = raw_attr(OPT, AttrCode.MP_REACH_NLRI, value) + base_attrs(next_hop=None)
-    assert reset(body(attrs=attrs)) == (3, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, b"")
+    mp = raw_attr(OPT, AttrCode.MP_REACH_NLRI, value)
+    attrs = mp + base_attrs(next_hop=None)
+    # RFC 4271 §6.3: the data is the erroneous attribute.
+    assert reset(body(attrs=attrs)) == (3, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, mp)
 
 
 @pytest.mark.parametrize("value", [b"\x00\x02", b"\x00\x02\x01" + bytes((64, 0x20))])
 def test_malformed_mp_unreach_is_optional_attribute_error(value: bytes) -> None:
     attrs = raw_attr(OPT, AttrCode.MP_UNREACH_NLRI, value)
-    assert reset(body(attrs=attrs)) == (3, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, b"")
+    assert reset(body(attrs=attrs)) == (3, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, attrs)
 
 
 @pytest.mark.parametrize("code", [AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI])
@@ -417,8 +419,10 @@ def test_repeated_mp_attribute_is_malformed_attribute_list(code: int) -> None:
 def test_mp_attribute_flags_error(code: int, flags: int) -> None:
     value = (struct.pack("!HBB", 2, 1, 16) + NH6 + b"\x00" + V6A
              if code == AttrCode.MP_REACH_NLRI else b"\x00\x02\x01" + V6A)
-    attrs = base_attrs(next_hop=None) + raw_attr(flags, code, value)
-    assert reset(body(attrs=attrs)) == (3, UpdateSub.ATTRIBUTE_FLAGS_ERROR, b"")
+    bad = raw_attr(flags, code, value)
+    attrs = base_attrs(next_hop=None) + bad
+    # RFC 4271 §6.3: Attribute Flags Error data is the erroneous attribute.
+    assert reset(body(attrs=attrs)) == (3, UpdateSub.ATTRIBUTE_FLAGS_ERROR, bad)
 
 
 def test_mp_for_unnegotiated_family_ignored() -> None:

@@ -397,7 +397,7 @@ def test_malformed_update_stops_the_dump() -> None:
         "attribute MP_REACH_NLRI ipv6-unicast, next hop 0x0101010101, NLRI 5 bytes "
         "(flags 0x80 optional non-transitive)",
         "error: NOTIFICATION UPDATE_MESSAGE/OPTIONAL_ATTRIBUTE_ERROR (code 3, subcode 9), "
-        "no data: MP next hop length 5 for AFI 2",
+        "data 800e0f000201050101010101002020010db8: MP next hop length 5 for AFI 2",
     ]
 
 

@@ -621,16 +621,12 @@ def cases() -> list[Case]:
     add(Case("mp-reach-next-hop-length-5", "mp", "RFC 7606 §7.11, RFC 4760 §7, RFC 4271 §6.3",
              "MP_REACH_NLRI (IPv6) with a 5-octet next hop",
              lambda c: update(attrs=_mp_attr_bytes(c, 5) + c.base(next_hop=False)),
-             notify=lambda c: (3, 9, _mp_attr_bytes(c, 5)),
-             deviation=Deviation((3, 9, b""), "no data; RFC 4271 §6.3 asks for the attribute "
-                                 "(tests/bgp/test_update.py pins empty data)")))
+             notify=lambda c: (3, 9, _mp_attr_bytes(c, 5))))
     add(Case("mp-reach-prefix-length-129", "mp", "RFC 7606 §5.3, RFC 4760 §7",
              "MP_REACH_NLRI (IPv6) with prefix length 129",
              lambda c: update(attrs=mp_reach(2, 1, c.nh6, b"\x81" + bytes(17))
                               + c.base(next_hop=False)),
-             notify=lambda c: (3, 9, mp_reach(2, 1, c.nh6, b"\x81" + bytes(17))),
-             deviation=Deviation((3, 9, b""), "no data; RFC 4271 §6.3 asks for the attribute "
-                                 "(tests/bgp/test_update.py pins empty data)")))
+             notify=lambda c: (3, 9, mp_reach(2, 1, c.nh6, b"\x81" + bytes(17)))))
     add(Case("mp-reach-family-not-negotiated", "mp", "RFC 4760 §6",
              "IPv4-only session; MP_REACH_NLRI for IPv6 (ignored)",
              lambda c: c.announce6(), open=lambda c: c.open(caps=default_caps(c.asn, v6=False)),
@@ -650,9 +646,7 @@ def cases() -> list[Case]:
              notify=lambda c: (7, 1, _whole_rr(24, b"\x00\x01\x00\x01\x00"))))
     add(Case("refresh-length-22", "refresh", "RFC 7313 §5",
              "ROUTE-REFRESH of 22 octets", lambda c: _whole_rr(22, b"\x00\x01\x00"),
-             notify=lambda c: (7, 1, _whole_rr(22, b"\x00\x01\x00")),
-             deviation=Deviation((1, 2, _u16(22)), "header check first: Bad Message Length "
-                                 "(tests/bgp/test_messages.py pins it)")))
+             notify=lambda c: (7, 1, _whole_rr(22, b"\x00\x01\x00"))))
     add(Case("refresh-family-not-negotiated", "refresh", "RFC 2918 §4",
              "ROUTE-REFRESH for AFI 25 / SAFI 70 (ignored)",
              lambda c: route_refresh(25, 70), pre_announce=True, route="present"))
