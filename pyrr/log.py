@@ -41,5 +41,6 @@ def setup(level: str = "info", stream: TextIO | None = None, json: bool | None =
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level_number(level)),
         logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
+        # Each module's logger is configured once: a log call costs no logger creation.
+        cache_logger_on_first_use=True,
     )

@@ -53,6 +53,7 @@ class Speaker:
         self.state_path = state_path
         self.recovery: Recovery | None = None
         self.recovery_bound = DEFERRAL_BOUND
+        self._caps_cache: dict[bool, Capabilities] = {}  # by "recovering"; same for every peer
         self._state_timer: asyncio.TimerHandle | None = None
         self.loop = loop or asyncio.get_running_loop()
         self.rib = Rib()
@@ -78,6 +79,13 @@ class Speaker:
     # -- configuration -----------------------------------------------------------------------
 
     def capabilities_for(self, peer: PeerConfig) -> Capabilities:
+        restarting = self.recovery is not None and self.recovery.active
+        caps = self._caps_cache.get(restarting)
+        if caps is None:
+            caps = self._caps_cache[restarting] = self._capabilities(peer)
+        return caps
+
+    def _capabilities(self, peer: PeerConfig) -> Capabilities:
         g = self.config.bgp
         fams = (IPV4_UNICAST, IPV6_UNICAST)
         return Capabilities(
@@ -305,6 +313,7 @@ class Speaker:
         Configuration Change (RFC 4486 §4) and started again. Other global settings (router
         id, listen addresses, port) need a restart and are kept.
         """
+        self._caps_cache.clear()  # the AS or restart time may change
         if new.bgp.asn != self.config.bgp.asn:
             log.warning(
                 "local AS changed; resetting every session",

@@ -11,6 +11,7 @@ clock, opens a socket or imports asyncio (like aioquic's QuicConnection).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -134,7 +135,8 @@ class Session:
         if self.state not in (State.IDLE, State.CONNECT, State.ACTIVE):
             raise LocalProtocolError(f"connection_made() in {self.state.name}")
         self._connect_retry_deadline = None
-        self._send_raw(self._our_open().encode())
+        c = self.config
+        self._send_raw(_open_bytes(c.local_as, c.hold_time, c.router_id, c.capabilities))
         self._hold_deadline = now + self.config.open_wait_time
         self._set_state(State.OPENSENT, "connection up, OPEN sent", now)
 
@@ -234,15 +236,6 @@ class Session:
         self.messages_out += count
 
     # -- internals --------------------------------------------------------------------------
-
-    def _our_open(self) -> Open:
-        c = self.config
-        return Open(
-            asn=c.local_as,
-            hold_time=c.hold_time,
-            router_id=c.router_id,
-            capabilities=c.capabilities,
-        )
 
     def _send_raw(self, data: bytes) -> None:
         self._out += data
@@ -393,6 +386,12 @@ class Session:
         if rr.subtype > RefreshSubtype.EORR:
             return  # RFC 7313 §5: unknown subtype, ignore
         self._events.append(RefreshReceived(rr))
+
+
+@functools.lru_cache(maxsize=64)
+def _open_bytes(local_as: int, hold_time: int, router_id: int, caps: Capabilities) -> bytes:
+    """Our OPEN, encoded once per distinct configuration (a thousand sessions share one)."""
+    return Open(asn=local_as, hold_time=hold_time, router_id=router_id, capabilities=caps).encode()
 
 
 _Handler = Callable[[Session, bytes, float], None]

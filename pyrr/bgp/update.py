@@ -7,6 +7,7 @@ the table docs/security.md points at.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -487,6 +488,7 @@ def update_message(withdrawn: bytes = b"", attrs: bytes = b"", nlri: bytes = b""
     )
 
 
+@functools.lru_cache(maxsize=16)
 def end_of_rib(family: Family) -> bytes:
     """RFC 4724 §2: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI otherwise."""
     if family == IPV4_UNICAST:
