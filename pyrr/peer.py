@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from .bgp.capabilities import Negotiated
-from .bgp.constants import CeaseSub, State
+from .bgp.constants import CeaseSub, RefreshSubtype, State
 from .bgp.events import (
     ConnectRequested,
     Established,
@@ -29,6 +29,7 @@ from .bgp.events import (
     UpdateReceived,
 )
 from .bgp.fsm import Session, SessionConfig, collision_keep_outgoing
+from .bgp.messages import RouteRefresh
 from .bgp.nlri import Family, family_name
 from .bgp.update import Update, end_of_rib
 from .config import PeerConfig
@@ -496,9 +497,6 @@ class Peer:
 
     def _on_refresh(self, conn: Connection, ev: RefreshReceived) -> None:
         """RFC 2918 §4: re-send the Adj-RIB-Out of that family (RFC 7313: inside BoRR/EoRR)."""
-        from .bgp.constants import RefreshSubtype
-        from .bgp.messages import RouteRefresh
-
         rr = ev.refresh
         fam = (rr.afi, rr.safi)
         if rr.subtype == RefreshSubtype.BORR:

@@ -369,6 +369,8 @@ class Speaker:
     def _secure_accepted(self, conn: Connection, pc: PeerConfig) -> bool:
         """RFC 5082 on an accepted connection, before any of its bytes is read: TTL 255 out,
         the peer's minimum TTL in. (Its TCP MD5 key came with it from the listener.)"""
+        if not pc.ttl_security and pc.address.version not in self._listen_ttl_255:
+            return True  # nothing to set (and uvloop builds a socket object per lookup)
         t = conn.transport
         sock = t.get_extra_info("socket") if t is not None else None
         if sock is None:
