@@ -634,5 +634,16 @@ class Peer:
         g = self.group
         if g is None:
             return 0
-        own = self.source
-        return sum(1 for t in g.adj_out.values() for p in t.values() if p.source is not own)
+        # The group's Adj-RIB-Out minus this peer's own routes (never sent back to it). Counted
+        # from the peer's own routes, not by walking the whole table: status and metrics must
+        # not cost peers x routes.
+        src = self.source
+        total = sum(len(t) for t in g.adj_out.values())
+        own = 0
+        for family, table in g.adj_out.items():
+            for mine in (src.adj_in.get(family), src.stale.get(family)):
+                if mine:
+                    own += sum(
+                        1 for key in mine if (p := table.get(key)) is not None and p.source is src
+                    )
+        return total - own
