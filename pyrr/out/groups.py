@@ -229,25 +229,12 @@ class UpdateGroup:
                     adj[prefix] = best
 
     def table_for(self, member: Member) -> list[bytes]:
-        """The whole Adj-RIB-Out for one member (initial sync or route refresh), without the
-        member's own routes; End-of-RIB markers are the caller's choice."""
-        msgs: list[bytes] = []
-        own = member.source
-        for family in self.key.families:
-            by_path: dict[Path, list[bytes]] = {}
-            for prefix, path in self.adj_out[family].items():
-                if path.source is own:
-                    continue
-                lst = by_path.get(path)
-                if lst is None:
-                    by_path[path] = [prefix]
-                else:
-                    lst.append(prefix)
-            for path, prefixes in by_path.items():
-                msgs += self._announce(family, path, prefixes)
-        return msgs
+        """The whole Adj-RIB-Out for one member (initial sync), without the member's own
+        routes; End-of-RIB markers are the caller's choice."""
+        return [m for family in self.key.families for m in self.family_table(member, family)]
 
     def family_table(self, member: Member, family: Family) -> list[bytes]:
+        """One family of the Adj-RIB-Out for one member (route refresh, initial sync)."""
         by_path: dict[Path, list[bytes]] = {}
         for prefix, path in self.adj_out.get(family, {}).items():
             if path.source is not member.source:
