@@ -63,11 +63,6 @@ class UpdateGroup:
 
     # -- what goes out -----------------------------------------------------------------------
 
-    def _export(self, path: Path | None) -> Path | None:
-        if path is None or not may_export(path, self.key.role):
-            return None
-        return path
-
     def _announce(self, family: Family, path: Path, prefixes: list[bytes]) -> list[bytes]:
         key = self.key
         if key.role == Role.EBGP:
@@ -87,12 +82,6 @@ class UpdateGroup:
         return pack_withdraw(family, prefixes, self.max_len)
 
     # -- the shared stream -------------------------------------------------------------------
-
-    def queue(self, family: Family, prefix: bytes, new: Path | None) -> None:
-        pend = self.pending.get(family)
-        if pend is not None:
-            # A prefix changed twice in one turn is sent once, in its final state.
-            pend[prefix] = self._export(new)
 
     def flush(self) -> None:
         """Encode everything queued once, and write it to every member.
