@@ -48,6 +48,32 @@ class Client(Protocol):
     def router_id(self) -> str: ...
 
 
+class Blocks:
+    """What every client adapter shares: the pod blocks it owns, announced and withdrawn
+    through its daemon (`_announce` / `_withdraw`), and its router id (its IPv4 address)."""
+
+    host: Host
+    blocks4: list[str]
+    blocks6: list[str]
+
+    def _announce(self, prefix: str) -> None:
+        raise NotImplementedError
+
+    def _withdraw(self, prefix: str) -> None:
+        raise NotImplementedError
+
+    def add_block(self, prefix: str) -> None:
+        (self.blocks6 if ":" in prefix else self.blocks4).append(prefix)
+        self._announce(prefix)
+
+    def remove_block(self, prefix: str) -> None:
+        (self.blocks6 if ":" in prefix else self.blocks4).remove(prefix)
+        self._withdraw(prefix)
+
+    def router_id(self) -> str:
+        return self.host.ip4
+
+
 def _seen_bird(routes: list[Route], skip: set[str]) -> dict[str, Seen]:
     out: dict[str, Seen] = {}
     for r in routes:
@@ -58,7 +84,7 @@ def _seen_bird(routes: list[Route], skip: set[str]) -> dict[str, Seen]:
 
 
 @dataclass
-class CalicoClient:
+class CalicoClient(Blocks):
     """A calico-node: BIRD 1.6 `bird` + `bird6` rendered as calico-node 3.x renders them."""
 
     name: str
@@ -93,16 +119,11 @@ class CalicoClient:
         own = set(self.blocks4 if family == "ipv4" else self.blocks6)
         return _seen_bird(self.bird.routes(cast(Family, family)), own)
 
-    def add_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).append(prefix)
+    def _announce(self, prefix: str) -> None:
         self.bird.add_route(prefix)
 
-    def remove_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).remove(prefix)
+    def _withdraw(self, prefix: str) -> None:
         self.bird.remove_route(prefix)
-
-    def router_id(self) -> str:
-        return self.host.ip4
 
     def refresh(self) -> None:
         """`birdc reload in`: BIRD asks the RR for a route refresh (RFC 2918)."""
@@ -130,7 +151,7 @@ class CalicoClient:
 
 
 @dataclass
-class Bird2Client:
+class Bird2Client(Blocks):
     """A BIRD 2 node with one IPv4 and one IPv6 session to the RR."""
 
     name: str
@@ -169,13 +190,8 @@ class Bird2Client:
         table = "master4" if family == "ipv4" else "master6"
         return _seen_bird(self.bird.routes(table), own)
 
-    def add_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).append(prefix)
+    def _announce(self, prefix: str) -> None:
         self.bird.add_route(prefix)
 
-    def remove_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).remove(prefix)
+    def _withdraw(self, prefix: str) -> None:
         self.bird.remove_route(prefix)
-
-    def router_id(self) -> str:
-        return self.host.ip4

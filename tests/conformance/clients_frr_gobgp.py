@@ -8,11 +8,11 @@ from tests.lab.frr import Frr
 from tests.lab.gobgp import Gobgp
 from tests.lab.netns import Host
 
-from .clients import Seen
+from .clients import Blocks, Seen
 
 
 @dataclass
-class FrrClient:
+class FrrClient(Blocks):
     name: str
     host: Host
     rr4: str
@@ -48,20 +48,15 @@ class FrrClient:
             out[r.prefix] = Seen(r.prefix, r.next_hop or "", r.originator_id, tuple(r.cluster_list))
         return out
 
-    def add_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).append(prefix)
+    def _announce(self, prefix: str) -> None:
         self.frr.add_network(prefix)
 
-    def remove_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).remove(prefix)
+    def _withdraw(self, prefix: str) -> None:
         self.frr.remove_network(prefix)
-
-    def router_id(self) -> str:
-        return self.host.ip4
 
 
 @dataclass
-class GobgpClient:
+class GobgpClient(Blocks):
     name: str
     host: Host
     rr4: str
@@ -97,13 +92,8 @@ class GobgpClient:
             out[r.prefix] = Seen(r.prefix, r.next_hop or "", r.originator_id, tuple(r.cluster_list))
         return out
 
-    def add_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).append(prefix)
+    def _announce(self, prefix: str) -> None:
         self.gobgp.add_route(prefix)
 
-    def remove_block(self, prefix: str) -> None:
-        (self.blocks6 if ":" in prefix else self.blocks4).remove(prefix)
+    def _withdraw(self, prefix: str) -> None:
         self.gobgp.remove_route(prefix)
-
-    def router_id(self) -> str:
-        return self.host.ip4
