@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from . import log as logmod
 from .bgp.capabilities import Negotiated
 from .bgp.constants import CeaseSub, RefreshSubtype, State
 from .bgp.events import (
@@ -58,9 +59,11 @@ class Peer:
     def __init__(self, speaker: Speaker, config: PeerConfig) -> None:
         self.speaker = speaker
         self.config = config
+        # Peers are identified by address; the string is used in every log line and lookup.
+        self.key = config.key
         g = speaker.config.bgp
         self.source = Source(
-            config.key, config.address, config.asn, config.asn == g.asn, config.client
+            self.key, config.address, config.asn, config.asn == g.asn, config.client
         )
         self.connections: list[Connection] = []
         self.dialer: Session | None = None  # a session in Connect/Active waiting for TCP
@@ -90,10 +93,6 @@ class Peer:
         self.established_at: float | None = None  # time.time() the current session came up
         self._max_warned = False
         self._stall_timer: asyncio.TimerHandle | None = None
-
-    @property
-    def key(self) -> str:
-        return self.config.key
 
     def __repr__(self) -> str:
         return f"Peer({self.key})"
@@ -314,18 +313,22 @@ class Peer:
 
     def _note_state(self, ev: StateChanged, conn: Connection | None = None) -> None:
         # The peer's state is its most advanced session's state.
-        states = [c.session.state for c in self.connections if not c.session.closing]
-        if self.dialer is not None:
-            states.append(self.dialer.state)
-        new = max(states, default=State.IDLE)
+        new = State.IDLE
+        for c in self.connections:
+            s = c.session
+            if not s.closing and s.state > new:
+                new = s.state
+        if self.dialer is not None and self.dialer.state > new:
+            new = self.dialer.state
         if new == State.IDLE and self.config.passive and not self.stopped:
             new = State.ACTIVE
         if new != self.state:
             self.state = new
             self.since = time.time()
-        log.debug(
-            "session state", peer=self.key, old=ev.old.name, new=ev.new.name, reason=ev.reason
-        )
+        if logmod.enabled(logmod.DEBUG):
+            log.debug(
+                "session state", peer=self.key, old=ev.old.name, new=ev.new.name, reason=ev.reason
+            )
 
     def _check_collision(self, conn: Connection, ev: OpenReceived) -> None:
         """RFC 4271 §6.8 connection collision detection."""
@@ -391,16 +394,16 @@ class Peer:
         self.eor_at = {}
         self.established_at = time.time()
         self.last_error = ""
-        families = ", ".join(family_name(f) for f in neg.families)
-        log.info(
-            "session established",
-            peer=self.key,
-            peer_as=neg.peer_as,
-            peer_id=str(IPv4Address(neg.peer_id)),
-            families=families,
-            hold=neg.hold_time,
-            reason="OPEN accepted and KEEPALIVE received",
-        )
+        if logmod.enabled(logmod.INFO):
+            log.info(
+                "session established",
+                peer=self.key,
+                peer_as=neg.peer_as,
+                peer_id=str(IPv4Address(neg.peer_id)),
+                families=", ".join(family_name(f) for f in neg.families),
+                hold=neg.hold_time,
+                reason="OPEN accepted and KEEPALIVE received",
+            )
         peer_gr = neg.peer_gr
         if self.source.stale and (peer_gr is None or not peer_gr.restarting):
             # RFC 4724 §4.2: the peer came back without the Restart State bit (BIRD after a

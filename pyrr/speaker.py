@@ -345,14 +345,19 @@ class Speaker:
 
     def accept(self, conn: Connection) -> tuple[Session, ConnectionOwner] | None:
         remote = conn.remote[0] if conn.remote else ""
-        try:
-            addr = ip_address(remote.split("%")[0])
-            if addr.version == 6 and addr.ipv4_mapped is not None:
-                addr = addr.ipv4_mapped
-            key = str(addr)
-        except ValueError:
-            key = remote
-        peer = self.peers.get(key)
+        # The kernel's spelling of an address is the canonical one for IPv4 and nearly always
+        # for IPv6; parse it only when it is not a peer's key as it stands (a scope, a mapped
+        # IPv4 address).
+        peer = self.peers.get(remote)
+        if peer is None:
+            try:
+                addr = ip_address(remote.split("%")[0])
+                if addr.version == 6 and addr.ipv4_mapped is not None:
+                    addr = addr.ipv4_mapped
+                key = str(addr)
+            except ValueError:
+                key = remote
+            peer = self.peers.get(key)
         if peer is None or peer.stopped:
             # RFC 4486 §4: Cease / Connection Rejected for a host that is not a configured peer.
             self.rejected += 1

@@ -299,20 +299,36 @@ class Negotiated:
         return self.peer_caps.graceful_restart
 
 
-def negotiate(
-    local: Capabilities,
-    peer: Capabilities,
-    local_hold: int,
-    peer_hold: int,
-    peer_as: int,
-    peer_id: int,
-) -> Negotiated:
-    """RFC 4271 §4.2 hold time (the smaller), RFC 4760 §8 families (both), RFC 7911 §4 ADD-PATH."""
-    hold = min(local_hold, peer_hold)
+@dataclass(frozen=True, slots=True)
+class _Agreement:
+    """The part of a negotiation that depends on the two capability sets alone."""
+
+    families: tuple[Family, ...]
+    four_octet_as: bool
+    route_refresh: bool
+    enhanced_route_refresh: bool
+    extended_message: bool
+    add_path_rx: frozenset[Family]
+    add_path_tx: frozenset[Family]
+
+
+# (local, peer) -> agreement. Keyed by identity: OPEN decoding shares one Capabilities per
+# distinct set of optional parameters, so a thousand alike clients agree once. The entry keeps
+# both objects alive, so their ids cannot be reused while it exists.
+_AGREED: dict[tuple[int, int], tuple[Capabilities, Capabilities, _Agreement]] = {}
+_AGREED_MAX = 256
+
+
+def _agree(local: Capabilities, peer: Capabilities) -> _Agreement:
+    key = (id(local), id(peer))
+    hit = _AGREED.get(key)
+    if hit is not None and hit[0] is local and hit[1] is peer:
+        return hit[2]
     # RFC 4760 §8: a speaker that sends no multiprotocol capability supports IPv4 unicast only.
     peer_fams = peer.families or ((1, 1),)
     local_fams = local.families or ((1, 1),)
     fams = tuple(f for f in local_fams if f in peer_fams)
+    # RFC 7911 §4: a direction is on when one side sends and the other receives.
     rx = frozenset(
         f
         for f in fams
@@ -323,17 +339,43 @@ def negotiate(
         for f in fams
         if local.add_path_mode(f) & AddPathMode.SEND and peer.add_path_mode(f) & AddPathMode.RECEIVE
     )
-    return Negotiated(
+    agreed = _Agreement(
         families=fams,
         four_octet_as=local.four_octet_as is not None and peer.four_octet_as is not None,
-        hold_time=hold,
-        keepalive_time=hold // 3,
         route_refresh=(local.route_refresh or local.route_refresh_cisco)
         and (peer.route_refresh or peer.route_refresh_cisco),
         enhanced_route_refresh=local.enhanced_route_refresh and peer.enhanced_route_refresh,
         extended_message=local.extended_message and peer.extended_message,
         add_path_rx=rx,
         add_path_tx=tx,
+    )
+    if len(_AGREED) >= _AGREED_MAX:
+        _AGREED.clear()
+    _AGREED[key] = (local, peer, agreed)
+    return agreed
+
+
+def negotiate(
+    local: Capabilities,
+    peer: Capabilities,
+    local_hold: int,
+    peer_hold: int,
+    peer_as: int,
+    peer_id: int,
+) -> Negotiated:
+    """RFC 4271 §4.2 hold time (the smaller), RFC 4760 §8 families (both), RFC 7911 §4 ADD-PATH."""
+    hold = min(local_hold, peer_hold)
+    a = _agree(local, peer)
+    return Negotiated(
+        families=a.families,
+        four_octet_as=a.four_octet_as,
+        hold_time=hold,
+        keepalive_time=hold // 3,
+        route_refresh=a.route_refresh,
+        enhanced_route_refresh=a.enhanced_route_refresh,
+        extended_message=a.extended_message,
+        add_path_rx=a.add_path_rx,
+        add_path_tx=a.add_path_tx,
         peer_as=peer_as,
         peer_id=peer_id,
         peer_caps=peer,

@@ -152,6 +152,10 @@ class Open:
         return frame(MsgType.OPEN, body)
 
 
+_PARAMS_SEEN: dict[bytes, tuple[tuple[RawCap, ...], Capabilities]] = {}
+_PARAMS_SEEN_MAX = 256
+
+
 def decode_open(body: bytes) -> Open:
     """Parse an OPEN body. Checks that need our configuration (peer AS, router id clash) are
     the session's, not the codec's."""
@@ -170,7 +174,47 @@ def decode_open(body: bytes) -> Open:
             struct.pack("!H", BGP_VERSION),
             f"version {version}",
         )
-    params = body[10:]
+    # Every client of an RR sends much the same optional parameters (only the identifier in
+    # the fixed part differs): their decoding is kept, keyed by their bytes, so that a
+    # thousand sessions coming up decode them once. Capabilities is immutable, so sharing it
+    # is safe; errors are never cached, a new OPEN with the same bytes raises again.
+    key = body[9:]
+    known = _PARAMS_SEEN.get(key)
+    raw: list[RawCap] = []
+    if known is None:
+        raw = _split_params(plen, body[10:])
+    if hold in (1, 2):
+        # RFC 4271 §6.2: hold time must be zero or at least three seconds.
+        raise BGPError(
+            ErrCode.OPEN_MESSAGE, OpenSub.UNACCEPTABLE_HOLD_TIME, reason=f"hold time {hold}"
+        )
+    if router_id == 0:
+        # RFC 4271 §6.2 (and RFC 6286 §2.2): the identifier must not be 0.
+        raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.BAD_BGP_IDENTIFIER, reason="BGP identifier 0")
+    if known is None:
+        known = (tuple(raw), decode_capabilities(raw))
+        if len(_PARAMS_SEEN) >= _PARAMS_SEEN_MAX:
+            _PARAMS_SEEN.clear()  # bounded: a peer varying its OPEN cannot grow it
+        _PARAMS_SEEN[key] = known
+    raw_caps, caps = known
+    asn = my_as
+    if caps.four_octet_as is not None:
+        # RFC 6793 §4.1: with the capability, the true AS is the capability's; "My AS" should be
+        # AS_TRANS when it does not fit, but a mismatch is tolerated as BIRD and FRR do.
+        asn = caps.four_octet_as
+    return Open(
+        asn=asn,
+        hold_time=hold,
+        router_id=router_id,
+        capabilities=caps,
+        version=version,
+        raw_capabilities=raw_caps,
+    )
+
+
+def _split_params(plen: int, params: bytes) -> list[RawCap]:
+    """RFC 4271 §4.2 / RFC 5492 optional parameters (RFC 9072 extended lengths) into
+    capability TLVs: every parameter must be Capabilities."""
     ext = False
     if plen == 255 and params[:1] == bytes((ParamType.EXTENDED_LENGTH,)):
         # RFC 9072 §2: non-extended length 255 + type 255 announce 2-octet lengths.
@@ -205,28 +249,7 @@ def decode_open(body: bytes) -> Open:
             )
         raw.extend(split_tlvs(value))
         pos += hl + length
-    if hold in (1, 2):
-        # RFC 4271 §6.2: hold time must be zero or at least three seconds.
-        raise BGPError(
-            ErrCode.OPEN_MESSAGE, OpenSub.UNACCEPTABLE_HOLD_TIME, reason=f"hold time {hold}"
-        )
-    if router_id == 0:
-        # RFC 4271 §6.2 (and RFC 6286 §2.2): the identifier must not be 0.
-        raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.BAD_BGP_IDENTIFIER, reason="BGP identifier 0")
-    caps = decode_capabilities(raw)
-    asn = my_as
-    if caps.four_octet_as is not None:
-        # RFC 6793 §4.1: with the capability, the true AS is the capability's; "My AS" should be
-        # AS_TRANS when it does not fit, but a mismatch is tolerated as BIRD and FRR do.
-        asn = caps.four_octet_as
-    return Open(
-        asn=asn,
-        hold_time=hold,
-        router_id=router_id,
-        capabilities=caps,
-        version=version,
-        raw_capabilities=tuple(raw),
-    )
+    return raw
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,8 @@ from typing import Any, Final, Protocol
 
 import structlog
 
+from .. import log as logmod
 from ..config import Config
-from ..log import level_number
 from .calico import (
     PREFIXES,
     CalicoModel,
@@ -81,7 +81,7 @@ class Reconfigurable(Protocol):
 
 def set_log_level(level: str) -> None:
     """Change the level of every pyrr logger at runtime (renderer and stream are kept)."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level_number(level)))
+    logmod.set_level(level)
 
 
 class CalicoSource:

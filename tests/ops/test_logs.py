@@ -97,3 +97,34 @@ def test_log_format_console(tmp_path: Path) -> None:
         assert daemon.stop()[0] == 0
     text = daemon.stderr()
     assert "pyrr started" in text and not text.lstrip().startswith("{")
+
+
+def test_level_change_reaches_loggers_already_used() -> None:
+    """logSeverityScreen from Calico changes the level at runtime: a module's logger that has
+    already logged (and is cached) must follow, in both directions."""
+    import io
+    import json
+
+    import structlog
+
+    from pyrr import log as logmod
+    from pyrr.store.calico_source import set_log_level
+
+    out = io.StringIO()
+    logmod.setup("warning", out, json=True)
+    try:
+        lg = structlog.get_logger("pyrr.test.level")
+        lg.info("hidden at warning")
+        lg.warning("shown at warning")
+        set_log_level("debug")
+        lg.debug("shown at debug")
+        assert logmod.enabled(logmod.DEBUG)
+        set_log_level("error")
+        lg.warning("hidden at error")
+        lg.error("shown at error")
+        set_log_level("none")
+        lg.critical("hidden at none")
+    finally:
+        logmod.setup("info", io.StringIO(), json=True)
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["shown at warning", "shown at debug", "shown at error"]
