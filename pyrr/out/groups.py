@@ -48,6 +48,16 @@ class GroupKey:
     next_hop_self: tuple[tuple[Family, bytes], ...] = ()
 
 
+@dataclass(slots=True)
+class _PackedTable:
+    """One family of a group's Adj-RIB-Out packed once, for every member that needs all of it
+    (a join, a route refresh): each source's messages are contiguous, so a member is handed
+    slices around its own routes. Valid until the next flush that touches the family."""
+
+    blob: bytes
+    spans: dict[str, tuple[int, int]]  # source key -> the span of its routes' messages
+
+
 class UpdateGroup:
     def __init__(self, key: GroupKey, cluster_id: int) -> None:
         self.key = key
@@ -60,6 +70,7 @@ class UpdateGroup:
         self.paused: set[str] = set()
         self.dirty: dict[str, dict[Family, set[bytes]]] = {}
         self._nh_self = dict(key.next_hop_self)
+        self._tables: dict[Family, _PackedTable] = {}
 
     # -- what goes out -----------------------------------------------------------------------
 
@@ -123,6 +134,7 @@ class UpdateGroup:
             pend.clear()
             if changed:
                 touched.append((family, changed))
+                self._tables.pop(family, None)
             if gone:
                 for m in self._withdraw(family, gone):
                     parts.append(m)
@@ -211,27 +223,56 @@ class UpdateGroup:
 
     def fill_from(self, rib: Rib) -> None:
         """A new group starts with what the Loc-RIB holds now."""
+        self._tables.clear()
         for family in self.key.families:
             adj = self.adj_out[family]
             for prefix, best in rib.best_routes(family):
                 if may_export(best, self.key.role):
                     adj[prefix] = best
 
-    def table_for(self, member: Member) -> list[bytes]:
+    def table_for(self, member: Member) -> list[bytes | memoryview]:
         """The whole Adj-RIB-Out for one member (initial sync), without the member's own
         routes; End-of-RIB markers are the caller's choice."""
         return [m for family in self.key.families for m in self.family_table(member, family)]
 
-    def family_table(self, member: Member, family: Family) -> list[bytes]:
-        """One family of the Adj-RIB-Out for one member (route refresh, initial sync)."""
-        by_path: dict[Path, list[bytes]] = {}
+    def family_table(self, member: Member, family: Family) -> list[bytes | memoryview]:
+        """One family of the Adj-RIB-Out for one member (route refresh, initial sync).
+
+        Packed once and shared: when a thousand clients come back after a restart, each
+        joining member costs two slices instead of packing the whole table again.
+        """
+        table = self._tables.get(family)
+        if table is None:
+            table = self._tables[family] = self._pack_table(family)
+        span = table.spans.get(member.source.key)
+        if span is None:
+            return [table.blob] if table.blob else []
+        a, b = span
+        view = memoryview(table.blob)
+        return [chunk for chunk in (view[:a], view[b:]) if len(chunk)]
+
+    def _pack_table(self, family: Family) -> _PackedTable:
+        by_source: dict[str, dict[Path, list[bytes]]] = {}
         for prefix, path in self.adj_out.get(family, {}).items():
-            if path.source is not member.source:
-                by_path.setdefault(path, []).append(prefix)
-        msgs: list[bytes] = []
-        for path, prefixes in by_path.items():
-            msgs += self._announce(family, path, prefixes)
-        return msgs
+            paths = by_source.get(path.source.key)
+            if paths is None:
+                paths = by_source[path.source.key] = {}
+            lst = paths.get(path)
+            if lst is None:
+                paths[path] = [prefix]
+            else:
+                lst.append(prefix)
+        parts: list[bytes] = []
+        spans: dict[str, tuple[int, int]] = {}
+        pos = 0
+        for skey, paths in by_source.items():
+            start = pos
+            for path, prefixes in paths.items():
+                for m in self._announce(family, path, prefixes):
+                    parts.append(m)
+                    pos += len(m)
+            spans[skey] = (start, pos)
+        return _PackedTable(b"".join(parts), spans)
 
 
 class Outbound:

@@ -1,7 +1,8 @@
 """Smoke test of the RR benchmark (bench/): `--quick` against pyrr and BIRD 2 over loopback.
 
 It checks that every phase converges (bgpsim counted the right prefixes at every client), not
-how long anything took. Needs gcc (bgpsim is C) and BIRD 2's `bird`; skipped without them.
+how long anything took. Needs gcc (bgpsim is C) and BIRD 2's `bird`, which scripts/setup.sh
+installs.
 """
 
 from __future__ import annotations
@@ -126,3 +127,22 @@ def test_report_marks_failed_runs() -> None:
     ]
     text = report(records, args, ["establish"])
     assert "FAIL" in text and "bird rep 1 main: bird exited with status 1" in text
+
+
+def test_join_benchmark_runs() -> None:
+    """`python -m bench.join` (members joining a full group) keeps working; its timing is not
+    checked, only that every member was handed the others' routes."""
+    res = subprocess.run(
+        [sys.executable, "-m", "bench.join", "50"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "50 members join one group of 200 prefixes from 50 sources" in res.stdout
+    # Each member: the other 49 sources' 4 /26s in one UPDATE each (one path per source), at
+    # least 49 * (19 + 4 + 4 * 5) octets, plus End-of-RIB.
+    written = float(res.stdout.rsplit(" MB handed", 1)[0].rsplit(" ", 1)[1])
+    assert written * 1e6 >= 50 * 49 * 43

@@ -251,6 +251,48 @@ def test_join_sends_the_whole_table_minus_own_routes_then_end_of_rib() -> None:
     assert b.take() == [] and newcomer.take() == []
 
 
+def test_joining_members_share_one_packed_table_until_it_changes() -> None:
+    """An RR restart brings every client back at once: the table is packed once and shared
+    (the same bytes object; slices of it around a member's own routes), and a change makes
+    the next joiner get a table with the change."""
+    w = World()
+    a = w.member("10.0.0.1")
+    w.out.join(key(), a)
+    w.apply(a.source, update([f"10.1.{i}.0/24" for i in range(50)]))
+    w.run()
+    others = [w.member(f"10.0.0.{i}") for i in (2, 3)]
+    for m in others:
+        w.out.join(key(), m)
+    first, second = (m.chunks[-1] for m in others)
+    assert first[0] is second[0]  # one object for both: packed once
+    table = first[0]
+    assert decode_messages(others[0].take()).ann() == {f"10.1.{i}.0/24" for i in range(50)}
+    # The source rejoins (a session reset without loss): slices of the same object, all of it
+    # except its own routes, which here is everything: only End-of-RIB.
+    w.out.leave(key(), a)
+    a.take()
+    w.out.join(key(), a)
+    assert a.take() == EORS
+    # Another source's route: the member with routes gets the shared table around its own.
+    c = w.member("10.0.0.4")
+    w.apply(c.source, update(["10.4.0.0/24"]))
+    w.run()
+    for m in (*others, a):
+        m.take()
+    w.out.join(key(), c)
+    *slices, eor4, eor6 = c.chunks[-1]
+    assert [eor4, eor6] == EORS and slices
+    assert all(isinstance(x, memoryview) for x in slices)
+    assert len({id(x.obj) for x in slices if isinstance(x, memoryview)}) == 1
+    assert decode_messages(c.take()).ann() == {f"10.1.{i}.0/24" for i in range(50)}
+    d = w.member("10.0.0.5")
+    w.out.join(key(), d)
+    assert d.chunks[-1][0] is not table  # repacked after the change
+    assert decode_messages(d.take()).ann() == {f"10.1.{i}.0/24" for i in range(50)} | {
+        "10.4.0.0/24"
+    }
+
+
 def test_new_group_starts_from_the_loc_rib() -> None:
     w = World()
     a = w.member("10.0.0.1")

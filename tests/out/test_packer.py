@@ -13,8 +13,14 @@ from pyrr.out.packer import pack_announce, pack_withdraw
 
 from ..rib.factories import attrs, decode_messages, nh, pfx, with_path_id
 
-ATTRS = attrs(local_pref=100, as_path=[65001, 65002], med=5, originator_id="10.0.0.1",
-              cluster_list=["198.18.0.250"], communities=[(64512, 100)])
+ATTRS = attrs(
+    local_pref=100,
+    as_path=[65001, 65002],
+    med=5,
+    originator_id="10.0.0.1",
+    cluster_list=["198.18.0.250"],
+    communities=[(64512, 100)],
+)
 # Header + withdrawn length + attribute length (RFC 4271 §4.3).
 UPDATE_OVERHEAD = HEADER_LEN + 4
 
@@ -29,8 +35,9 @@ def v4_slash26(n: int) -> list[bytes]:
 
 
 def v6_slash64(n: int) -> list[bytes]:
-    return [bytes((64,)) + struct.pack("!HHHH", 0x2001, 0xDB8, i >> 16, i & 0xFFFF)
-            for i in range(n)]
+    return [
+        bytes((64,)) + struct.pack("!HHHH", 0x2001, 0xDB8, i >> 16, i & 0xFFFF) for i in range(n)
+    ]
 
 
 def check_sizes(msgs: list[bytes], max_len: int) -> None:
@@ -74,8 +81,10 @@ def test_withdraw_round_trip() -> None:
     w4 = pack_withdraw(IPV4_UNICAST, [pfx("10.1.0.0/24"), pfx("10.9.0.0/16")], MAX_MESSAGE_LEN)
     w6 = pack_withdraw(IPV6_UNICAST, [pfx("2001:db8::/32")], MAX_MESSAGE_LEN)
     d = decode_messages(w4 + w6)
-    assert d.withdrawn == {IPV4_UNICAST: ["10.1.0.0/24", "10.9.0.0/16"],
-                           IPV6_UNICAST: ["2001:db8::/32"]}
+    assert d.withdrawn == {
+        IPV4_UNICAST: ["10.1.0.0/24", "10.9.0.0/16"],
+        IPV6_UNICAST: ["2001:db8::/32"],
+    }
     assert d.announced == {} and d.end_of_rib == []
 
 
@@ -93,8 +102,9 @@ def test_add_path_keys_round_trip(family: Family) -> None:
     hop = nh("192.0.2.1") if family == IPV4_UNICAST else nh("2001:db8::1")
     keys = [with_path_id(i, pfx(base)) for i in (1, 2, 0xFFFFFFFF)]
     ap = frozenset({family})
-    d = decode_messages(pack_announce(family, ATTRS.wire, hop, keys, MAX_MESSAGE_LEN),
-                        add_path_rx=ap)
+    d = decode_messages(
+        pack_announce(family, ATTRS.wire, hop, keys, MAX_MESSAGE_LEN), add_path_rx=ap
+    )
     assert [u.announced[0][2] for u in d.updates] == [keys]
     d = decode_messages(pack_withdraw(family, keys, MAX_MESSAGE_LEN), add_path_rx=ap)
     assert [u.withdrawn[0][1] for u in d.updates] == [keys]
