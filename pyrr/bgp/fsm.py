@@ -109,12 +109,12 @@ class Session:
         return out
 
     def next_timer(self) -> float | None:
-        deadlines = [
-            d
-            for d in (self._hold_deadline, self._keepalive_deadline, self._connect_retry_deadline)
-            if d is not None
-        ]
-        return min(deadlines) if deadlines else None
+        """The earliest deadline, None when no timer runs (asked after every event)."""
+        at = self._hold_deadline
+        for d in (self._keepalive_deadline, self._connect_retry_deadline):
+            if d is not None and (at is None or d < at):
+                at = d
+        return at
 
     def start(self, now: float) -> None:
         """ManualStart (RFC 4271 §8.1.2 events 1, 4, 5): Idle -> Connect or Active."""

@@ -60,7 +60,7 @@ class Connection(asyncio.Protocol):
         self._lingering = False
         self.bytes_out = 0
         self.remote: tuple[str, int] | None = None
-        self.local: tuple[str, int] | None = None
+        self._local: tuple[str, int] | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -69,9 +69,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         peer = transport.get_extra_info("peername")
-        sock = transport.get_extra_info("sockname")
         self.remote = (peer[0], peer[1]) if peer else None
-        self.local = (sock[0], sock[1]) if sock else None
         if self._acceptor is not None:
             adopted = self._acceptor.accept(self)
             self._acceptor = None
@@ -81,6 +79,15 @@ class Connection(asyncio.Protocol):
             self.session, self.owner = adopted
         self.session.connection_made(self.loop.time())
         self.pump()
+
+    @property
+    def local(self) -> tuple[str, int] | None:
+        """Our address on this connection, looked up when first asked (one system call that
+        most connections never need: only eBGP next-hop-self uses it)."""
+        if self._local is None and self.transport is not None:
+            sock = self.transport.get_extra_info("sockname")
+            self._local = (sock[0], sock[1]) if sock else None
+        return self._local
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self._lingering:
@@ -113,9 +120,14 @@ class Connection(asyncio.Protocol):
     # -- driving the session -----------------------------------------------------------------
 
     def pump(self) -> None:
-        """Flush the session's output, hand over its events, close if it is done, re-arm."""
-        self._flush()
+        """Hand over the session's events, flush its output, close if it is done, re-arm.
+
+        Events go first: what their handlers write (End-of-RIB and the table when a session
+        comes up) leaves in one write with the session's own pending output in front of it
+        (the KEEPALIVE that confirmed the OPEN), instead of one system call each.
+        """
         self._deliver()
+        self._flush()
         if self.session.closing:
             # The owner may have ended the session while handling those events (a collision,
             # a prefix limit): its NOTIFICATION goes out before our FIN, and the owner hears
@@ -141,7 +153,12 @@ class Connection(asyncio.Protocol):
         """Write chunks of whole UPDATE messages (shared blobs or slices of them) as one writev."""
         t = self.transport
         if t is not None and not self.session.closing:
-            t.writelines(messages)
+            # The session's own messages queued before these (a KEEPALIVE) go first.
+            pending = self.session.data_to_send()
+            if pending:
+                t.writelines([pending, *messages])
+            else:
+                t.writelines(messages)
             self.bytes_out += sum(len(m) for m in messages)
 
     def close(self) -> None:
@@ -192,12 +209,17 @@ class Connection(asyncio.Protocol):
 
     def _rearm(self) -> None:
         at = self.session.next_timer()
-        if at == self._timer_at:
+        if at is None:
+            self._cancel_timer()
+            return
+        if self._timer_at is not None and self._timer_at <= at:
+            # Armed no later than needed: a deadline that moved later (the hold timer restarted
+            # by a message) is picked up when this timer fires, instead of a cancel and a new
+            # timer per message.
             return
         self._cancel_timer()
-        if at is not None:
-            self._timer_at = at
-            self._timer = self.loop.call_at(at, self._on_timer)
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
