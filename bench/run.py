@@ -1,6 +1,6 @@
 """pyrr route-reflector benchmark against BIRD 2, FRR and GoBGP (see bench/README.md).
 
-    python -m bench.run                              # all four RRs, N=1000, 3 repetitions (~65 min)
+    python -m bench.run                              # all four RRs, N=1000, 3 reps (35-65 min)
     python -m bench.run --rr pyrr,bird --repeat 1    # a subset
     python -m bench.run --quick                      # smoke run: N=20, full table 2000
 
@@ -342,7 +342,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="RR=N",
         action="append",
         default=[],
-        help="run RR in the first N repetitions only (e.g. gobgp=1: it takes ~20 min a run)",
+        help="run RR in the first N repetitions only (e.g. gobgp=1: it takes 10-20 min a run)",
     )
     p.add_argument(
         "--full-table",
@@ -362,7 +362,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--phase-timeout",
         type=float,
         default=None,
-        help="seconds before a phase counts as not converged (default 900; GoBGP needs ~510 s "
+        help="seconds before a phase counts as not converged (default 900; GoBGP needs 200-510 s "
         "for announce at N=1000)",
     )
     p.add_argument(
