@@ -29,8 +29,8 @@ change.
   the store retries with backoff and re-lists on reconnection.
 - RR clusters (EnvSettings.rr_cluster): this instance registers `/calico/bgp/v1/rr_v4/<IP>`
   (and rr_v6/<IP6>) under a lease of REGISTRATION_TTL seconds; every other registered
-  instance becomes a non-client iBGP peer (see pyrr.store.calico). A dead instance's lease
-  runs out and its session is removed.
+  instance becomes a non-client iBGP peer (see pyrr.store.calico_desired). A dead instance's
+  lease runs out and its session is removed.
 """
 
 from __future__ import annotations

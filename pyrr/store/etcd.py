@@ -18,7 +18,7 @@ What it does when etcd misbehaves (docs/etcd.md has the long version):
 - A callback that raises is logged with the key; the store carries on.
 
 `register(key, value, ttl)` keeps a key alive under a lease refreshed every ttl/3 s (the RR
-cluster registration, calico issue #1887; the key layout is pyrr.store.calico's
+cluster registration, calico issue #1887; the key layout is pyrr.store.calico_model's
 `registration_key`), re-creates it after an outage, and revokes it on
 `stop()`.
 
