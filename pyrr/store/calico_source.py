@@ -98,7 +98,7 @@ class CalicoSource:
         store_options: Mapping[str, Any] | None = None,
         on_log_level: Callable[[str], None] = set_log_level,
     ) -> None:
-        """`base` is the global configuration (pyrr.store.env.merge); its peers and AS are
+        """`base` is the global configuration (pyrr.store.merge.merge); its peers and AS are
         replaced by the datastore's. `keep_log_level`: the command line or
         BGP_LOGSEVERITYSCREEN set the log level, so logSeverityScreen is ignored."""
         if not env.etcd_mode:

@@ -10,28 +10,48 @@ A variable set to the empty string (or only blanks) counts as unset, as envconfi
 Every problem is one `ConfigError(<VARIABLE>, "<what is wrong and what is expected>")`; values
 that are secrets (ETCD_PASSWORD, PYRR_BGP_PASSWORD and the file's content) never appear in a
 message.
+
+This module reads and checks the variables (`from_environment` -> `EnvSettings`). The variables
+a command-line option can also set (BGP_LOGSEVERITYSCREEN, CLUSTER_ID, PYRR_PORT,
+PYRR_CONTROL_SOCKET) are parsed in pyrr.store.env_values, which the option checks share;
+`merge`, which combines the file, the environment and the command line, is in pyrr.store.merge.
+Both modules' public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import Final
 from urllib.parse import urlsplit
 
-from ..bgp.constants import BGP_PORT
-from ..config import Config, ConfigError, GlobalConfig, IPAddress
+from .env_values import (
+    _DECIMAL,
+    LOG_LEVELS,
+    MAX_CLUSTER_ID,
+    MAX_PORT,
+    MAX_SOCKET_PATH,
+    _cluster_id,
+    _control_socket,
+    _fail,
+    _log_level,
+    _port,
+    _show,
+)
+from .merge import merge
+from .router_id import detect_router_id
 from .selector import LABEL_KEY
-from .static import detect_router_id
 
 __all__ = [
     "CALICO_DEFAULT_AS",
     "LOG_LEVELS",
+    "MAX_CLUSTER_ID",
+    "MAX_PORT",
+    "MAX_SOCKET_PATH",
     "VARIABLES",
     "EnvSettings",
     "EtcdEndpoint",
@@ -42,10 +62,6 @@ __all__ = [
 # libcalico-go / confd: the AS of a Calico cluster whose BGPConfiguration sets none.
 CALICO_DEFAULT_AS: Final = 64512
 MAX_ASN: Final = 2**32 - 1
-MAX_PORT: Final = 65535
-MAX_CLUSTER_ID: Final = 2**32 - 1
-# sockaddr_un.sun_path is 108 bytes on Linux, one of them the terminating NUL.
-MAX_SOCKET_PATH: Final = 107
 # Linux TCP_MD5SIG_MAXKEYLEN: the longest RFC 2385 key.
 MAX_BGP_PASSWORD: Final = 80
 
@@ -73,18 +89,6 @@ VARIABLES: Final = {
     " newline is ignored",
 }
 
-# BIRD / Calico logSeverityScreen spellings, case-insensitive, to pyrr.log's level names.
-LOG_LEVELS: Final = {
-    "debug": "debug",
-    "info": "info",
-    "warning": "warning",
-    "warn": "warning",
-    "error": "error",
-    "fatal": "fatal",
-    "none": "none",
-}
-_LOG_EXPECT: Final = "one of debug, info, warning, error, fatal, none (any case)"
-
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})
 _FALSE: Final = frozenset({"false", "no", "0", "off"})
 # A DNS name: dot-separated labels of letters, digits and inner hyphens (RFC 1123).
@@ -94,7 +98,6 @@ _HOSTNAME: Final = re.compile(
 )
 # Kubernetes label values, which Calico validates Node labels against.
 _LABEL_VALUE: Final = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z", re.ASCII)
-_DECIMAL: Final = re.compile(r"[0-9]{1,20}\Z", re.ASCII)
 _ASDOT: Final = re.compile(r"([0-9]{1,5})\.([0-9]{1,5})\Z", re.ASCII)
 
 _IP_EXPECT: Final = "an IPv4 address like 192.168.56.104, or autodetect"
@@ -163,7 +166,7 @@ def from_environment(
     """Read and validate pyrr's environment variables; any problem is a ConfigError.
 
     `autodetect` finds this host's IPv4 address for IP=autodetect; the default is calico/node's
-    first-found rule (pyrr.store.static.detect_router_id).
+    first-found rule (pyrr.store.router_id.detect_router_id).
     """
     if autodetect is None:
 
@@ -205,85 +208,6 @@ def from_environment(
     )
 
 
-_CLI_KEYS: Final = ("router_id", "listen", "port", "log_level", "cluster_id", "control_socket")
-
-
-def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str, object]) -> Config:
-    """The global configuration from three sources: command line > environment > file.
-
-    `cli_overrides` may hold router_id, listen, port, log_level, cluster_id and control_socket
-    (a value of None means "not given", so argparse defaults can be passed through); anything
-    else is an error.
-    Each global setting is taken from the first source that sets it:
-
-    - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP").
-    - listen addresses: --listen; in etcd mode IP (and IP6 when set), as the original container
-      used them as its source addresses; the file's bgp.listen; else all addresses. Outside etcd
-      mode IP gives the router id only and does not narrow the listen addresses.
-    - port: --port, PYRR_PORT, the file's bgp.port, 179.
-    - log level: --log-level, BGP_LOGSEVERITYSCREEN, the file's log_level, "info". (The
-      datastore's logSeverityScreen ranks below all three; see calico.Desired.apply.)
-    - cluster id: --cluster-id, CLUSTER_ID, the file's bgp.cluster_id, the router id. A file
-      cluster id equal to the file's router id is taken as the file's default (the loader fills
-      it in when bgp.cluster_id is absent), so it follows a router id overridden from outside.
-
-    - control socket: --control-socket, PYRR_CONTROL_SOCKET, the file's control.socket (the
-      rest of the file's [control] table is kept as it is).
-
-    The local AS and the peers come from the file when there is one (in etcd mode the datastore
-    replaces both later); without a file the AS is PYRR_AS (default 64512) and there are no
-    peers yet. restart_time and connect_retry come from the file or their defaults.
-    """
-    cli = _cli(cli_overrides)
-    file_bgp = file_cfg.bgp if file_cfg is not None else None
-
-    router_id = _first(cli.get("router_id"), env.ip, file_bgp.router_id if file_bgp else None)
-    if not isinstance(router_id, IPv4Address):
-        raise ConfigError(
-            "IP",
-            "not set and no router id given: set IP=<this host's IPv4 address> (or"
-            " IP=autodetect), --router-id, or bgp.router_id in the configuration file",
-        )
-
-    file_cluster_id = None
-    if file_bgp is not None and file_bgp.cluster_id != file_bgp.router_id:
-        file_cluster_id = file_bgp.cluster_id
-    cluster_id = _first(cli.get("cluster_id"), env.cluster_id, file_cluster_id, router_id)
-    assert isinstance(cluster_id, IPv4Address)
-
-    env_listen: tuple[IPAddress, ...] | None = None
-    if env.etcd_mode and env.ip is not None:
-        env_listen = (env.ip,) if env.ip6 is None else (env.ip, env.ip6)
-    listen = _first(cli.get("listen"), env_listen, file_bgp.listen if file_bgp else None, ())
-    assert isinstance(listen, tuple)
-
-    port = _first(cli.get("port"), env.port, file_bgp.port if file_bgp else None, BGP_PORT)
-    assert isinstance(port, int)
-
-    log_level = _first(
-        cli.get("log_level"),
-        env.log_level,
-        file_cfg.log_level if file_cfg is not None else None,
-        "info",
-    )
-    assert isinstance(log_level, str)
-
-    defaults = GlobalConfig(asn=1, router_id=router_id, cluster_id=cluster_id)
-    bgp = GlobalConfig(
-        asn=file_bgp.asn if file_bgp is not None else env.fallback_as,
-        router_id=router_id,
-        cluster_id=cluster_id,
-        listen=listen,
-        port=port,
-        restart_time=file_bgp.restart_time if file_bgp else defaults.restart_time,
-        connect_retry=file_bgp.connect_retry if file_bgp else defaults.connect_retry,
-    )
-    base = file_cfg if file_cfg is not None else Config(bgp=bgp)
-    socket = _first(cli.get("control_socket"), env.control_socket, base.control.socket or None)
-    control = replace(base.control, socket=socket if isinstance(socket, str) else "")
-    return replace(base, bgp=bgp, log_level=log_level, control=control)
-
-
 # --- the variables ----------------------------------------------------------------------------
 
 
@@ -293,14 +217,6 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
         return None
     value = value.strip()
     return value or None
-
-
-def _fail(name: str, message: str) -> NoReturn:
-    raise ConfigError(name, message)
-
-
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:60] + "...")
 
 
 def _datastore_type(value: str | None) -> str:
@@ -527,38 +443,6 @@ def _ip6(value: str | None) -> IPv6Address | None:
     return address
 
 
-def _log_level(value: str | None) -> str | None:
-    if value is None:
-        return None
-    level = LOG_LEVELS.get(value.lower())
-    if level is None:
-        _fail("BGP_LOGSEVERITYSCREEN", f"must be {_LOG_EXPECT}, got {_show(value)}")
-    return level
-
-
-def _cluster_id(value: str | None) -> IPv4Address | None:
-    if value is None:
-        return None
-    expect = f"a dotted quad like 1.0.0.1 or an integer between 0 and {MAX_CLUSTER_ID}"
-    if _DECIMAL.match(value):
-        number = int(value)
-        if number > MAX_CLUSTER_ID:
-            _fail("CLUSTER_ID", f"must be {expect}, got {_show(value)}")
-        return IPv4Address(number)
-    try:
-        return IPv4Address(value)
-    except ValueError:
-        _fail("CLUSTER_ID", f"must be {expect}, got {_show(value)}")
-
-
-def _port(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not _DECIMAL.match(value) or not 1 <= int(value) <= MAX_PORT:
-        _fail("PYRR_PORT", f"must be a TCP port between 1 and {MAX_PORT}, got {_show(value)}")
-    return int(value)
-
-
 def _asn(value: str | None) -> int:
     if value is None:
         return CALICO_DEFAULT_AS
@@ -623,20 +507,6 @@ def _labels(value: str | None) -> dict[str, str] | None:
     return labels
 
 
-def _control_socket(value: str) -> str | None:
-    if not value.strip():
-        return None
-    if "\0" in value:
-        _fail("PYRR_CONTROL_SOCKET", "must be a path without NUL characters")
-    size = len(os.fsencode(value))
-    if size > MAX_SOCKET_PATH:
-        _fail(
-            "PYRR_CONTROL_SOCKET",
-            f"is {size} bytes long; a Unix socket path must be at most {MAX_SOCKET_PATH}",
-        )
-    return value
-
-
 def _bgp_password(env: Mapping[str, str], etcd_mode: bool) -> str | None:
     """PYRR_BGP_PASSWORD as written (blanks may be part of a key), or the content of
     PYRR_BGP_PASSWORD_FILE without one trailing newline. The key itself is never quoted."""
@@ -682,104 +552,3 @@ def _bgp_password(env: Mapping[str, str], etcd_mode: bool) -> str | None:
             f"must be a TCP MD5 key (RFC 2385) of 1 to {MAX_BGP_PASSWORD} bytes; {where} is {got}",
         )
     return value
-
-
-# --- command-line overrides -------------------------------------------------------------------
-
-
-def _first(*values: object) -> object:
-    for value in values:
-        if value is not None:
-            return value
-    return None
-
-
-def _cli(overrides: Mapping[str, object]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in overrides.items():
-        option = "--" + key.replace("_", "-")
-        if key not in _CLI_KEYS:
-            _fail(option, f"is not an override merge() knows; expected one of {_CLI_KEYS}")
-        if value is None:
-            continue
-        if key == "router_id":
-            out[key] = _cli_router_id(option, value)
-        elif key == "cluster_id":
-            out[key] = _cli_cluster_id(option, value)
-        elif key == "listen":
-            out[key] = _cli_listen(option, value)
-        elif key == "port":
-            out[key] = _cli_port(option, value)
-        elif key == "control_socket":
-            try:
-                out[key] = _control_socket(str(value))
-            except ConfigError as err:
-                raise ConfigError(option, err.message) from None
-        else:
-            out[key] = _cli_log_level(option, value)
-    return out
-
-
-def _cli_router_id(option: str, value: object) -> IPv4Address:
-    expect = "a non-zero IPv4 address like 192.168.56.104"
-    try:
-        address = value if isinstance(value, IPv4Address) else IPv4Address(str(value).strip())
-    except ValueError:
-        _fail(option, f"must be {expect}, got {_show(str(value))}")
-    if address == IPv4Address(0):
-        _fail(option, f"must be {expect}, got {address}")
-    return address
-
-
-def _cli_cluster_id(option: str, value: object) -> IPv4Address:
-    if isinstance(value, IPv4Address):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CLUSTER_ID:
-        return IPv4Address(value)
-    try:
-        cluster_id = _cluster_id(str(value).strip())
-    except ConfigError as err:
-        raise ConfigError(option, err.message) from None
-    if cluster_id is None:
-        _fail(option, "must not be empty")
-    return cluster_id
-
-
-def _cli_listen(option: str, value: object) -> tuple[IPAddress, ...]:
-    items: Sequence[object]
-    if isinstance(value, str):
-        items = [part for part in (p.strip() for p in value.split(",")) if part]
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
-        _fail(option, "must be a comma list of IP addresses")
-    addresses: list[IPAddress] = []
-    for item in items:
-        try:
-            address = item if isinstance(item, IPv4Address | IPv6Address) else ip_address(str(item))
-        except ValueError:
-            _fail(option, f"must be a comma list of IP addresses, got {_show(str(item))}")
-        if address.is_multicast:
-            _fail(option, f"must be local unicast addresses, got {address}")
-        if address not in addresses:
-            addresses.append(address)
-    return tuple(addresses)
-
-
-def _cli_port(option: str, value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and _DECIMAL.match(value.strip()):
-        number = int(value.strip())
-    else:
-        number = -1
-    if not 1 <= number <= MAX_PORT:
-        _fail(option, f"must be a TCP port between 1 and {MAX_PORT}, got {value!r}")
-    return number
-
-
-def _cli_log_level(option: str, value: object) -> str:
-    level = LOG_LEVELS.get(str(value).strip().lower())
-    if level is None:
-        _fail(option, f"must be {_LOG_EXPECT}, got {_show(str(value))}")
-    return level

@@ -3,20 +3,21 @@
 Every problem with the input, whatever it is, comes out as one `ConfigError` naming the dotted
 path the operator wrote (`bgp.asn`, `peer[2].hold_time`) and saying what is expected. Nothing else
 escapes, so the CLI can print the error and exit without a traceback.
+
+This module is the schema: the keys of each table, their limits and defaults, and building the
+`Config` from them. The typed table reader, the value checks and the wording of the messages are
+in pyrr.store.toml_values; the router ID used when bgp.router_id is not set comes from
+pyrr.store.router_id (`detect_router_id`, re-exported here).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, time
-from ipaddress import IPv4Address, ip_address
+from collections.abc import Mapping
+from ipaddress import IPv4Address
 from pathlib import Path
-from socket import AF_INET
-from typing import Final, NoReturn, Protocol
+from typing import Final
 
 from ..bgp.constants import MIN_HOLD_TIME
 from ..config import (
@@ -27,6 +28,19 @@ from ..config import (
     IPAddress,
     PeerConfig,
     parse_host_port,
+)
+from .router_id import detect_router_id
+from .toml_values import (
+    _MISSING,
+    _at_least,
+    _between,
+    _fail,
+    _ip,
+    _ipv4,
+    _is_unicast,
+    _kind,
+    _show,
+    _Table,
 )
 
 __all__ = [
@@ -104,69 +118,9 @@ PEER_KEYS: Final = (
 )
 CONTROL_KEYS: Final = ("socket", "metrics")
 
-# Names operators bring from other BGP daemons' configs, which spelling similarity cannot guess.
-_ALIASES: Final = {
-    "neighbor": "peer",
-    "neighbors": "peer",
-    "neighbour": "peer",
-    "neighbours": "peer",
-    "as": "asn",
-    "local_as": "asn",
-    "remote_as": "asn",
-    "peer_as": "asn",
-    "ip": "address",
-    "peer_ip": "address",
-    "neighbor_address": "address",
-    "md5": "password",
-    "md5_password": "password",
-    "rr_client": "client",
-    "route_reflector_client": "client",
-    "update_source": "local_address",
-    "source_address": "local_address",
-    "listen_address": "listen",
-    "listen_addresses": "listen",
-    "listen_port": "port",
-    "gtsm": "ttl_security",
-    "maximum_prefix": "max_prefixes",
-    "max_prefix": "max_prefixes",
-    "prefix_limit": "max_prefixes",
-}
-
-# rtnetlink(7): RT_SCOPE_UNIVERSE marks an address usable beyond this host.
-_RT_SCOPE_UNIVERSE: Final = 0
-# Calico's first-found autodetection skips these interfaces (calico/node autodetection
-# DEFAULT_INTERFACES_TO_EXCLUDE). kube-ipvs0 in particular carries every Service IP with global
-# scope, so picking from it would hand identical router IDs to every node.
-_EXCLUDED_INTERFACES: Final = re.compile(
-    "|".join(
-        (
-            r"^docker.*",
-            r"^cbr.*",
-            r"^dummy.*",
-            r"^virbr.*",
-            r"^lxcbr.*",
-            r"^veth.*",
-            r"^lo",
-            r"^cali.*",
-            r"^tunl.*",
-            r"^flannel.*",
-            r"^kube-ipvs.*",
-            r"^cni.*",
-            r"^vxlan\.calico.*",
-            r"^vxlan-v6\.calico.*",
-            r"^wireguard\.cali.*",
-            r"^wg-v6\.cali.*",
-            r"^nodelocaldns.*",
-        )
-    )
-)
-
 _ROUTER_ID_MISSING: Final = (
     'not set and no IP environment variable or IPv4 address found; set bgp.router_id = "a.b.c.d"'
 )
-
-_MISSING: Final = object()
-_IPV4_BROADCAST: Final = IPv4Address("255.255.255.255")
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -199,31 +153,6 @@ def load_text(
     """
     document = _parse(text, source)
     return _build(document, os.environ if env is None else env)
-
-
-def detect_router_id(env: Mapping[str, str] | None = None) -> IPv4Address | None:
-    """The router ID to use when the config gives none, as calico/node would choose it.
-
-    The `IP` environment variable wins (an IPv4 address; unset, empty or "autodetect" means look
-    one up, "none" means this node has no IPv4 address). The lookup takes the first
-    global-scope, non-loopback IPv4 address on an interface Calico would not skip.
-    """
-    value = (os.environ if env is None else env).get("IP", "").strip()
-    if value.lower() in ("", "autodetect"):
-        return _first_usable_ipv4(_host_ipv4_addresses())
-    if value.lower() == "none":
-        return None
-    try:
-        router_id = IPv4Address(value)
-    except ValueError:
-        router_id = IPv4Address(0)
-    if router_id == IPv4Address(0):
-        raise ConfigError(
-            "bgp.router_id",
-            "not set, so it comes from the IP environment variable, which must be a non-zero"
-            f' IPv4 address like "198.18.0.104" or "autodetect", got {_clip(value)}',
-        )
-    return router_id
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -440,6 +369,11 @@ def _peer(t: _Table, local_asn: int) -> PeerConfig:
     )
 
 
+def _valid_hold_time(value: int) -> bool:
+    # RFC 4271 §4.2: zero (no keepalives) or at least three seconds; the field is 2 octets.
+    return value == 0 or MIN_HOLD_TIME <= value <= MAX_HOLD_TIME
+
+
 def _max_prefixes_action(t: _Table) -> str:
     raw = t.raw("max_prefixes_action")
     if raw is _MISSING:
@@ -491,211 +425,3 @@ def _password(t: _Table) -> str | None:
         t.field("password"),
         f"must be a TCP MD5 key (RFC 2385) of 1 to {MAX_PASSWORD_BYTES} bytes, got {got}",
     )
-
-
-# --- field readers --------------------------------------------------------------------------
-
-
-class _Table:
-    """One TOML table and the dotted path that names it, so each error names the key written."""
-
-    def __init__(self, data: Mapping[str, object], path: str, allowed: Sequence[str]) -> None:
-        self._data = data
-        self._path = path
-        for key in data:
-            if key not in allowed:
-                raise ConfigError(self.field(key), _unknown_key_message(key, allowed))
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._data
-
-    def field(self, key: str) -> str:
-        return f"{self._path}.{key}" if self._path else key
-
-    def raw(self, key: str) -> object:
-        return self._data.get(key, _MISSING)
-
-    def require(self, key: str, expect: str, *, example: str) -> object:
-        value = self.raw(key)
-        if value is _MISSING:
-            raise ConfigError(self.field(key), f"missing: must be {expect}, e.g. {example}")
-        return value
-
-    def require_int(self, key: str, expect: str, ok: Callable[[int], bool], *, example: str) -> int:
-        return _int(self.require(key, expect, example=example), self.field(key), expect, ok)
-
-    def get_int(self, key: str, default: int, expect: str, ok: Callable[[int], bool]) -> int:
-        value = self.raw(key)
-        return default if value is _MISSING else _int(value, self.field(key), expect, ok)
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        value = self.raw(key)
-        if value is _MISSING:
-            return default
-        if not isinstance(value, bool):
-            _fail(self.field(key), "true or false", value)
-        return value
-
-    def get_str(self, key: str, default: str) -> str:
-        value = self.raw(key)
-        if value is _MISSING:
-            return default
-        if not isinstance(value, str):
-            _fail(self.field(key), 'a string like "node1"', value)
-        return value
-
-
-def _int(value: object, field: str, expect: str, ok: Callable[[int], bool]) -> int:
-    # bool is an int subclass in Python, but `asn = true` is a mistake, not AS 1.
-    if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
-        _fail(field, expect, value)
-    return value
-
-
-def _between(low: int, high: int) -> Callable[[int], bool]:
-    return lambda value: low <= value <= high
-
-
-def _at_least(low: int) -> Callable[[int], bool]:
-    return lambda value: value >= low
-
-
-def _valid_hold_time(value: int) -> bool:
-    # RFC 4271 §4.2: zero (no keepalives) or at least three seconds; the field is 2 octets.
-    return value == 0 or MIN_HOLD_TIME <= value <= MAX_HOLD_TIME
-
-
-def _ip(value: object, field: str, expect: str) -> IPAddress:
-    # Only strings: ip_address() would also take an int, and `address = 1` is surely a typo.
-    if isinstance(value, str):
-        try:
-            return ip_address(value)
-        except ValueError:
-            pass
-    _fail(field, expect, value)
-
-
-def _ipv4(value: object, field: str, expect: str) -> IPv4Address:
-    address = _ip(value, field, expect)
-    if not isinstance(address, IPv4Address):
-        _fail(field, expect, value)
-    return address
-
-
-def _is_unicast(address: IPAddress) -> bool:
-    if address.is_unspecified or address.is_multicast:
-        return False
-    return address != _IPV4_BROADCAST
-
-
-# --- messages -------------------------------------------------------------------------------
-
-
-def _fail(field: str, expect: str, value: object) -> NoReturn:
-    raise ConfigError(field, f"must be {expect}, got {_show(value)}{_quote_hint(value)}")
-
-
-def _unknown_key_message(key: str, allowed: Sequence[str]) -> str:
-    # Case and dashes are the usual slips (ASN, hold-time), so compare on a normalised form.
-    normal = key.strip().lower().replace("-", "_")
-    alias = _ALIASES.get(normal)
-    if normal in allowed:
-        guess: str | None = normal
-    elif alias is not None and alias in allowed:
-        guess = alias
-    else:
-        close = difflib.get_close_matches(normal, allowed, n=1)
-        guess = close[0] if close else None
-    if guess is not None:
-        return f"unknown key {_clip(key)}; did you mean {guess!r}?"
-    return f"unknown key {_clip(key)}; expected one of: {', '.join(allowed)}"
-
-
-def _show(value: object) -> str:
-    """A value as the operator wrote it, with its TOML type, for `got ...`."""
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, int):
-        # str() of a huge int is slow and, past 4300 digits, an error; nobody needs the digits.
-        return str(value) if abs(value) < 10**20 else "a very large integer"
-    if isinstance(value, str):
-        return f"{_clip(value)} (a string)"
-    return _kind(value) if not isinstance(value, float) else f"{value!r} (a float)"
-
-
-def _kind(value: object) -> str:
-    kinds: Iterable[tuple[type | tuple[type, ...], str]] = (
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a float"),
-        (str, "a string"),
-        (list, "an array"),
-        (dict, "a table"),
-        ((datetime, date, time), "a date/time"),
-    )
-    for kind, name in kinds:
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-def _quote_hint(value: object) -> str:
-    # `asn = "64512"` and `client = "true"` are the commonest type slips; say how to fix them.
-    if not isinstance(value, str):
-        return ""
-    if value.strip().lower() in ("true", "false"):
-        return "; write true/false without quotes"
-    if re.fullmatch(r"\s*[+-]?\d+\s*", value) and len(value) < 40:
-        return "; write numbers without quotes"
-    return ""
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-# --- router ID autodetection ----------------------------------------------------------------
-
-_HostAddress = tuple[str, str, int]  # (interface label, address, rtnetlink scope)
-
-
-def _host_ipv4_addresses() -> list[_HostAddress]:
-    try:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            return [_host_address(message) for message in ipr.get_addr(family=AF_INET)]
-    except Exception:
-        # No netlink (not Linux, a locked-down sandbox) or a pyroute2 failure: autodetection
-        # finds nothing, and the caller asks the operator to set bgp.router_id instead.
-        return []
-
-
-class _AddrMessage(Protocol):
-    """The part of pyroute2's ifaddrmsg read here."""
-
-    def get(self, key: str) -> object: ...
-
-    def get_attr(self, name: str) -> object: ...
-
-
-def _host_address(message: _AddrMessage) -> _HostAddress:
-    scope = message.get("scope")
-    # IFA_LOCAL is this host's end; on point-to-point links IFA_ADDRESS is the far end.
-    address = message.get_attr("IFA_LOCAL") or message.get_attr("IFA_ADDRESS") or ""
-    label = message.get_attr("IFA_LABEL") or ""
-    return (str(label), str(address), scope if isinstance(scope, int) else -1)
-
-
-def _first_usable_ipv4(addresses: Iterable[_HostAddress]) -> IPv4Address | None:
-    for label, text, scope in addresses:
-        if scope != _RT_SCOPE_UNIVERSE or _EXCLUDED_INTERFACES.match(label):
-            continue
-        try:
-            address = IPv4Address(text)
-        except ValueError:
-            continue
-        if address.is_loopback or address.is_link_local or not _is_unicast(address):
-            continue
-        return address
-    return None

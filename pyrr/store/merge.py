@@ -1,0 +1,215 @@
+"""The global configuration from three sources: command line > environment > file.
+
+`merge` takes the static file's `Config` (pyrr.store.static), the `EnvSettings` read from the
+environment (pyrr.store.env) and the command-line overrides, and gives each global setting from
+the first source that sets it (its docstring lists the order per setting). The overrides are
+checked here, with the same parsers and limits as their environment twins
+(pyrr.store.env_values); a bad one is a `ConfigError` naming the option (`--port`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import TYPE_CHECKING, Final
+
+from ..bgp.constants import BGP_PORT
+from ..config import Config, ConfigError, GlobalConfig, IPAddress
+from .env_values import (
+    _DECIMAL,
+    _LOG_EXPECT,
+    LOG_LEVELS,
+    MAX_CLUSTER_ID,
+    MAX_PORT,
+    _cluster_id,
+    _control_socket,
+    _fail,
+    _show,
+)
+
+if TYPE_CHECKING:
+    # A type only: pyrr.store.env imports this module (to re-export merge), so importing it
+    # back at run time would be a cycle.
+    from .env import EnvSettings
+
+__all__ = ["merge"]
+
+_CLI_KEYS: Final = ("router_id", "listen", "port", "log_level", "cluster_id", "control_socket")
+
+
+def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str, object]) -> Config:
+    """The global configuration from three sources: command line > environment > file.
+
+    `cli_overrides` may hold router_id, listen, port, log_level, cluster_id and control_socket
+    (a value of None means "not given", so argparse defaults can be passed through); anything
+    else is an error.
+    Each global setting is taken from the first source that sets it:
+
+    - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP").
+    - listen addresses: --listen; in etcd mode IP (and IP6 when set), as the original container
+      used them as its source addresses; the file's bgp.listen; else all addresses. Outside etcd
+      mode IP gives the router id only and does not narrow the listen addresses.
+    - port: --port, PYRR_PORT, the file's bgp.port, 179.
+    - log level: --log-level, BGP_LOGSEVERITYSCREEN, the file's log_level, "info". (The
+      datastore's logSeverityScreen ranks below all three; see calico.Desired.apply.)
+    - cluster id: --cluster-id, CLUSTER_ID, the file's bgp.cluster_id, the router id. A file
+      cluster id equal to the file's router id is taken as the file's default (the loader fills
+      it in when bgp.cluster_id is absent), so it follows a router id overridden from outside.
+
+    - control socket: --control-socket, PYRR_CONTROL_SOCKET, the file's control.socket (the
+      rest of the file's [control] table is kept as it is).
+
+    The local AS and the peers come from the file when there is one (in etcd mode the datastore
+    replaces both later); without a file the AS is PYRR_AS (default 64512) and there are no
+    peers yet. restart_time and connect_retry come from the file or their defaults.
+    """
+    cli = _cli(cli_overrides)
+    file_bgp = file_cfg.bgp if file_cfg is not None else None
+
+    router_id = _first(cli.get("router_id"), env.ip, file_bgp.router_id if file_bgp else None)
+    if not isinstance(router_id, IPv4Address):
+        raise ConfigError(
+            "IP",
+            "not set and no router id given: set IP=<this host's IPv4 address> (or"
+            " IP=autodetect), --router-id, or bgp.router_id in the configuration file",
+        )
+
+    file_cluster_id = None
+    if file_bgp is not None and file_bgp.cluster_id != file_bgp.router_id:
+        file_cluster_id = file_bgp.cluster_id
+    cluster_id = _first(cli.get("cluster_id"), env.cluster_id, file_cluster_id, router_id)
+    assert isinstance(cluster_id, IPv4Address)
+
+    env_listen: tuple[IPAddress, ...] | None = None
+    if env.etcd_mode and env.ip is not None:
+        env_listen = (env.ip,) if env.ip6 is None else (env.ip, env.ip6)
+    listen = _first(cli.get("listen"), env_listen, file_bgp.listen if file_bgp else None, ())
+    assert isinstance(listen, tuple)
+
+    port = _first(cli.get("port"), env.port, file_bgp.port if file_bgp else None, BGP_PORT)
+    assert isinstance(port, int)
+
+    log_level = _first(
+        cli.get("log_level"),
+        env.log_level,
+        file_cfg.log_level if file_cfg is not None else None,
+        "info",
+    )
+    assert isinstance(log_level, str)
+
+    defaults = GlobalConfig(asn=1, router_id=router_id, cluster_id=cluster_id)
+    bgp = GlobalConfig(
+        asn=file_bgp.asn if file_bgp is not None else env.fallback_as,
+        router_id=router_id,
+        cluster_id=cluster_id,
+        listen=listen,
+        port=port,
+        restart_time=file_bgp.restart_time if file_bgp else defaults.restart_time,
+        connect_retry=file_bgp.connect_retry if file_bgp else defaults.connect_retry,
+    )
+    base = file_cfg if file_cfg is not None else Config(bgp=bgp)
+    socket = _first(cli.get("control_socket"), env.control_socket, base.control.socket or None)
+    control = replace(base.control, socket=socket if isinstance(socket, str) else "")
+    return replace(base, bgp=bgp, log_level=log_level, control=control)
+
+
+# --- command-line overrides -------------------------------------------------------------------
+
+
+def _first(*values: object) -> object:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def _cli(overrides: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in overrides.items():
+        option = "--" + key.replace("_", "-")
+        if key not in _CLI_KEYS:
+            _fail(option, f"is not an override merge() knows; expected one of {_CLI_KEYS}")
+        if value is None:
+            continue
+        if key == "router_id":
+            out[key] = _cli_router_id(option, value)
+        elif key == "cluster_id":
+            out[key] = _cli_cluster_id(option, value)
+        elif key == "listen":
+            out[key] = _cli_listen(option, value)
+        elif key == "port":
+            out[key] = _cli_port(option, value)
+        elif key == "control_socket":
+            try:
+                out[key] = _control_socket(str(value))
+            except ConfigError as err:
+                raise ConfigError(option, err.message) from None
+        else:
+            out[key] = _cli_log_level(option, value)
+    return out
+
+
+def _cli_router_id(option: str, value: object) -> IPv4Address:
+    expect = "a non-zero IPv4 address like 192.168.56.104"
+    try:
+        address = value if isinstance(value, IPv4Address) else IPv4Address(str(value).strip())
+    except ValueError:
+        _fail(option, f"must be {expect}, got {_show(str(value))}")
+    if address == IPv4Address(0):
+        _fail(option, f"must be {expect}, got {address}")
+    return address
+
+
+def _cli_cluster_id(option: str, value: object) -> IPv4Address:
+    if isinstance(value, IPv4Address):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CLUSTER_ID:
+        return IPv4Address(value)
+    try:
+        cluster_id = _cluster_id(str(value).strip())
+    except ConfigError as err:
+        raise ConfigError(option, err.message) from None
+    if cluster_id is None:
+        _fail(option, "must not be empty")
+    return cluster_id
+
+
+def _cli_listen(option: str, value: object) -> tuple[IPAddress, ...]:
+    items: Sequence[object]
+    if isinstance(value, str):
+        items = [part for part in (p.strip() for p in value.split(",")) if part]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        _fail(option, "must be a comma list of IP addresses")
+    addresses: list[IPAddress] = []
+    for item in items:
+        try:
+            address = item if isinstance(item, IPv4Address | IPv6Address) else ip_address(str(item))
+        except ValueError:
+            _fail(option, f"must be a comma list of IP addresses, got {_show(str(item))}")
+        if address.is_multicast:
+            _fail(option, f"must be local unicast addresses, got {address}")
+        if address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
+
+
+def _cli_port(option: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _DECIMAL.match(value.strip()):
+        number = int(value.strip())
+    else:
+        number = -1
+    if not 1 <= number <= MAX_PORT:
+        _fail(option, f"must be a TCP port between 1 and {MAX_PORT}, got {value!r}")
+    return number
+
+
+def _cli_log_level(option: str, value: object) -> str:
+    level = LOG_LEVELS.get(str(value).strip().lower())
+    if level is None:
+        _fail(option, f"must be {_LOG_EXPECT}, got {_show(str(value))}")
+    return level
