@@ -22,6 +22,18 @@ cluster registration, calico issue #1887; the key layout is pyrr.store.calico_mo
 `registration_key`), re-creates it after an outage, and revokes it on
 `stop()`.
 
+Where things live (one idea per file):
+
+- this module: `EtcdStore` itself (public API, delivery to the loop, the worker thread's
+  connect / list / watch / probe / fail-over loop), `EtcdStats`, the callback types and
+  `CALICO_PREFIX`;
+- pyrr.store.etcd_endpoints: `EtcdEndpoint`, `parse_endpoints`, `DEFAULT_PORT`;
+- pyrr.store.etcd_errors: `describe_error` (and `_rpc_error`, which digs out gRPC's error);
+- pyrr.store.etcd_leases: the registrations' upkeep, `_LeaseKeeper`, EtcdStore's base class.
+
+`EtcdEndpoint`, `parse_endpoints`, `DEFAULT_PORT` and `describe_error` are re-exported here, so
+`from pyrr.store.etcd import ...` keeps working.
+
 pyetcd facts this relies on (checked against pyetcd 0.0.7 and etcd 3.4):
 
 - `MultiEndpointEtcd3Client(failover=True)` does not fail over watches: a watch belongs to
@@ -50,15 +62,20 @@ import queue
 import random
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import structlog
 
+# Moved out of this module; imported here for EtcdStore and re-exported for its users.
+from .etcd_endpoints import DEFAULT_PORT, EtcdEndpoint, parse_endpoints
+from .etcd_errors import _rpc_error, describe_error
+from .etcd_leases import _LeaseKeeper, _Registration
+
 __all__ = [
     "CALICO_PREFIX",
+    "DEFAULT_PORT",
     "ChangeCallback",
     "EtcdEndpoint",
     "EtcdStats",
@@ -72,7 +89,6 @@ __all__ = [
 log = structlog.get_logger("pyrr.etcd")
 
 CALICO_PREFIX: Final = "/calico/resources/v3/projectcalico.org/"
-DEFAULT_PORT: Final = 2379
 
 SnapshotCallback = Callable[[dict[str, bytes], int], None]
 ChangeCallback = Callable[[str, bytes | None, int], None]
@@ -97,89 +113,6 @@ _grpc: Any = importlib.import_module("grpc")  # no type stubs; pyetcd is untyped
 
 def _pyetcd() -> Any:
     return importlib.import_module("pyetcd")
-
-
-# -- endpoints -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EtcdEndpoint:
-    host: str  # as gRPC wants it: an IPv6 literal keeps its brackets
-    port: int
-    secure: bool
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
-
-
-def parse_endpoints(endpoints: Iterable[str], tls_default: bool = False) -> list[EtcdEndpoint]:
-    """`https://10.0.0.1:2379`, `http://[fd00::1]:2379`, `etcd:2379` (TLS if `tls_default`).
-
-    Raises ValueError naming the bad entry.
-    """
-    out: list[EtcdEndpoint] = []
-    for raw in endpoints:
-        text = raw.strip()
-        if not text:
-            continue
-        parts = urllib.parse.urlsplit(text if "://" in text else f"//{text}")
-        scheme = parts.scheme.lower()
-        if scheme not in ("", "http", "https"):
-            raise ValueError(f"etcd endpoint {raw!r}: scheme must be http or https")
-        try:
-            port = parts.port or DEFAULT_PORT
-        except ValueError as err:
-            raise ValueError(f"etcd endpoint {raw!r}: {err}") from None
-        host = parts.hostname
-        if not host:
-            raise ValueError(f"etcd endpoint {raw!r}: no host")
-        if parts.path not in ("", "/"):
-            raise ValueError(f"etcd endpoint {raw!r}: unexpected path {parts.path!r}")
-        if ":" in host:
-            host = f"[{host}]"
-        secure = scheme == "https" if scheme else tls_default
-        out.append(EtcdEndpoint(host, port, secure))
-    if not out:
-        raise ValueError("no etcd endpoints specified")
-    return out
-
-
-# -- errors --------------------------------------------------------------------------------
-_TLS_HINTS: Final = ("TSI_", "SSL", "ssl", "handshake", "certificate", "CERTIFICATE")
-
-
-def _rpc_error(exc: BaseException | None) -> Any:
-    """The grpc.RpcError behind `exc` (pyetcd wraps it and keeps it as __context__)."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, _grpc.RpcError) and hasattr(exc, "code"):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return None
-
-
-def describe_error(exc: BaseException | None) -> str:
-    """One line for logs and `on_status`, with gRPC's code and details when there are any."""
-    if exc is None:
-        return "watch stream closed by the server"
-    rpc = _rpc_error(exc)
-    if rpc is not None:
-        try:
-            code = rpc.code()
-            details = rpc.details() or ""
-        except Exception:  # a broken RpcError object: fall through to the plain text
-            rpc = None
-        else:
-            name = getattr(code, "name", str(code))
-            text = f"{name}: {details}" if details else name
-            if any(h in details for h in _TLS_HINTS):
-                text += (
-                    " (TLS failure: check that the CA file matches etcd's server certificate"
-                    " and that the client certificate and key are ones etcd trusts)"
-                )
-            return text
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Stop(Exception):
@@ -217,18 +150,6 @@ class EtcdStats:
 
 
 @dataclass
-class _Registration:
-    key: str
-    value: bytes
-    ttl: int
-    lease: int | None = None
-    lease_ttl: int = 0
-    next_refresh: float = 0.0
-    synced: bool = False  # checked (and written if needed) in the current session
-    error: str = ""  # the last failure, logged once
-
-
-@dataclass
 class _Msg:
     kind: str  # "watch" | "register" | "unregister" | "resync" | "stop"
     gen: int = 0
@@ -237,7 +158,7 @@ class _Msg:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class EtcdStore:
+class EtcdStore(_LeaseKeeper):
     """List, then watch, a few prefixes of etcd v3; deliver on the asyncio loop."""
 
     def __init__(
@@ -665,86 +586,6 @@ class EtcdStore:
             self.stats.changes += 1
             self._post(self._on_change, "on_change", _key(ev.key), value, rev)
             self._revs[prefix] = max(self._revs[prefix], rev)
-
-    # -- registrations (leases) --------------------------------------------------------------
-    def _command(self, msg: _Msg, client: Any) -> None:
-        """register/unregister: only the wanted state changes here; the timers write it."""
-        key: str = msg.extra["key"]
-        if msg.kind == "register":
-            reg = self._regs.get(key)
-            if reg is None:
-                reg = self._regs[key] = _Registration(key, msg.extra["value"], msg.extra["ttl"])
-            else:
-                reg.value, reg.ttl = msg.extra["value"], msg.extra["ttl"]
-            reg.synced, reg.next_refresh = False, 0.0
-        elif msg.kind == "unregister":
-            old = self._regs.pop(key, None)
-            if old is not None and old.lease is not None:
-                self._stale_leases.add(old.lease)
-                self._stale_at = 0.0
-
-    def _registrations_tick(self, client: Any, now: float) -> None:
-        if self._stale_leases and now >= self._stale_at:
-            try:
-                self._revoke_stale(client)
-            except Exception as exc:
-                log.warning("revoking an old registration lease failed", error=describe_error(exc))
-                self._stale_at = now + 1.0
-        for reg in list(self._regs.values()):
-            if now < reg.next_refresh:
-                continue
-            try:
-                if not reg.synced or not self._keep_alive(client, reg):
-                    self._ensure(client, reg)
-            except Exception as exc:
-                detail = describe_error(exc)
-                if detail != reg.error:  # say it once, not at every retry
-                    log.warning("registration not refreshed; retrying", key=reg.key, error=detail)
-                reg.error = detail
-                reg.next_refresh = time.monotonic() + min(1.0, reg.ttl / 3)
-            else:
-                reg.synced, reg.error = True, ""
-                reg.next_refresh = time.monotonic() + reg.ttl / 3
-
-    def _revoke_stale(self, client: Any) -> None:
-        for lease in list(self._stale_leases):
-            client.revoke_lease(lease)
-            self._stale_leases.discard(lease)
-
-    def _lease_ttl(self, client: Any, lease: int) -> int:
-        """Refresh `lease`; its remaining TTL, 0 when etcd no longer knows it."""
-        responses = list(client.refresh_lease(lease))
-        return int(responses[0].TTL) if responses else 0
-
-    def _keep_alive(self, client: Any, reg: _Registration) -> bool:
-        """Refresh the lease; False when it is gone (or was never made) and must be redone."""
-        if reg.lease is None or reg.lease_ttl != reg.ttl:
-            return False
-        if self._lease_ttl(client, reg.lease) > 0:
-            return True
-        log.warning("registration lease expired; re-creating it", key=reg.key)
-        reg.lease = None
-        return False
-
-    def _ensure(self, client: Any, reg: _Registration) -> None:
-        """Make the key exist with our value under a live lease of the right TTL."""
-        if reg.lease is not None and reg.lease_ttl != reg.ttl:
-            # A new TTL: a new lease; the old one is revoked once the key has moved.
-            self._stale_leases.add(reg.lease)
-            self._stale_at = 0.0
-            reg.lease = None
-        elif reg.lease is not None and not self._keep_alive(client, reg):
-            reg.lease = None
-        put = reg.lease is None
-        if reg.lease is None:
-            reg.lease = int(client.lease(reg.ttl).id)
-            reg.lease_ttl = reg.ttl
-        if not put:
-            value, meta = client.get(reg.key)
-            put = value != reg.value or meta is None or meta.lease_id != reg.lease
-        if put:
-            client.put(reg.key, reg.value, lease=reg.lease)
-            log.info("registered", key=reg.key, ttl=reg.ttl, lease=reg.lease)
 
 
 def _key(raw: bytes) -> str:
