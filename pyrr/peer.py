@@ -1,7 +1,10 @@
-"""One configured neighbour: its sessions (at most two during a collision), dialing with backoff,
-graceful-restart helper timers, and the events that feed the RIB.
+"""One configured neighbour: its sessions (at most two during a collision), inbound connections,
+collision resolution (RFC 4271 §6.8), the events that feed the RIB, graceful-restart helper
+mode (RFC 4724 §4.2), maximum prefixes, route refresh and write flow control.
 
-Protocol decisions come from pyrr.bgp (Session) and pyrr.rib; this file only wires them.
+Two ideas live beside it as mixins of `Peer`: dialing with backoff (pyrr.peer_dial) and
+sweeping the stale routes of a restarting peer (pyrr.peer_gr). Protocol decisions come from
+pyrr.bgp (Session) and pyrr.rib; this file only wires them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from . import log as logmod
 from .bgp.capabilities import Negotiated
 from .bgp.constants import CeaseSub, RefreshSubtype, State
 from .bgp.events import (
-    ConnectRequested,
     Established,
     Event,
     OpenReceived,
@@ -35,6 +37,8 @@ from .bgp.nlri import Family, family_name
 from .bgp.update import Update, end_of_rib
 from .config import PeerConfig
 from .out.groups import GroupKey, UpdateGroup
+from .peer_dial import BACKOFF_MAX, BACKOFF_START, PeerDialer
+from .peer_gr import PeerGracefulRestart
 from .rib.path import Source
 from .rib.reflect import Role, is_looped, role_of
 from .transport.protocol import Connection
@@ -44,9 +48,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("pyrr.peer")
 
-# Redial backoff after a session failed (RFC 4271 §8.1.1 DampPeerOscillations, in spirit).
-BACKOFF_START = 1.0
-BACKOFF_MAX = 60.0
 # How long a peer may stay unable to take our writes when it negotiated no hold time.
 STALL_LIMIT = 240.0
 # Inbound connections of one peer that may wait for their OPEN at once; a newer one replaces
@@ -55,7 +56,7 @@ STALL_LIMIT = 240.0
 MAX_PENDING_INBOUND = 2
 
 
-class Peer:
+class Peer(PeerDialer, PeerGracefulRestart):
     def __init__(self, speaker: Speaker, config: PeerConfig) -> None:
         self.speaker = speaker
         self.config = config
@@ -153,81 +154,7 @@ class Peer:
         for conn in list(self.connections):
             conn.abort()
 
-    # -- dialing (RFC 4271 §8: Connect and Active, driven by the session's ConnectRetryTimer) ---
-
-    def _start_dialer(self) -> None:
-        if self.stopped or self.dialer is not None or self.config.passive:
-            return
-        s = Session(self.session_config())
-        self.dialer = s
-        s.start(self.speaker.loop.time())
-        self._drive_dialer()
-
-    def _cancel_dialer(self) -> None:
-        if self._dial_timer is not None:
-            self._dial_timer.cancel()
-        if self._dial_task is not None and not self._dial_task.done():
-            self._dial_task.cancel()
-        self._dial_timer = None
-        self._dial_task = None
-        self.dialer = None
-
-    def _drive_dialer(self) -> None:
-        s = self.dialer
-        if s is None:
-            return
-        for ev in s.events():
-            if isinstance(ev, ConnectRequested) and (
-                self._dial_task is None or self._dial_task.done()
-            ):
-                self._dial_task = self.speaker.loop.create_task(self._dial(s))
-            elif isinstance(ev, StateChanged):
-                self._note_state(ev)
-        if self._dial_timer is not None:
-            self._dial_timer.cancel()
-        at = s.next_timer()
-        self._dial_timer = self.speaker.loop.call_at(at, self._dial_tick) if at else None
-
-    def _dial_tick(self) -> None:
-        self._dial_timer = None
-        s = self.dialer
-        if s is not None:
-            s.handle_timer(self.speaker.loop.time())
-            self._drive_dialer()
-
-    async def _dial(self, s: Session) -> None:
-        loop = self.speaker.loop
-        c = self.config
-        local = str(c.local_address) if c.local_address else self.speaker.source_address_for(c)
-        try:
-            sock = self.speaker.make_client_socket(c, local)
-        except OSError as exc:
-            self.last_error = f"socket: {exc}"
-            s.connection_failed(loop.time())
-            self._drive_dialer()
-            return
-        try:
-            await asyncio.wait_for(
-                loop.sock_connect(sock, (str(c.address), c.port)),
-                timeout=max(1.0, s.config.connect_retry_time),
-            )
-        except (TimeoutError, OSError) as exc:
-            sock.close()
-            if self.dialer is s:
-                self.last_error = f"connect: {exc or 'timeout'}"
-                s.connection_failed(loop.time())
-                self._drive_dialer()
-            return
-        if self.dialer is not s or self.stopped:
-            sock.close()
-            return
-        self.dialer = None
-        if self._dial_timer is not None:
-            self._dial_timer.cancel()
-            self._dial_timer = None
-        conn = Connection(s, self, True, loop)
-        self.connections.append(conn)
-        await loop.connect_accepted_socket(lambda: conn, sock)
+    # -- inbound connections -----------------------------------------------------------------
 
     def adopt_inbound(self, conn: Connection) -> Session:
         """An inbound connection from this peer: it gets a fresh session (RFC 4271 §8.2.2:
@@ -578,47 +505,6 @@ class Peer:
             self.speaker.outbound.changes(changes)
         self.negotiated = None
 
-    def _sweep_stale(self, family: Family) -> None:
-        # Stale keys are those of the session that went down (RFC 7911 §3), not of the current
-        # one: by the time the restart timer fires `negotiated` is None.
-        ap = family in self._stale_add_path
-        changes = self.speaker.rib.sweep_stale(self.source, family, ap)
-        if changes:
-            log.info(
-                "stale routes removed",
-                peer=self.key,
-                family=family_name(family),
-                routes=len(changes),
-            )
-            self.speaker.outbound.changes(changes)
-        if not self.source.stale and self._gr_timer is not None:
-            self._gr_timer.cancel()
-            self._gr_timer = None
-
-    def _sweep_all_stale(self, reason: str) -> None:
-        # Called by the restart timer, or directly when the peer returns without the Restart
-        # State bit (RFC 4724 §4.2); then the pending timer must go too, or it would fire during
-        # a later restart and sweep that restart's stale routes early.
-        if self._gr_timer is not None:
-            self._gr_timer.cancel()
-        self._gr_timer = None
-        if self.source.stale:
-            log.info("sweeping stale routes", peer=self.key, reason=reason)
-        for fam in list(self.source.stale):
-            self._sweep_stale(fam)
-
-    def _schedule_redial(self) -> None:
-        if self.config.passive or self._redial is not None:
-            return
-        delay = self.backoff * random.uniform(0.75, 1.0)  # RFC 4271 §10 jitter
-        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
-        self._redial = self.speaker.loop.call_later(delay, self._redial_now)
-
-    def _redial_now(self) -> None:
-        self._redial = None
-        if not self.stopped and not self.connections:
-            self._start_dialer()
-
     # -- outbound (update group member) -------------------------------------------------------
 
     def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
@@ -650,3 +536,7 @@ class Peer:
                         1 for key in mine if (p := table.get(key)) is not None and p.source is src
                     )
         return total - own
+
+
+# BACKOFF_* live with the dialing (pyrr.peer_dial) and stay importable from here.
+__all__ = ["BACKOFF_MAX", "BACKOFF_START", "MAX_PENDING_INBOUND", "STALL_LIMIT", "Peer"]
