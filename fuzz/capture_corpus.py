@@ -128,8 +128,7 @@ class _CaptureProtocol(asyncio.Protocol):
         try:
             while (msg := self.framer.next_message()) is not None:
                 mtype, body = msg
-                wire = (b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + bytes((mtype,))
-                        + body)
+                wire = b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + bytes((mtype,)) + body
                 self.recorder.record(self.peer, mtype, wire)
                 if self.session is None and mtype == MsgType.OPEN:
                     self._start_session(body)
@@ -147,8 +146,13 @@ class _CaptureProtocol(asyncio.Protocol):
             peer_as = decode_open(body).asn
         except BGPError:
             peer_as = ASN
-        cfg = SessionConfig(local_as=ASN, router_id=self.router_id, peer_as=peer_as,
-                            capabilities=_listener_caps(), hold_time=90)
+        cfg = SessionConfig(
+            local_as=ASN,
+            router_id=self.router_id,
+            peer_as=peer_as,
+            capabilities=_listener_caps(),
+            hold_time=90,
+        )
         s = Session(cfg)
         s.connection_made(asyncio.get_running_loop().time())
         self.session = s
@@ -215,8 +219,9 @@ async def _listen(addresses: list[str], out: Path, names: dict[str, str]) -> Non
     await stop.wait()
     for srv in servers:
         srv.close()
-    print("stopped: " + ", ".join(f"{k}={v}" for k, v in sorted(recorder.counts.items())),
-          flush=True)
+    print(
+        "stopped: " + ", ".join(f"{k}={v}" for k, v in sorted(recorder.counts.items())), flush=True
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,27 +249,56 @@ def _capture(out: Path, seconds: float) -> int:
             hf.ip4: "frr", hf.ip6: "frrv6",
             hg.ip4: "gobgp", hg.ip6: "gobgpv6",
         }  # fmt: skip
-        argv = [sys.executable, "-m", "fuzz.capture_corpus", "--listen", cap.ip4, cap.ip6,
-                "--out", str(tmp)]
+        argv = [
+            sys.executable,
+            "-m",
+            "fuzz.capture_corpus",
+            "--listen",
+            cap.ip4,
+            cap.ip6,
+            "--out",
+            str(tmp),
+        ]
         for addr, name in names.items():
             argv += ["--name", f"{addr}={name}"]
-        listener = cap.popen(argv, log="listener.log", cwd=REPO_ROOT,
-                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        listener = cap.popen(
+            argv,
+            log="listener.log",
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
         wait_until(lambda: "listening" in listener.log_text(), 15, 0.2, "the listener")
 
-        b16 = CalicoBird(h16, [cap.ip4, cap.ip6],
-                         ["10.10.1.0/26", "10.10.1.64/26", "2001:db8:1001::/64"])
+        b16 = CalicoBird(
+            h16, [cap.ip4, cap.ip6], ["10.10.1.0/26", "10.10.1.64/26", "2001:db8:1001::/64"]
+        )
         b16.start()
         b2 = _Bird2WithAttributes(
-            h2, [Neighbor(cap.ip4), Neighbor(cap.ip6)],
+            h2,
+            [Neighbor(cap.ip4), Neighbor(cap.ip6)],
             ["10.10.2.0/26", "10.10.2.128/25", "2001:db8:1002::/64", "2001:db8:1003::/64"],
         ).start()
         frr = Frr.client(hf, cap.ip4, ["10.10.3.0/26", "10.10.3.64/26", "2001:db8:1004::/64"])
         frr.start()
         gob = Gobgp.client(hg, cap.ip4, ["10.10.4.0/26", "2001:db8:1005::/64"]).start()
-        gob.gobgp("global", "rib", "add", "-a", "ipv4", "10.10.4.64/26", "nexthop", hg.ip4,
-                  "community", "64512:300,65535:65281", "med", "20", "large-community",
-                  "64512:1:2", "origin", "incomplete")
+        gob.gobgp(
+            "global",
+            "rib",
+            "add",
+            "-a",
+            "ipv4",
+            "10.10.4.64/26",
+            "nexthop",
+            hg.ip4,
+            "community",
+            "64512:300,65535:65281",
+            "med",
+            "20",
+            "large-community",
+            "64512:1:2",
+            "origin",
+            "incomplete",
+        )
         b16.wait_established(60)
         b2.wait_established(timeout=60)
         frr.wait_established(timeout=60)
@@ -303,8 +337,10 @@ class _Bird2WithAttributes(Bird2):
 
     def render_config(self) -> str:
         text = super().render_config()
-        attrs = ("{ bgp_community.add((64512, 100)); bgp_community.add((65535, 65282)); "
-                 "bgp_large_community.add((64512, 7, 9)); bgp_med = 50; }")
+        attrs = (
+            "{ bgp_community.add((64512, 100)); bgp_community.add((65535, 65282)); "
+            "bgp_large_community.add((64512, 7, 9)); bgp_med = 50; }"
+        )
         out = []
         for line in text.splitlines():
             if line.strip().startswith("route ") and line.rstrip().endswith("blackhole;"):
@@ -315,8 +351,11 @@ class _Bird2WithAttributes(Bird2):
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fuzz.capture_corpus", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m fuzz.capture_corpus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--out", type=Path, default=CAPTURE_DIR, help="where to write the .bin files")
     ap.add_argument("--seconds", type=float, default=12.0, help="capture time once all are up")
     ap.add_argument("--listen", nargs="+", metavar="ADDR", help=argparse.SUPPRESS)

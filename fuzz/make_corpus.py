@@ -75,37 +75,53 @@ def open_gobgp310() -> bytes:
         extended_next_hop=((IPV4_UNICAST, AFI.IPV6),),
         fqdn=("gobgp-1", "cluster.local"),
     )
-    return Open(asn=4200000001, hold_time=90, router_id=_rid("10.0.0.13"),
-                capabilities=caps).encode()
+    return Open(
+        asn=4200000001, hold_time=90, router_id=_rid("10.0.0.13"), capabilities=caps
+    ).encode()
 
 
 def _attrs() -> PathAttrs:
-    return PathAttrs([
-        (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\x00"),
-        (AttrCode.AS_PATH, AttrFlag.TRANSITIVE,
-         encode_as_path(((AsPathSegType.AS_SEQUENCE, (64512, 4200000001)),))),
-        (AttrCode.MULTI_EXIT_DISC, AttrFlag.OPTIONAL, struct.pack("!I", 10)),
-        (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
-        (AttrCode.COMMUNITIES, AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE,
-         struct.pack("!HHHH", 64512, 100, 0xFFFF, 0xFF01)),
-        (AttrCode.ORIGINATOR_ID, AttrFlag.OPTIONAL, IPv4Address("10.0.0.11").packed),
-        (AttrCode.CLUSTER_LIST, AttrFlag.OPTIONAL, IPv4Address("10.0.0.1").packed),
-        (AttrCode.LARGE_COMMUNITIES, AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE,
-         struct.pack("!III", 4200000001, 1, 2)),
-    ])
+    return PathAttrs(
+        [
+            (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\x00"),
+            (
+                AttrCode.AS_PATH,
+                AttrFlag.TRANSITIVE,
+                encode_as_path(((AsPathSegType.AS_SEQUENCE, (64512, 4200000001)),)),
+            ),
+            (AttrCode.MULTI_EXIT_DISC, AttrFlag.OPTIONAL, struct.pack("!I", 10)),
+            (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
+            (
+                AttrCode.COMMUNITIES,
+                AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE,
+                struct.pack("!HHHH", 64512, 100, 0xFFFF, 0xFF01),
+            ),
+            (AttrCode.ORIGINATOR_ID, AttrFlag.OPTIONAL, IPv4Address("10.0.0.11").packed),
+            (AttrCode.CLUSTER_LIST, AttrFlag.OPTIONAL, IPv4Address("10.0.0.1").packed),
+            (
+                AttrCode.LARGE_COMMUNITIES,
+                AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE,
+                struct.pack("!III", 4200000001, 1, 2),
+            ),
+        ]
+    )
 
 
 def update_ipv4() -> bytes:
-    nlri = b"".join(encode_prefix(ip_network(p)) for p in
-                    ("10.65.0.0/26", "10.65.1.64/26", "192.168.0.0/16", "0.0.0.0/0"))
+    nlri = b"".join(
+        encode_prefix(ip_network(p))
+        for p in ("10.65.0.0/26", "10.65.1.64/26", "192.168.0.0/16", "0.0.0.0/0")
+    )
     withdrawn = b"".join(encode_prefix(ip_network(p)) for p in ("10.66.0.0/26", "10.0.0.1/32"))
     block = attrs_block(_attrs(), IPV4_UNICAST, IPv4Address("10.0.0.11").packed)
     return update_message(withdrawn=withdrawn, attrs=block, nlri=nlri)
 
 
 def _v6_nlri() -> bytes:
-    return b"".join(encode_prefix(ip_network(p)) for p in
-                    ("fd00:10:244::/122", "fd00:10:244:0:1::/122", "2001:db8::/32", "::/0"))
+    return b"".join(
+        encode_prefix(ip_network(p))
+        for p in ("fd00:10:244::/122", "fd00:10:244:0:1::/122", "2001:db8::/32", "::/0")
+    )
 
 
 def update_ipv6_nh16() -> bytes:
@@ -134,7 +150,8 @@ def corpus_messages() -> dict[str, bytes]:
         "eor_ipv6.bin": end_of_rib(IPV6_UNICAST),
         "keepalive.bin": KEEPALIVE,
         "notification_shutdown.bin": shutdown_notification(
-            CeaseSub.ADMINISTRATIVE_SHUTDOWN, "maintenance \u2014 back soon").encode(),
+            CeaseSub.ADMINISTRATIVE_SHUTDOWN, "maintenance \u2014 back soon"
+        ).encode(),
         "route_refresh_borr_ipv6.bin": RouteRefresh(AFI.IPV6, 1, RefreshSubtype.BORR).encode(),
     }
 

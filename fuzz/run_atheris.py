@@ -119,8 +119,11 @@ def replay_coverage(target: str, corpus: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fuzz.run_atheris", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m fuzz.run_atheris",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("target", choices=TARGETS)
     ap.add_argument("--corpus", type=Path, help="working corpus directory")
     ap.add_argument("--coverage", action="store_true", help="replay the corpus under coverage.py")
@@ -132,8 +135,10 @@ def main(argv: list[str]) -> int:
     added = prepare(args.target, corpus)
     artifacts = work / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    print(f"fuzz_{args.target}: corpus {corpus} ({added} seeds added), artifacts {artifacts}",
-          flush=True)
+    print(
+        f"fuzz_{args.target}: corpus {corpus} ({added} seeds added), artifacts {artifacts}",
+        flush=True,
+    )
 
     import atheris
 

@@ -76,10 +76,14 @@ _BOTH = frozenset({IPV4_UNICAST, IPV6_UNICAST})
 UPDATE_CONTEXTS: tuple[UpdateContext, ...] = (
     UpdateContext(four_octet_as=True, ibgp=True, peer_as=64512, families=_BOTH),
     UpdateContext(four_octet_as=False, ibgp=False, peer_as=65001, families=_BOTH),
-    UpdateContext(four_octet_as=True, ibgp=True, peer_as=64512, families=_BOTH,
-                  add_path_rx=_BOTH),
-    UpdateContext(four_octet_as=False, ibgp=True, peer_as=4200000001,
-                  families=frozenset({IPV4_UNICAST}), add_path_rx=frozenset({IPV4_UNICAST})),
+    UpdateContext(four_octet_as=True, ibgp=True, peer_as=64512, families=_BOTH, add_path_rx=_BOTH),
+    UpdateContext(
+        four_octet_as=False,
+        ibgp=True,
+        peer_as=4200000001,
+        families=frozenset({IPV4_UNICAST}),
+        add_path_rx=frozenset({IPV4_UNICAST}),
+    ),
     UpdateContext(four_octet_as=True, ibgp=False, peer_as=4200000001, families=_BOTH),
 )
 
@@ -134,8 +138,9 @@ def _check_reencode(upd: Update, ctx: UpdateContext) -> None:
     assert attrs is not None
     for fam, nh, prefixes in upd.announced:
         nlri = b"".join(prefixes)
-        block = attrs_block(attrs, fam, nh, True, None if fam == IPV4_UNICAST and len(nh) == 4
-                            else nlri)
+        block = attrs_block(
+            attrs, fam, nh, True, None if fam == IPV4_UNICAST and len(nh) == 4 else nlri
+        )
         if fam == IPV4_UNICAST and len(nh) == 4:
             msg = update_message(attrs=block, nlri=nlri)
         else:
@@ -169,8 +174,9 @@ def decode_body(mtype: int, body: bytes, ctx: UpdateContext) -> object:
 # fuzz_framer
 
 
-def _frame_all(chunks: list[bytes],
-               max_length: int) -> tuple[list[tuple[int, bytes]], BGPError | None]:
+def _frame_all(
+    chunks: list[bytes], max_length: int
+) -> tuple[list[tuple[int, bytes]], BGPError | None]:
     framer = Framer(max_length)
     out: list[tuple[int, bytes]] = []
     for chunk in chunks:
@@ -199,7 +205,10 @@ def fuzz_framer(data: bytes) -> None:
     assert (err_whole is None) == (err_single is None)
     if err_whole is not None and err_single is not None:
         assert (err_whole.code, err_whole.subcode, err_whole.data) == (
-            err_single.code, err_single.subcode, err_single.data)
+            err_single.code,
+            err_single.subcode,
+            err_single.data,
+        )
     # The messages cover a prefix of the input exactly.
     consumed = sum(HEADER_LEN + len(b) for _t, b in whole)
     assert consumed <= len(data)
@@ -232,6 +241,7 @@ def fuzz_update(data: bytes) -> None:
 # ---------------------------------------------------------------------------------------------
 # fuzz_session
 
+
 def _config(local_as: int, peer_as: int, four_octet: bool) -> SessionConfig:
     caps = Capabilities(
         families=(IPV4_UNICAST, IPV6_UNICAST),
@@ -241,12 +251,14 @@ def _config(local_as: int, peer_as: int, four_octet: bool) -> SessionConfig:
         add_path=(((AFI.IPV4, SAFI.UNICAST), AddPathMode.BOTH),) if four_octet else (),
         extended_message=True,
     )
-    return SessionConfig(local_as=local_as, router_id=0x0A000001, peer_as=peer_as,
-                         capabilities=caps, hold_time=90)
+    return SessionConfig(
+        local_as=local_as, router_id=0x0A000001, peer_as=peer_as, capabilities=caps, hold_time=90
+    )
 
 
-def opensent_session(local_as: int = 64512, peer_as: int = 64512,
-                     four_octet: bool = True) -> Session:
+def opensent_session(
+    local_as: int = 64512, peer_as: int = 64512, four_octet: bool = True
+) -> Session:
     s = Session(_config(local_as, peer_as, four_octet))
     s.connection_made(NOW)
     s.events()
@@ -254,12 +266,15 @@ def opensent_session(local_as: int = 64512, peer_as: int = 64512,
     return s
 
 
-def established_session(local_as: int = 64512, peer_as: int = 64512,
-                        four_octet: bool = True) -> Session:
+def established_session(
+    local_as: int = 64512, peer_as: int = 64512, four_octet: bool = True
+) -> Session:
     """A session in Established, the peer's OPEN and KEEPALIVE consumed, output drained."""
     s = opensent_session(local_as, peer_as, four_octet)
     peer_caps = Capabilities(
-        families=(IPV4_UNICAST, IPV6_UNICAST), route_refresh=True, enhanced_route_refresh=True,
+        families=(IPV4_UNICAST, IPV6_UNICAST),
+        route_refresh=True,
+        enhanced_route_refresh=True,
         four_octet_as=peer_as if four_octet else None,
         add_path=(((AFI.IPV4, SAFI.UNICAST), AddPathMode.BOTH),) if four_octet else (),
         extended_message=True,
@@ -281,8 +296,9 @@ SESSION_SCENARIOS: tuple[tuple[str, Callable[[], Session]], ...] = (
 )
 
 
-def _run_session(factory: Callable[[], Session], chunks: list[bytes]) -> tuple[
-        list[Event], bytes, State]:
+def _run_session(
+    factory: Callable[[], Session], chunks: list[bytes]
+) -> tuple[list[Event], bytes, State]:
     s = factory()
     events: list[Event] = []
     out = bytearray()
@@ -335,4 +351,3 @@ if __name__ == "__main__":  # pragma: no cover
         for target in (fuzz_framer, fuzz_update, fuzz_session):
             target(blob)
         print(f"{path}: ok")
-

@@ -28,9 +28,7 @@ def ip_int(addr: str) -> int:
     return int.from_bytes(socket.inet_aton(addr), "big")
 
 
-def basic_attrs(
-    local_pref: int = 100, extra: Iterable[tuple[int, int, bytes]] = ()
-) -> PathAttrs:
+def basic_attrs(local_pref: int = 100, extra: Iterable[tuple[int, int, bytes]] = ()) -> PathAttrs:
     return PathAttrs(
         [
             (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
@@ -121,8 +119,9 @@ class SimPeer:
     def prefixes(self, family: Family = IPV4_UNICAST) -> set[str]:
         return {p for (f, p) in self.routes if f == family}
 
-    def announce(self, prefixes: list[str], next_hop: str | None = None,
-                 attrs: PathAttrs | None = None) -> None:
+    def announce(
+        self, prefixes: list[str], next_hop: str | None = None, attrs: PathAttrs | None = None
+    ) -> None:
         assert self.conn is not None
         attrs = attrs or basic_attrs()
         by_fam: dict[Family, list[bytes]] = {}

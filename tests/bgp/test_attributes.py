@@ -35,8 +35,9 @@ asn2 = st.integers(0, 0xFFFF)
 big_or_small = st.one_of(asn2, st.integers(0x10000, 2**32 - 1))
 
 
-def segments(asn: st.SearchStrategy[int], types: list[int], max_len: int = 8) -> st.SearchStrategy[
-        AsPath]:
+def segments(
+    asn: st.SearchStrategy[int], types: list[int], max_len: int = 8
+) -> st.SearchStrategy[AsPath]:
     seg = st.tuples(st.sampled_from(types), st.lists(asn, min_size=1, max_size=max_len).map(tuple))
     return st.lists(seg, max_size=6).map(tuple)
 
@@ -78,11 +79,13 @@ def test_as_path_round_trip_2_octet(path: AsPath) -> None:
 
 def test_as_path_wire_forms() -> None:
     path = ((SEQ, (64512, 4200000001)), (SET, (1, 2)))
-    assert encode_as_path(path, 4) == bytes.fromhex("0202 0000fc00 fa56ea01 0102 00000001 00000002"
-                                                    .replace(" ", ""))
+    assert encode_as_path(path, 4) == bytes.fromhex(
+        "0202 0000fc00 fa56ea01 0102 00000001 00000002".replace(" ", "")
+    )
     # 2-octet form: an AS that does not fit becomes AS_TRANS (RFC 6793 §4.2.2).
-    assert encode_as_path(path, 2) == bytes.fromhex("0202 fc00 5ba0 0102 0001 0002"
-                                                    .replace(" ", ""))
+    assert encode_as_path(path, 2) == bytes.fromhex(
+        "0202 fc00 5ba0 0102 0001 0002".replace(" ", "")
+    )
     assert encode_as_path(()) == b""
     assert decode_as_path(b"", 4) == ()
 
@@ -167,8 +170,7 @@ def test_merge_keeps_leading_confederation_segments() -> None:
     as4: AsPath = ((SEQ, (4200000001,)),)
     assert merge_as4_path(as_path, as4) == ((CSEQ, (65100, 65101)), (SEQ, (4200000001,)))
     as_path = ((CSEQ, (65100,)), (SEQ, (65010, AS_TRANS)))
-    assert merge_as4_path(as_path, as4) == ((CSEQ, (65100,)), (SEQ, (65010,)),
-                                            (SEQ, (4200000001,)))
+    assert merge_as4_path(as_path, as4) == ((CSEQ, (65100,)), (SEQ, (65010,)), (SEQ, (4200000001,)))
 
 
 # -- PathAttrs -------------------------------------------------------------------------------
@@ -207,7 +209,13 @@ def test_path_attrs_fields_and_canonical_order() -> None:
 def test_path_attrs_defaults() -> None:
     pa = PathAttrs([])
     assert (pa.origin, pa.as_path, pa.med, pa.local_pref, pa.originator_id, pa.cluster_list) == (
-        Origin.INCOMPLETE, (), None, None, None, ())
+        Origin.INCOMPLETE,
+        (),
+        None,
+        None,
+        None,
+        (),
+    )
     assert pa.wire == b""
 
 
@@ -236,10 +244,17 @@ def test_replace_and_remove() -> None:
 
 def test_repr_and_describe() -> None:
     text = repr(PathAttrs(_full_items()))
-    for part in ("ORIGIN=EGP", "AS_PATH=64512 4200000001 {7,8}", "MULTI_EXIT_DISC=50",
-                 "LOCAL_PREF=200", "ATOMIC_AGGREGATE", "COMMUNITIES=64512:1",
-                 "ORIGINATOR_ID=10.0.0.11", "CLUSTER_LIST=10.0.0.1 10.0.0.2",
-                 "LARGE_COMMUNITIES=4200000001:1:2"):
+    for part in (
+        "ORIGIN=EGP",
+        "AS_PATH=64512 4200000001 {7,8}",
+        "MULTI_EXIT_DISC=50",
+        "LOCAL_PREF=200",
+        "ATOMIC_AGGREGATE",
+        "COMMUNITIES=64512:1",
+        "ORIGINATOR_ID=10.0.0.11",
+        "CLUSTER_LIST=10.0.0.1 10.0.0.2",
+        "LARGE_COMMUNITIES=4200000001:1:2",
+    ):
         assert part in text, part
     assert describe_attr(200, 0xC0, b"\x01") == "attr200(flags=0xc0, 01)"
     assert describe_attr(AttrCode.ORIGIN, WK, b"\x07") == "ORIGIN(07)"
@@ -247,10 +262,20 @@ def test_repr_and_describe() -> None:
 
 
 def test_expected_flags_table() -> None:
-    well_known = {AttrCode.ORIGIN, AttrCode.AS_PATH, AttrCode.NEXT_HOP, AttrCode.LOCAL_PREF,
-                  AttrCode.ATOMIC_AGGREGATE}
-    non_transitive = {AttrCode.MULTI_EXIT_DISC, AttrCode.ORIGINATOR_ID, AttrCode.CLUSTER_LIST,
-                      AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI}
+    well_known = {
+        AttrCode.ORIGIN,
+        AttrCode.AS_PATH,
+        AttrCode.NEXT_HOP,
+        AttrCode.LOCAL_PREF,
+        AttrCode.ATOMIC_AGGREGATE,
+    }
+    non_transitive = {
+        AttrCode.MULTI_EXIT_DISC,
+        AttrCode.ORIGINATOR_ID,
+        AttrCode.CLUSTER_LIST,
+        AttrCode.MP_REACH_NLRI,
+        AttrCode.MP_UNREACH_NLRI,
+    }
     for code in AttrCode:
         if code in well_known:
             assert EXPECTED_FLAGS[code] == WK
@@ -273,8 +298,12 @@ def _decode_as2(wire: bytes, ibgp: bool = True) -> PathAttrs | None:
 
 
 def test_wire_for_as2_small_ases_no_as4_path() -> None:
-    pa = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00"),
-                    (AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (65001, 65002)),)))])
+    pa = PathAttrs(
+        [
+            (AttrCode.ORIGIN, WK, b"\x00"),
+            (AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (65001, 65002)),))),
+        ]
+    )
     wire = pa.wire_for_as2()
     assert wire == b"\x40\x01\x01\x00" + b"\x40\x02\x06\x02\x02\xfd\xe9\xfd\xea"
     assert _decode_as2(wire) == pa
@@ -285,8 +314,11 @@ def test_wire_for_as2_big_as_uses_as_trans_and_as4_path() -> None:
     pa = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00"), (AttrCode.AS_PATH, WK, encode_as_path(path))])
     wire = pa.wire_for_as2()
     as2 = encode_as_path(((SEQ, (65001, AS_TRANS)), (SET, (AS_TRANS, 7))), 2)
-    assert wire == (b"\x40\x01\x01\x00" + encode_attr(AttrCode.AS_PATH, WK, as2)
-                    + encode_attr(AttrCode.AS4_PATH, OPT_T, encode_as_path(path, 4)))
+    assert wire == (
+        b"\x40\x01\x01\x00"
+        + encode_attr(AttrCode.AS_PATH, WK, as2)
+        + encode_attr(AttrCode.AS4_PATH, OPT_T, encode_as_path(path, 4))
+    )
     assert _decode_as2(wire) == pa
 
 
@@ -294,11 +326,14 @@ def test_wire_for_as2_aggregator() -> None:
     big = PathAttrs([(AttrCode.AGGREGATOR, OPT_T, struct.pack("!I", 4200000001) + b"\x0a\0\0\x01")])
     assert big.wire_for_as2() == (
         encode_attr(AttrCode.AGGREGATOR, OPT_T, struct.pack("!H", AS_TRANS) + b"\x0a\0\0\x01")
-        + encode_attr(AttrCode.AS4_AGGREGATOR, OPT_T,
-                      struct.pack("!I", 4200000001) + b"\x0a\0\0\x01"))
+        + encode_attr(
+            AttrCode.AS4_AGGREGATOR, OPT_T, struct.pack("!I", 4200000001) + b"\x0a\0\0\x01"
+        )
+    )
     small = PathAttrs([(AttrCode.AGGREGATOR, OPT_T, struct.pack("!I", 65001) + b"\x0a\0\0\x01")])
-    assert small.wire_for_as2() == encode_attr(AttrCode.AGGREGATOR, OPT_T,
-                                               struct.pack("!H", 65001) + b"\x0a\0\0\x01")
+    assert small.wire_for_as2() == encode_attr(
+        AttrCode.AGGREGATOR, OPT_T, struct.pack("!H", 65001) + b"\x0a\0\0\x01"
+    )
 
 
 def test_wire_for_as2_leaves_confederation_out_of_as4_path() -> None:
@@ -329,11 +364,13 @@ def _split(wire: bytes) -> list[tuple[int, int, bytes]]:
 def test_as2_round_trip_any_path(path: AsPath, aggregator_big: bool) -> None:
     """What wire_for_as2 sends, a 2-octet session's decoder merges back to the same attributes."""
     agg_as = 4200000009 if aggregator_big else 65009
-    pa = PathAttrs([
-        (AttrCode.ORIGIN, WK, b"\x02"),
-        (AttrCode.AS_PATH, WK, encode_as_path(path)),
-        (AttrCode.AGGREGATOR, OPT_T, struct.pack("!I", agg_as) + b"\x0a\0\0\x09"),
-    ])
+    pa = PathAttrs(
+        [
+            (AttrCode.ORIGIN, WK, b"\x02"),
+            (AttrCode.AS_PATH, WK, encode_as_path(path)),
+            (AttrCode.AGGREGATOR, OPT_T, struct.pack("!I", agg_as) + b"\x0a\0\0\x09"),
+        ]
+    )
     assert _decode_as2(pa.wire_for_as2()) == pa
 
 
@@ -345,8 +382,9 @@ def test_as2_round_trip_with_confederations(confed: AsPath, rest: AsPath) -> Non
     AS4_PATH, so a 4-octet member AS cannot cross a 2-octet session.)
     """
     ordered = confed + rest  # RFC 5065 §3: confederation segments come first
-    pa = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00"), (AttrCode.AS_PATH, WK,
-                                                      encode_as_path(ordered))])
+    pa = PathAttrs(
+        [(AttrCode.ORIGIN, WK, b"\x00"), (AttrCode.AS_PATH, WK, encode_as_path(ordered))]
+    )
     assert _decode_as2(pa.wire_for_as2()) == pa
 
 
@@ -354,5 +392,6 @@ def test_attrs_block_uses_as2_form_when_asked() -> None:
     pa = PathAttrs([(AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (4200000001,)),)))])
     nh = bytes((10, 0, 0, 1))
     assert attrs_block(pa, IPV4_UNICAST, nh, four_octet_as=False) == (
-        b"\x40\x03\x04" + nh + pa.wire_for_as2())
+        b"\x40\x03\x04" + nh + pa.wire_for_as2()
+    )
     assert attrs_block(pa, IPV4_UNICAST, nh) == b"\x40\x03\x04" + nh + pa.wire

@@ -28,27 +28,35 @@ families = st.tuples(st.integers(0, 0xFFFF), st.integers(0, 0xFF))
 common_families = st.sampled_from([IPV4_UNICAST, IPV6_UNICAST, (1, 2), (2, 2), (25, 70)])
 
 
-def _unique(strategy: st.SearchStrategy[Family], max_size: int) -> st.SearchStrategy[
-        tuple[Family, ...]]:
+def _unique(
+    strategy: st.SearchStrategy[Family], max_size: int
+) -> st.SearchStrategy[tuple[Family, ...]]:
     return st.lists(strategy, max_size=max_size, unique=True).map(tuple)
 
 
 graceful_restarts = st.builds(
     GracefulRestart,
-    flags=st.sampled_from([GRFlags.NONE, GRFlags.RESTART, GRFlags.NOTIFICATION,
-                           GRFlags.RESTART | GRFlags.NOTIFICATION]),
+    flags=st.sampled_from(
+        [
+            GRFlags.NONE,
+            GRFlags.RESTART,
+            GRFlags.NOTIFICATION,
+            GRFlags.RESTART | GRFlags.NOTIFICATION,
+        ]
+    ),
     restart_time=st.integers(0, 0x0FFF),
     families=st.lists(st.tuples(families, st.booleans()), max_size=4).map(tuple),
 )
 long_lived = st.builds(
     LongLivedGR,
-    st.lists(st.tuples(families, st.integers(0, 255), st.integers(0, 2**24 - 1)),
-             max_size=4).map(tuple),
+    st.lists(st.tuples(families, st.integers(0, 255), st.integers(0, 2**24 - 1)), max_size=4).map(
+        tuple
+    ),
 )
 add_paths = st.lists(
-    st.tuples(families, st.sampled_from([AddPathMode.RECEIVE, AddPathMode.SEND,
-                                         AddPathMode.BOTH])),
-    max_size=4, unique_by=lambda t: t[0],
+    st.tuples(families, st.sampled_from([AddPathMode.RECEIVE, AddPathMode.SEND, AddPathMode.BOTH])),
+    max_size=4,
+    unique_by=lambda t: t[0],
 ).map(tuple)
 ext_nh = st.lists(
     st.tuples(st.tuples(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF)), st.integers(0, 0xFFFF)),
@@ -56,8 +64,7 @@ ext_nh = st.lists(
 ).map(tuple)
 labels = st.text(max_size=20).filter(lambda s: len(s.encode()) <= 60)  # no surrogates
 unknown_caps = st.lists(
-    st.tuples(st.integers(0, 255).filter(lambda c: c not in KNOWN_CODES),
-              st.binary(max_size=12)),
+    st.tuples(st.integers(0, 255).filter(lambda c: c not in KNOWN_CODES), st.binary(max_size=12)),
     max_size=3,
 ).map(tuple)
 
@@ -83,12 +90,16 @@ def test_every_capability_round_trips(c: Capabilities) -> None:
     assert decode_capabilities(split_tlvs(c.encode())) == c
 
 
-@given(capability_sets.filter(lambda c: len(c.encode()) <= 255),
-       st.integers(1, 2**32 - 1), st.sampled_from([0, 3, 90, 180, 240, 65535]))
+@given(
+    capability_sets.filter(lambda c: len(c.encode()) <= 255),
+    st.integers(1, 2**32 - 1),
+    st.sampled_from([0, 3, 90, 180, 240, 65535]),
+)
 def test_open_round_trips_capabilities(c: Capabilities, router_id: int, hold: int) -> None:
     asn = c.four_octet_as if c.four_octet_as is not None else 64512
-    op = decode_open(Open(asn=asn, hold_time=hold, router_id=router_id,
-                          capabilities=c).encode()[19:])
+    op = decode_open(
+        Open(asn=asn, hold_time=hold, router_id=router_id, capabilities=c).encode()[19:]
+    )
     assert op.capabilities == c
     assert (op.hold_time, op.router_id) == (hold, router_id)
     if c.four_octet_as is not None or asn <= 0xFFFF:
@@ -108,20 +119,34 @@ def test_open_round_trips_capabilities(c: Capabilities, router_id: int, hold: in
         (Capabilities(extended_message=True), "0600"),
         (Capabilities(four_octet_as=4200000001), "4104 fa56ea01"),
         # RFC 4724 §3: restart flags in the top 4 bits, 12-bit time, F bit per family.
-        (Capabilities(graceful_restart=GracefulRestart(GRFlags.NONE, 120, ((IPV4_UNICAST, True),))),
-         "4006 0078 00010180"),
+        (
+            Capabilities(
+                graceful_restart=GracefulRestart(GRFlags.NONE, 120, ((IPV4_UNICAST, True),))
+            ),
+            "4006 0078 00010180",
+        ),
         (Capabilities(graceful_restart=GracefulRestart(GRFlags.RESTART, 120, ())), "4002 8078"),
-        (Capabilities(graceful_restart=GracefulRestart(
-            GRFlags.RESTART | GRFlags.NOTIFICATION, 4095, ((IPV6_UNICAST, False),))),
-         "4006 cfff 00020100"),
-        (Capabilities(add_path=((IPV4_UNICAST, AddPathMode.BOTH),
-                                (IPV6_UNICAST, AddPathMode.RECEIVE))),
-         "4508 00010103 00020101"),
+        (
+            Capabilities(
+                graceful_restart=GracefulRestart(
+                    GRFlags.RESTART | GRFlags.NOTIFICATION, 4095, ((IPV6_UNICAST, False),)
+                )
+            ),
+            "4006 cfff 00020100",
+        ),
+        (
+            Capabilities(
+                add_path=((IPV4_UNICAST, AddPathMode.BOTH), (IPV6_UNICAST, AddPathMode.RECEIVE))
+            ),
+            "4508 00010103 00020101",
+        ),
         # RFC 8950 §3: NLRI AFI, NLRI SAFI (2 octets), next-hop AFI.
         (Capabilities(extended_next_hop=((IPV4_UNICAST, AFI.IPV6),)), "0506 000100010002"),
         # RFC 9494 §3: AFI, SAFI, flags, 24-bit stale time.
-        (Capabilities(long_lived_gr=LongLivedGR(((IPV4_UNICAST, 0x80, 86400),))),
-         "4707 00010180 015180"),
+        (
+            Capabilities(long_lived_gr=LongLivedGR(((IPV4_UNICAST, 0x80, 86400),))),
+            "4707 00010180 015180",
+        ),
         (Capabilities(long_lived_gr=LongLivedGR(())), "4700"),
         (Capabilities(fqdn=("node1", "example.com")), "4912 056e6f646531 0b6578616d706c652e636f6d"),
         (Capabilities(unknown=((99, b"\x01\x02"),)), "6302 0102"),
@@ -135,12 +160,17 @@ def test_capability_wire_form(caps: Capabilities, wire: str) -> None:
 
 def test_encode_order_and_all_together() -> None:
     c = Capabilities(
-        families=(IPV4_UNICAST, IPV6_UNICAST), route_refresh=True, route_refresh_cisco=True,
-        enhanced_route_refresh=True, four_octet_as=64512,
+        families=(IPV4_UNICAST, IPV6_UNICAST),
+        route_refresh=True,
+        route_refresh_cisco=True,
+        enhanced_route_refresh=True,
+        four_octet_as=64512,
         graceful_restart=GracefulRestart(GRFlags.NOTIFICATION, 300, ((IPV4_UNICAST, True),)),
         long_lived_gr=LongLivedGR(((IPV6_UNICAST, 0, 3600),)),
-        add_path=((IPV4_UNICAST, AddPathMode.SEND),), extended_message=True,
-        extended_next_hop=((IPV4_UNICAST, AFI.IPV6),), fqdn=("h", "d"),
+        add_path=((IPV4_UNICAST, AddPathMode.SEND),),
+        extended_message=True,
+        extended_next_hop=((IPV4_UNICAST, AFI.IPV6),),
+        fqdn=("h", "d"),
         unknown=((200, b""), (11, b"\xaa")),
     )
     codes = [code for code, _v in split_tlvs(c.encode())]
@@ -188,8 +218,9 @@ def test_graceful_restart_parsing_details() -> None:
     # family tuple is ignored rather than fatal.
     value = struct.pack("!H", 0xF000 | 90) + b"\x00\x01\x01\x80" + b"\x00\x02\x01\x7f" + b"\x00\x02"
     gr = decode_capabilities([(64, value)]).graceful_restart
-    assert gr == GracefulRestart(GRFlags.RESTART | GRFlags.NOTIFICATION, 90,
-                                 ((IPV4_UNICAST, True), (IPV6_UNICAST, False)))
+    assert gr == GracefulRestart(
+        GRFlags.RESTART | GRFlags.NOTIFICATION, 90, ((IPV4_UNICAST, True), (IPV6_UNICAST, False))
+    )
     assert gr.restarting and gr.notification
     assert gr.forwarding_preserved(IPV4_UNICAST)
     assert not gr.forwarding_preserved(IPV6_UNICAST)
@@ -250,9 +281,18 @@ def test_split_tlvs() -> None:
 # -- negotiation --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("lh", "ph", "hold", "ka"),
-                         [(90, 30, 30, 10), (30, 90, 30, 10), (240, 180, 180, 60), (0, 90, 0, 0),
-                          (90, 0, 0, 0), (3, 240, 3, 1), (10, 10, 10, 3)])
+@pytest.mark.parametrize(
+    ("lh", "ph", "hold", "ka"),
+    [
+        (90, 30, 30, 10),
+        (30, 90, 30, 10),
+        (240, 180, 180, 60),
+        (0, 90, 0, 0),
+        (90, 0, 0, 0),
+        (3, 240, 3, 1),
+        (10, 10, 10, 3),
+    ],
+)
 def test_hold_time_is_the_smaller(lh: int, ph: int, hold: int, ka: int) -> None:
     """RFC 4271 §4.2: the smaller hold time; keepalive at a third of it (§10)."""
     n = negotiate(Capabilities(), Capabilities(), lh, ph, 1, 2)
@@ -289,8 +329,7 @@ def test_no_multiprotocol_means_ipv4_unicast() -> None:
 def test_add_path_directions(local: AddPathMode, peer: AddPathMode, rx: bool, tx: bool) -> None:
     """RFC 7911 §4: we receive path ids only if we said Receive and the peer said Send."""
     lc = Capabilities(families=(IPV4_UNICAST,), add_path=((IPV4_UNICAST, local),))
-    pc = Capabilities(families=(IPV4_UNICAST,),
-                      add_path=((IPV4_UNICAST, peer),) if peer else ())
+    pc = Capabilities(families=(IPV4_UNICAST,), add_path=((IPV4_UNICAST, peer),) if peer else ())
     n = negotiate(lc, pc, 90, 90, 1, 2)
     assert (IPV4_UNICAST in n.add_path_rx) is rx
     assert (IPV4_UNICAST in n.add_path_tx) is tx
@@ -298,8 +337,9 @@ def test_add_path_directions(local: AddPathMode, peer: AddPathMode, rx: bool, tx
 
 def test_add_path_only_on_negotiated_families() -> None:
     lc = Capabilities(families=(IPV4_UNICAST,), add_path=((IPV6_UNICAST, AddPathMode.BOTH),))
-    pc = Capabilities(families=(IPV4_UNICAST, IPV6_UNICAST),
-                      add_path=((IPV6_UNICAST, AddPathMode.BOTH),))
+    pc = Capabilities(
+        families=(IPV4_UNICAST, IPV6_UNICAST), add_path=((IPV6_UNICAST, AddPathMode.BOTH),)
+    )
     n = negotiate(lc, pc, 90, 90, 1, 2)
     assert n.add_path_rx == frozenset() and n.add_path_tx == frozenset()
 
@@ -314,8 +354,9 @@ def test_add_path_only_on_negotiated_families() -> None:
         ({}, {"route_refresh": True}, False),
     ],
 )
-def test_route_refresh_either_code(local: dict[str, Any], peer: dict[str, Any],
-                                   expected: bool) -> None:
+def test_route_refresh_either_code(
+    local: dict[str, Any], peer: dict[str, Any], expected: bool
+) -> None:
     n = negotiate(Capabilities(**local), Capabilities(**peer), 90, 90, 1, 2)
     assert n.route_refresh is expected
 

@@ -45,8 +45,11 @@ from .helpers import feed as _feed
 T0 = 1000.0
 
 
-def make_pair(a_kw: dict[str, object] | None = None, b_kw: dict[str, object] | None = None,
-              clock: FakeClock | None = None) -> SessionPair:
+def make_pair(
+    a_kw: dict[str, object] | None = None,
+    b_kw: dict[str, object] | None = None,
+    clock: FakeClock | None = None,
+) -> SessionPair:
     a: dict[str, object] = dict(router_id="10.0.0.1")
     a.update(a_kw or {})
     b: dict[str, object] = dict(router_id="10.0.0.2", passive=True)
@@ -67,8 +70,12 @@ def states(events: list[Event]) -> list[tuple[State, State]]:
     return [(e.old, e.new) for e in events if isinstance(e, StateChanged)]
 
 
-def peer_open(asn: int = 64512, router_id: str = "10.0.0.2", hold: int = 90,
-              capabilities: Capabilities | None = None) -> bytes:
+def peer_open(
+    asn: int = 64512,
+    router_id: str = "10.0.0.2",
+    hold: int = 90,
+    capabilities: Capabilities | None = None,
+) -> bytes:
     c = capabilities if capabilities is not None else caps(asn=asn)
     return Open(asn=asn, hold_time=hold, router_id=rid(router_id), capabilities=c).encode()
 
@@ -124,14 +131,27 @@ REFRESH = RouteRefresh(1, 1).encode()
 def test_active_passive_handshake() -> None:
     p = make_pair()
     p.establish()
-    assert [type(e) for e in p.a.events] == [StateChanged, ConnectRequested, StateChanged,
-                                             StateChanged, OpenReceived, StateChanged, Established]
-    assert states(p.a.events) == [(State.IDLE, State.CONNECT), (State.CONNECT, State.OPENSENT),
-                                  (State.OPENSENT, State.OPENCONFIRM),
-                                  (State.OPENCONFIRM, State.ESTABLISHED)]
-    assert states(p.b.events) == [(State.IDLE, State.ACTIVE), (State.ACTIVE, State.OPENSENT),
-                                  (State.OPENSENT, State.OPENCONFIRM),
-                                  (State.OPENCONFIRM, State.ESTABLISHED)]
+    assert [type(e) for e in p.a.events] == [
+        StateChanged,
+        ConnectRequested,
+        StateChanged,
+        StateChanged,
+        OpenReceived,
+        StateChanged,
+        Established,
+    ]
+    assert states(p.a.events) == [
+        (State.IDLE, State.CONNECT),
+        (State.CONNECT, State.OPENSENT),
+        (State.OPENSENT, State.OPENCONFIRM),
+        (State.OPENCONFIRM, State.ESTABLISHED),
+    ]
+    assert states(p.b.events) == [
+        (State.IDLE, State.ACTIVE),
+        (State.ACTIVE, State.OPENSENT),
+        (State.OPENSENT, State.OPENCONFIRM),
+        (State.OPENCONFIRM, State.ESTABLISHED),
+    ]
     assert not p.b.of_type(ConnectRequested)
     assert p.a.sent_types() == [MsgType.OPEN, MsgType.KEEPALIVE]
     assert p.b.sent_types() == [MsgType.OPEN, MsgType.KEEPALIVE]
@@ -162,9 +182,14 @@ def test_accepted_connection_starts_from_idle() -> None:
 
 
 def test_update_context_follows_negotiation() -> None:
-    p = make_pair(a_kw={"local_as": 64512, "peer_as": 65001},
-                  b_kw={"local_as": 65001, "peer_as": 64512,
-                        "capabilities": caps(asn=None, families=(IPV4_UNICAST,))})
+    p = make_pair(
+        a_kw={"local_as": 64512, "peer_as": 65001},
+        b_kw={
+            "local_as": 65001,
+            "peer_as": 64512,
+            "capabilities": caps(asn=None, families=(IPV4_UNICAST,)),
+        },
+    )
     p.establish()
     ctx = p.a.session.update_context
     assert (ctx.four_octet_as, ctx.ibgp, ctx.peer_as) == (False, False, 65001)
@@ -342,8 +367,9 @@ def test_no_timer_left_after_ending_before_connection(how: str) -> None:
 
 
 def test_bad_peer_as() -> None:
-    p = make_pair(a_kw={"local_as": 64512, "peer_as": 65000},
-                  b_kw={"local_as": 65000, "peer_as": 65001})
+    p = make_pair(
+        a_kw={"local_as": 64512, "peer_as": 65000}, b_kw={"local_as": 65000, "peer_as": 65001}
+    )
     p.start()
     p.connect()
     p.pump()
@@ -374,8 +400,10 @@ def test_same_router_id_on_ibgp() -> None:
 
 
 def test_same_router_id_on_ebgp_is_fine() -> None:
-    p = make_pair(a_kw={"local_as": 64512, "peer_as": 65001},
-                  b_kw={"local_as": 65001, "peer_as": 64512, "router_id": "10.0.0.1"})
+    p = make_pair(
+        a_kw={"local_as": 64512, "peer_as": 65001},
+        b_kw={"local_as": 65001, "peer_as": 64512, "router_id": "10.0.0.1"},
+    )
     p.establish()
 
 
@@ -388,13 +416,15 @@ def test_same_router_id_on_ebgp_is_fine() -> None:
         ({"router_id": 0}, Notification(2, 3)),
     ],
 )
-def test_bad_open_answered_with_notification(body_patch: dict[str, int],
-                                             expected: Notification) -> None:
+def test_bad_open_answered_with_notification(
+    body_patch: dict[str, int], expected: Notification
+) -> None:
     s = opensent()
     fields = {"version": 4, "asn": 64512, "hold": 90, "router_id": 5}
     fields.update(body_patch)
-    body = struct.pack("!BHHIB", fields["version"], fields["asn"], fields["hold"],
-                       fields["router_id"], 0)
+    body = struct.pack(
+        "!BHHIB", fields["version"], fields["asn"], fields["hold"], fields["router_id"], 0
+    )
     msg = b"\xff" * 16 + struct.pack("!HB", 19 + len(body), 1) + body
     feed(s, [msg])
     assert s.data_to_send() == expected.encode()
@@ -430,8 +460,13 @@ def test_unexpected_message_is_fsm_error(state: str, msg: bytes, sub: int) -> No
 
 @pytest.mark.parametrize(
     ("state", "msg"),
-    [("opensent", OPEN_MSG), ("openconfirm", KEEPALIVE), ("established", KEEPALIVE),
-     ("established", UPDATE), ("established", REFRESH)],
+    [
+        ("opensent", OPEN_MSG),
+        ("openconfirm", KEEPALIVE),
+        ("established", KEEPALIVE),
+        ("established", UPDATE),
+        ("established", REFRESH),
+    ],
 )
 def test_expected_messages_accepted(state: str, msg: bytes) -> None:
     s = {"opensent": opensent, "openconfirm": openconfirm, "established": established}[state]()
@@ -475,7 +510,11 @@ def test_connection_lost_in_established_is_graceful() -> None:
     for side in p.sides:
         (d,) = side.of_type(SessionDown)
         assert (d.graceful, d.was_established, d.sent_by_us, d.notification) == (
-            True, True, False, None)
+            True,
+            True,
+            False,
+            None,
+        )
         assert side.session.state == State.IDLE and side.session.data_to_send() == b""
 
 
@@ -568,16 +607,21 @@ def _gr(flags: GRFlags) -> Capabilities:
     ("a_flags", "b_flags", "subcode", "graceful"),
     [
         (GRFlags.NOTIFICATION, GRFlags.NOTIFICATION, CeaseSub.ADMINISTRATIVE_SHUTDOWN, True),
-        (GRFlags.NOTIFICATION | GRFlags.RESTART, GRFlags.NOTIFICATION,
-         CeaseSub.ADMINISTRATIVE_RESET, True),
+        (
+            GRFlags.NOTIFICATION | GRFlags.RESTART,
+            GRFlags.NOTIFICATION,
+            CeaseSub.ADMINISTRATIVE_RESET,
+            True,
+        ),
         (GRFlags.NOTIFICATION, GRFlags.NOTIFICATION, CeaseSub.HARD_RESET, False),
         (GRFlags.NOTIFICATION, GRFlags.NONE, CeaseSub.ADMINISTRATIVE_SHUTDOWN, False),
         (GRFlags.NONE, GRFlags.NOTIFICATION, CeaseSub.ADMINISTRATIVE_SHUTDOWN, False),
         (GRFlags.RESTART, GRFlags.RESTART, CeaseSub.ADMINISTRATIVE_SHUTDOWN, False),
     ],
 )
-def test_n_bit_graceful_notification(a_flags: GRFlags, b_flags: GRFlags, subcode: int,
-                                     graceful: bool) -> None:
+def test_n_bit_graceful_notification(
+    a_flags: GRFlags, b_flags: GRFlags, subcode: int, graceful: bool
+) -> None:
     """RFC 8538 §4: with N on both sides, a NOTIFICATION other than Hard Reset keeps GR."""
     p = make_pair(a_kw={"capabilities": _gr(a_flags)}, b_kw={"capabilities": _gr(b_flags)})
     p.establish()
@@ -598,8 +642,10 @@ def test_n_bit_not_applied_before_established() -> None:
 
 def test_n_bit_needs_local_gr_capability() -> None:
     s = opensent()
-    feed(s, [peer_open(capabilities=_gr(GRFlags.NOTIFICATION)), KEEPALIVE,
-             Notification(6, 2).encode()])
+    feed(
+        s,
+        [peer_open(capabilities=_gr(GRFlags.NOTIFICATION)), KEEPALIVE, Notification(6, 2).encode()],
+    )
     assert not only_down(s).graceful
 
 
@@ -608,12 +654,16 @@ def test_n_bit_needs_local_gr_capability() -> None:
 
 def _update(prefix: str = "10.65.0.0/26", origin: bytes = b"\x00", extra: int = 0) -> bytes:
     """An IPv4 UPDATE; `extra` adds an unknown optional transitive attribute of that size."""
-    items: list[AttrItem] = [(AttrCode.ORIGIN, 0x40, origin),
-             (AttrCode.AS_PATH, 0x40, encode_as_path(((AsPathSegType.AS_SEQUENCE, (64512,)),)))]
+    items: list[AttrItem] = [
+        (AttrCode.ORIGIN, 0x40, origin),
+        (AttrCode.AS_PATH, 0x40, encode_as_path(((AsPathSegType.AS_SEQUENCE, (64512,)),))),
+    ]
     if extra:
         items.append((99, 0xE0, bytes(extra)))
-    return update_message(attrs=attrs_block(PathAttrs(items), IPV4_UNICAST, bytes((10, 0, 0, 2))),
-                          nlri=prefix_from_str(prefix)[1])
+    return update_message(
+        attrs=attrs_block(PathAttrs(items), IPV4_UNICAST, bytes((10, 0, 0, 2))),
+        nlri=prefix_from_str(prefix)[1],
+    )
 
 
 def test_update_received() -> None:
@@ -622,8 +672,9 @@ def test_update_received() -> None:
     p.b.session.send_message(_update())
     p.pump()
     (ev,) = p.a.of_type(UpdateReceived)
-    assert ev.update.announced == [(IPV4_UNICAST, bytes((10, 0, 0, 2)),
-                                    [prefix_from_str("10.65.0.0/26")[1]])]
+    assert ev.update.announced == [
+        (IPV4_UNICAST, bytes((10, 0, 0, 2)), [prefix_from_str("10.65.0.0/26")[1]])
+    ]
     assert p.a.session.state == State.ESTABLISHED
 
 
@@ -818,8 +869,14 @@ def test_receive_data_split_anywhere() -> None:
     ev_single = feed(single, [stream[i : i + 1] for i in range(len(stream))])
     assert ev_whole == ev_single
     assert whole.data_to_send() == single.data_to_send()
-    assert [type(e) for e in ev_whole] == [StateChanged, OpenReceived, StateChanged, Established,
-                                           UpdateReceived, RefreshReceived]
+    assert [type(e) for e in ev_whole] == [
+        StateChanged,
+        OpenReceived,
+        StateChanged,
+        Established,
+        UpdateReceived,
+        RefreshReceived,
+    ]
     assert whole.messages_in == single.messages_in == 5
 
 

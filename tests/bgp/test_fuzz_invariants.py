@@ -24,12 +24,39 @@ from pyrr.bgp.update import Update, UpdateContext
 CORPUS = corpus_messages()
 MESSAGES = list(CORPUS.values())
 UPDATES = [m for m in MESSAGES if m[18] == MsgType.UPDATE]
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # Octets that matter to the decoders: flag bytes, type codes, lengths at their edges.
-INTERESTING = [0, 1, 2, 3, 4, 5, 14, 15, 16, 17, 18, 32, 33, 0x40, 0x50, 0x80, 0x90, 0xC0, 0xD0,
-               0xE0, 0xF0, 0x7F, 0xFE, 0xFF]
+INTERESTING = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    14,
+    15,
+    16,
+    17,
+    18,
+    32,
+    33,
+    0x40,
+    0x50,
+    0x80,
+    0x90,
+    0xC0,
+    0xD0,
+    0xE0,
+    0xF0,
+    0x7F,
+    0xFE,
+    0xFF,
+]
 
 
 @st.composite
@@ -54,8 +81,9 @@ def mutated(draw: st.DrawFn, pool: list[bytes] = MESSAGES) -> bytes:
         elif op == 4 and len(msg) > 20:
             # A length-ish field: a 2-octet big-endian value at an edge.
             i = draw(st.integers(19, len(msg) - 2))
-            struct.pack_into("!H", msg, i, draw(st.sampled_from([0, 1, 255, 256, 0xFFFF,
-                                                                 len(msg) - i])))
+            struct.pack_into(
+                "!H", msg, i, draw(st.sampled_from([0, 1, 255, 256, 0xFFFF, len(msg) - i]))
+            )
     if draw(st.booleans()):
         struct.pack_into("!H", msg, 16, min(len(msg), 0xFFFF))
     return bytes(msg)
@@ -111,8 +139,12 @@ def session_input(draw: st.DrawFn) -> bytes:
     if scenario == 0:
         # OpenSent: usually a plausible OPEN first, so the rest reaches the later states.
         bird, frr = CORPUS["open_bird16_calico.bin"], CORPUS["open_frr84.bin"]
-        parts.append(draw(st.sampled_from([bird, bird + KEEPALIVE, frr + KEEPALIVE]) | mutated(
-            [m for m in MESSAGES if m[18] == MsgType.OPEN])))
+        parts.append(
+            draw(
+                st.sampled_from([bird, bird + KEEPALIVE, frr + KEEPALIVE])
+                | mutated([m for m in MESSAGES if m[18] == MsgType.OPEN])
+            )
+        )
     parts.extend(draw(st.lists(st.sampled_from(MESSAGES) | mutated(), max_size=4)))
     return bytes((scenario,)) + b"".join(parts)
 
@@ -168,8 +200,11 @@ def test_corpus_opens_look_like_their_daemons() -> None:
 
 
 def test_session_scenarios_reach_their_states() -> None:
-    assert [f().state for _n, f in SESSION_SCENARIOS] == [State.OPENSENT, State.ESTABLISHED,
-                                                         State.ESTABLISHED]
+    assert [f().state for _n, f in SESSION_SCENARIOS] == [
+        State.OPENSENT,
+        State.ESTABLISHED,
+        State.ESTABLISHED,
+    ]
     ebgp = SESSION_SCENARIOS[2][1]()
     assert ebgp.update_context.four_octet_as is False and ebgp.update_context.ibgp is False
 
@@ -177,16 +212,16 @@ def test_session_scenarios_reach_their_states() -> None:
 def test_fuzz_session_reaches_updates() -> None:
     """The seeds get past the handshake: an UPDATE in the stream is decoded, not refused."""
     s = SESSION_SCENARIOS[0][1]()
-    s.receive_data(CORPUS["open_frr84.bin"] + KEEPALIVE + CORPUS["update_ipv4.bin"],
-                   targets.NOW)
+    s.receive_data(CORPUS["open_frr84.bin"] + KEEPALIVE + CORPUS["update_ipv4.bin"], targets.NOW)
     ev = s.events()
     assert any(isinstance(e, UpdateReceived) and e.update.announced for e in ev), ev
     assert not any(isinstance(e, SessionDown) for e in ev)
     # BIRD's OPEN negotiates ADD-PATH receive for IPv4, so the same plain UPDATE is read with
     # path identifiers and does not parse: a NOTIFICATION, as the peer would deserve.
     s = SESSION_SCENARIOS[0][1]()
-    s.receive_data(CORPUS["open_bird16_calico.bin"] + KEEPALIVE + CORPUS["update_ipv4.bin"],
-                   targets.NOW)
+    s.receive_data(
+        CORPUS["open_bird16_calico.bin"] + KEEPALIVE + CORPUS["update_ipv4.bin"], targets.NOW
+    )
     assert s.update_context.add_path_rx == frozenset({IPV4_UNICAST})
     (down,) = [e for e in s.events() if isinstance(e, SessionDown)]
     assert down.sent_by_us and down.notification is not None

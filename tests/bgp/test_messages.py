@@ -42,10 +42,12 @@ from pyrr.bgp.nlri import IPV4_UNICAST
 from pyrr.bgp.update import UpdateContext, decode_update
 
 CORPUS = corpus_messages()
-VALID = [*CORPUS.values(),
-         Notification(6, 4).encode(),
-         frame(MsgType.UPDATE, b"\x00\x00\x00\x00"),
-         RouteRefresh(1, 1).encode()]
+VALID = [
+    *CORPUS.values(),
+    Notification(6, 4).encode(),
+    frame(MsgType.UPDATE, b"\x00\x00\x00\x00"),
+    RouteRefresh(1, 1).encode(),
+]
 
 
 def header(length: int, mtype: int) -> bytes:
@@ -164,8 +166,11 @@ def test_every_cut_with_honest_length_is_value_or_bgperror(msg: bytes) -> None:
 def test_bad_marker() -> None:
     """RFC 4271 §6.1: Connection Not Synchronized, no data."""
     bad = b"\xff" * 15 + b"\xfe" + KEEPALIVE[16:]
-    assert triple(frame_error(bad)) == (ErrCode.MESSAGE_HEADER,
-                                        HeaderSub.CONNECTION_NOT_SYNCHRONIZED, b"")
+    assert triple(frame_error(bad)) == (
+        ErrCode.MESSAGE_HEADER,
+        HeaderSub.CONNECTION_NOT_SYNCHRONIZED,
+        b"",
+    )
     assert triple(frame_error(b"\x00" * 19)) == (1, 1, b"")
 
 
@@ -187,8 +192,11 @@ def test_bad_marker() -> None:
 def test_bad_length_carries_the_length_field(length: int, mtype: int) -> None:
     """RFC 4271 §6.1: Bad Message Length, data = the erroneous 2-octet length field."""
     err = frame_error(header(length, mtype) + bytes(max(0, length - 19)))
-    assert triple(err) == (ErrCode.MESSAGE_HEADER, HeaderSub.BAD_MESSAGE_LENGTH,
-                           struct.pack("!H", length))
+    assert triple(err) == (
+        ErrCode.MESSAGE_HEADER,
+        HeaderSub.BAD_MESSAGE_LENGTH,
+        struct.pack("!H", length),
+    )
 
 
 def test_bad_length_detected_from_header_alone() -> None:
@@ -199,8 +207,11 @@ def test_bad_length_detected_from_header_alone() -> None:
 @pytest.mark.parametrize("mtype", [0, 6, 7, 128, 255])
 def test_bad_type_carries_the_type(mtype: int) -> None:
     """RFC 4271 §6.1: Bad Message Type, data = the type octet."""
-    assert triple(frame_error(header(19, mtype))) == (ErrCode.MESSAGE_HEADER,
-                                                      HeaderSub.BAD_MESSAGE_TYPE, bytes((mtype,)))
+    assert triple(frame_error(header(19, mtype))) == (
+        ErrCode.MESSAGE_HEADER,
+        HeaderSub.BAD_MESSAGE_TYPE,
+        bytes((mtype,)),
+    )
 
 
 def test_extended_length_only_after_max_raised() -> None:
@@ -242,14 +253,25 @@ def test_keepalive_with_body() -> None:
 
 
 def test_open_wire_form() -> None:
-    op = Open(asn=65001, hold_time=90, router_id=0x0A000001,
-              capabilities=Capabilities(route_refresh=True, four_octet_as=65001))
+    op = Open(
+        asn=65001,
+        hold_time=90,
+        router_id=0x0A000001,
+        capabilities=Capabilities(route_refresh=True, four_octet_as=65001),
+    )
     wire = op.encode()
-    assert wire == (header(39, MsgType.OPEN) + bytes.fromhex("04fde9005a0a000001")
-                    + bytes.fromhex("0a 02 08 0200 4104 0000fde9".replace(" ", "")))
+    assert wire == (
+        header(39, MsgType.OPEN)
+        + bytes.fromhex("04fde9005a0a000001")
+        + bytes.fromhex("0a 02 08 0200 4104 0000fde9".replace(" ", ""))
+    )
     assert decode_open(wire[19:]) == Open(
-        asn=65001, hold_time=90, router_id=0x0A000001, capabilities=op.capabilities,
-        raw_capabilities=((2, b""), (65, b"\x00\x00\xfd\xe9")))
+        asn=65001,
+        hold_time=90,
+        router_id=0x0A000001,
+        capabilities=op.capabilities,
+        raw_capabilities=((2, b""), (65, b"\x00\x00\xfd\xe9")),
+    )
 
 
 def test_open_without_capabilities() -> None:
@@ -261,8 +283,12 @@ def test_open_without_capabilities() -> None:
 
 def test_open_four_octet_as() -> None:
     """RFC 6793 §4.1: My AS is AS_TRANS; the true AS rides in the capability."""
-    op = Open(asn=4200000001, hold_time=90, router_id=1,
-              capabilities=Capabilities(four_octet_as=4200000001))
+    op = Open(
+        asn=4200000001,
+        hold_time=90,
+        router_id=1,
+        capabilities=Capabilities(four_octet_as=4200000001),
+    )
     wire = op.encode()
     assert struct.unpack_from("!H", wire, 20)[0] == AS_TRANS
     assert decode_open(wire[19:]).asn == 4200000001
@@ -272,8 +298,11 @@ def test_open_four_octet_as() -> None:
 
 
 def test_open_my_as_mismatch_tolerated() -> None:
-    body = bytearray(Open(asn=65001, hold_time=90, router_id=1,
-                          capabilities=Capabilities(four_octet_as=65001)).encode()[19:])
+    body = bytearray(
+        Open(
+            asn=65001, hold_time=90, router_id=1, capabilities=Capabilities(four_octet_as=65001)
+        ).encode()[19:]
+    )
     struct.pack_into("!H", body, 1, 65002)
     assert decode_open(bytes(body)).asn == 65001
 
@@ -288,10 +317,21 @@ def test_open_too_many_capabilities_is_local_error() -> None:
         Open(asn=1, hold_time=90, router_id=1, capabilities=caps).encode()
 
 
-def open_body(*, version: int = 4, my_as: int = 65001, hold: int = 90, router_id: int = 1,
-              params: bytes = b"", plen: int | None = None) -> bytes:
-    return struct.pack("!BHHIB", version, my_as, hold, router_id,
-                       len(params) if plen is None else plen) + params
+def open_body(
+    *,
+    version: int = 4,
+    my_as: int = 65001,
+    hold: int = 90,
+    router_id: int = 1,
+    params: bytes = b"",
+    plen: int | None = None,
+) -> bytes:
+    return (
+        struct.pack(
+            "!BHHIB", version, my_as, hold, router_id, len(params) if plen is None else plen
+        )
+        + params
+    )
 
 
 def open_error(body: bytes) -> tuple[int, int, bytes]:
@@ -303,8 +343,11 @@ def open_error(body: bytes) -> tuple[int, int, bytes]:
 @pytest.mark.parametrize("version", [0, 3, 5, 255])
 def test_open_unsupported_version(version: int) -> None:
     """RFC 4271 §6.2: data = the largest supported version, 2 octets."""
-    assert open_error(open_body(version=version)) == (2, OpenSub.UNSUPPORTED_VERSION_NUMBER,
-                                                      b"\x00\x04")
+    assert open_error(open_body(version=version)) == (
+        2,
+        OpenSub.UNSUPPORTED_VERSION_NUMBER,
+        b"\x00\x04",
+    )
 
 
 def test_open_bad_bgp_identifier() -> None:

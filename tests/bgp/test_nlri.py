@@ -119,16 +119,19 @@ def test_unparseable_field_is_session_reset(raw: bytes, afi: int, addpath: bool)
     """RFC 7606 §5.3: an NLRI field that cannot be walked leaves only session reset."""
     with pytest.raises(BGPError) as exc:
         parse_prefixes(raw, afi, addpath)
-    assert (exc.value.code, exc.value.subcode) == (ErrCode.UPDATE_MESSAGE,
-                                                   UpdateSub.INVALID_NETWORK_FIELD)
+    assert (exc.value.code, exc.value.subcode) == (
+        ErrCode.UPDATE_MESSAGE,
+        UpdateSub.INVALID_NETWORK_FIELD,
+    )
     assert exc.value.data == b""
 
 
 def test_subcode_is_the_callers() -> None:
     """Inside MP_REACH/MP_UNREACH the answer is Optional Attribute Error (RFC 4760 §7)."""
     with pytest.raises(BGPError) as exc:
-        parse_prefixes(bytes((33, 0, 0, 0, 0, 0)), AFI.IPV4,
-                       subcode=UpdateSub.OPTIONAL_ATTRIBUTE_ERROR)
+        parse_prefixes(
+            bytes((33, 0, 0, 0, 0, 0)), AFI.IPV4, subcode=UpdateSub.OPTIONAL_ATTRIBUTE_ERROR
+        )
     assert (exc.value.code, exc.value.subcode) == (3, 9)
 
 
@@ -148,5 +151,7 @@ def test_prefix_strings() -> None:
     assert prefix_from_str("10.65.0.7/26") == (IPV4_UNICAST, bytes((26, 10, 65, 0, 0)))
     assert prefix_from_str("fd00::/8") == (IPV6_UNICAST, bytes((8, 0xFD)))
     assert prefix_to_str(bytes((26, 10, 65, 0, 0)), IPV4_UNICAST) == "10.65.0.0/26"
-    assert prefix_to_str(b"\x00\x00\x00\x05" + bytes((8, 0xFD)), IPV6_UNICAST,
-                         addpath=True) == "fd00::/8"
+    assert (
+        prefix_to_str(b"\x00\x00\x00\x05" + bytes((8, 0xFD)), IPV6_UNICAST, addpath=True)
+        == "fd00::/8"
+    )

@@ -44,12 +44,14 @@ CAPTURED = Path(__file__).resolve().parents[2] / "fuzz" / "captured"
 
 def _big_attrs(size: int) -> PathAttrs:
     comms = b"".join(struct.pack("!HH", 64512, i) for i in range(size // 4))
-    return PathAttrs([
-        (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\x00"),
-        (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
-        (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
-        (AttrCode.COMMUNITIES, AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE, comms),
-    ])
+    return PathAttrs(
+        [
+            (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\x00"),
+            (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
+            (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
+            (AttrCode.COMMUNITIES, AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE, comms),
+        ]
+    )
 
 
 def _frame_all(blob: bytes, max_length: int) -> list[tuple[int, bytes]]:
@@ -61,12 +63,16 @@ def _frame_all(blob: bytes, max_length: int) -> list[tuple[int, bytes]]:
     return out
 
 
-@pytest.mark.parametrize(("family", "next_hop", "prefixes"), [
-    (IPV4_UNICAST, bytes((10, 0, 0, 1)), [bytes((24, 10, 99, 1)), bytes((26, 10, 99, 2, 64))]),
-    (IPV6_UNICAST, bytes(16), [bytes((64,)) + bytes(8)]),
-])
+@pytest.mark.parametrize(
+    ("family", "next_hop", "prefixes"),
+    [
+        (IPV4_UNICAST, bytes((10, 0, 0, 1)), [bytes((24, 10, 99, 1)), bytes((26, 10, 99, 2, 64))]),
+        (IPV6_UNICAST, bytes(16), [bytes((64,)) + bytes(8)]),
+    ],
+)
 def test_announcement_too_big_for_the_peer_becomes_a_withdrawal(
-        family: Family, next_hop: bytes, prefixes: list[bytes]) -> None:
+    family: Family, next_hop: bytes, prefixes: list[bytes]
+) -> None:
     """Found by the hostile suite: a route whose attributes fill more than 4096 octets was
     sent to peers without extended messages as one oversized UPDATE, and each of them reset
     its session (1/2 Bad Message Length): one client could disconnect every Calico node.
@@ -91,8 +97,7 @@ def test_announcement_too_big_for_the_peer_becomes_a_withdrawal(
 def test_announcement_that_fits_is_unchanged() -> None:
     attrs = _big_attrs(4000)
     prefixes = [bytes((24, 10, 99, i)) for i in range(3)]
-    msgs = pack_announce(IPV4_UNICAST, attrs.wire, bytes((10, 0, 0, 1)), prefixes,
-                         MAX_MESSAGE_LEN)
+    msgs = pack_announce(IPV4_UNICAST, attrs.wire, bytes((10, 0, 0, 1)), prefixes, MAX_MESSAGE_LEN)
     ctx = UpdateContext(families=frozenset({IPV4_UNICAST}))
     got = [decode_update(b, ctx) for _t, b in _frame_all(b"".join(msgs), MAX_MESSAGE_LEN)]
     assert [p for u in got for _f, _nh, ps in u.announced for p in ps] == prefixes
@@ -151,8 +156,11 @@ def test_add_path_bad_mode_is_treated_as_not_received(mode: int) -> None:
     assert op.capabilities.add_path == ()
     s = Session(config())
     s.connection_made(0.0)
-    s.receive_data(_open_with((1, b"\x00\x01\x00\x01"), (65, struct.pack("!I", 64512)),
-                              (69, value)) + KEEPALIVE, 1.0)
+    s.receive_data(
+        _open_with((1, b"\x00\x01\x00\x01"), (65, struct.pack("!I", 64512)), (69, value))
+        + KEEPALIVE,
+        1.0,
+    )
     assert s.state == State.ESTABLISHED
     assert s.update_context.add_path_rx == frozenset()
 
@@ -195,8 +203,13 @@ def test_captured_opens_are_accepted_by_pyrr() -> None:
         raw = (CAPTURED / name).read_bytes()
         op = decode_open(raw[19:])
         assert isinstance(op, Open) and op.asn == 64512, name
-        s = Session(config(capabilities=Capabilities(
-            families=(IPV4_UNICAST, IPV6_UNICAST), route_refresh=True, four_octet_as=64512)))
+        s = Session(
+            config(
+                capabilities=Capabilities(
+                    families=(IPV4_UNICAST, IPV6_UNICAST), route_refresh=True, four_octet_as=64512
+                )
+            )
+        )
         s.connection_made(0.0)
         s.receive_data(raw + KEEPALIVE, 1.0)
         assert s.state == State.ESTABLISHED, (name, s.events())

@@ -45,8 +45,9 @@ IBGP = UpdateContext(four_octet_as=True, ibgp=True, peer_as=64512, families=BOTH
 EBGP = UpdateContext(four_octet_as=True, ibgp=False, peer_as=65001, families=BOTH)
 AS2_IBGP = UpdateContext(four_octet_as=False, ibgp=True, peer_as=64512, families=BOTH)
 AS2_EBGP = UpdateContext(four_octet_as=False, ibgp=False, peer_as=65001, families=BOTH)
-ADDPATH = UpdateContext(four_octet_as=True, ibgp=True, peer_as=64512, families=BOTH,
-                        add_path_rx=BOTH)
+ADDPATH = UpdateContext(
+    four_octet_as=True, ibgp=True, peer_as=64512, families=BOTH, add_path_rx=BOTH
+)
 
 
 def raw_attr(flags: int, code: int, value: bytes, ext: bool | None = None) -> bytes:
@@ -82,16 +83,19 @@ def base_attrs(ctx: UpdateContext = IBGP, /, **override: bytes | None) -> bytes:
     parts: dict[str, bytes | None] = {
         "origin": ORIGIN,
         "as_path": (
-            (AS_PATH_IBGP if ctx.four_octet_as else AS_PATH_IBGP2) if ctx.ibgp
-            else (AS_PATH_EBGP if ctx.four_octet_as else AS_PATH_EBGP2)),
+            (AS_PATH_IBGP if ctx.four_octet_as else AS_PATH_IBGP2)
+            if ctx.ibgp
+            else (AS_PATH_EBGP if ctx.four_octet_as else AS_PATH_EBGP2)
+        ),
         "next_hop": NEXT_HOP,
     }
     parts.update(override)
     return b"".join(p for p in parts.values() if p is not None)
 
 
-def dec(attrs: bytes, nlri: bytes = P1, ctx: UpdateContext = IBGP,
-        withdrawn: bytes = b"") -> Update:
+def dec(
+    attrs: bytes, nlri: bytes = P1, ctx: UpdateContext = IBGP, withdrawn: bytes = b""
+) -> Update:
     return decode_update(body(withdrawn, attrs, nlri), ctx)
 
 
@@ -114,11 +118,18 @@ def assert_withdrawn(upd: Update, *fragments: str) -> None:
 
 
 def test_ipv4_update_round_trip() -> None:
-    attrs = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00"),
-                       (AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (64512, 65001)),))),
-                       (AttrCode.LOCAL_PREF, WK, struct.pack("!I", 100))])
-    msg = update_message(withdrawn=pfx("10.66.0.0/26") + pfx("10.0.0.1/32"),
-                         attrs=attrs_block(attrs, IPV4_UNICAST, NH4), nlri=P1 + P2)
+    attrs = PathAttrs(
+        [
+            (AttrCode.ORIGIN, WK, b"\x00"),
+            (AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (64512, 65001)),))),
+            (AttrCode.LOCAL_PREF, WK, struct.pack("!I", 100)),
+        ]
+    )
+    msg = update_message(
+        withdrawn=pfx("10.66.0.0/26") + pfx("10.0.0.1/32"),
+        attrs=attrs_block(attrs, IPV4_UNICAST, NH4),
+        nlri=P1 + P2,
+    )
     upd = decode_update(msg[19:], IBGP)
     assert upd.announced == [(IPV4_UNICAST, NH4, [P1, P2])]
     assert upd.withdrawn == [(IPV4_UNICAST, [pfx("10.66.0.0/26"), pfx("10.0.0.1/32")])]
@@ -128,13 +139,13 @@ def test_ipv4_update_round_trip() -> None:
 
 @pytest.mark.parametrize("nh", [NH6, NH6_LL], ids=["nh16", "nh32"])
 def test_ipv6_mp_reach_round_trip(nh: bytes) -> None:
-    attrs = PathAttrs([(AttrCode.ORIGIN, WK, b"\x02"),
-                       (AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (64512,)),)))])
+    attrs = PathAttrs(
+        [(AttrCode.ORIGIN, WK, b"\x02"), (AttrCode.AS_PATH, WK, encode_as_path(((SEQ, (64512,)),)))]
+    )
     block = attrs_block(attrs, IPV6_UNICAST, nh, mp_nlri=V6A + V6B)
     # RFC 7606 §5.1: MP_REACH_NLRI goes first.
     assert block[1] == AttrCode.MP_REACH_NLRI
-    upd = decode_update(body(attrs=block + mp_unreach_attr(IPV6_UNICAST, pfx("fd00:1::/64"))),
-                        IBGP)
+    upd = decode_update(body(attrs=block + mp_unreach_attr(IPV6_UNICAST, pfx("fd00:1::/64"))), IBGP)
     assert upd.announced == [(IPV6_UNICAST, nh, [V6A, V6B])]
     assert upd.withdrawn == [(IPV6_UNICAST, [pfx("fd00:1::/64")])]
     assert upd.attrs == attrs
@@ -186,14 +197,20 @@ def test_add_path_ids_on_both_families() -> None:
     """RFC 7911 §3: a 4-octet path id before each prefix, when add_path_rx has the family."""
     v4 = pfx("10.65.0.0/26", 1) + pfx("10.65.0.0/26", 2)
     v6 = pfx("fd00:10:244::/122", 7)
-    attrs = base_attrs() + mp_reach_attr(IPV6_UNICAST, NH6, v6) + mp_unreach_attr(
-        IPV6_UNICAST, pfx("2001:db8::/32", 9))
+    attrs = (
+        base_attrs()
+        + mp_reach_attr(IPV6_UNICAST, NH6, v6)
+        + mp_unreach_attr(IPV6_UNICAST, pfx("2001:db8::/32", 9))
+    )
     upd = dec(attrs, nlri=v4, ctx=ADDPATH, withdrawn=pfx("10.0.0.0/8", 3))
-    assert upd.announced == [(IPV4_UNICAST, NH4, [pfx("10.65.0.0/26", 1),
-                                                  pfx("10.65.0.0/26", 2)]),
-                             (IPV6_UNICAST, NH6, [v6])]
-    assert upd.withdrawn == [(IPV4_UNICAST, [pfx("10.0.0.0/8", 3)]),
-                             (IPV6_UNICAST, [pfx("2001:db8::/32", 9)])]
+    assert upd.announced == [
+        (IPV4_UNICAST, NH4, [pfx("10.65.0.0/26", 1), pfx("10.65.0.0/26", 2)]),
+        (IPV6_UNICAST, NH6, [v6]),
+    ]
+    assert upd.withdrawn == [
+        (IPV4_UNICAST, [pfx("10.0.0.0/8", 3)]),
+        (IPV6_UNICAST, [pfx("2001:db8::/32", 9)]),
+    ]
 
 
 def test_add_path_only_for_the_negotiated_family() -> None:
@@ -208,11 +225,13 @@ def test_add_path_only_for_the_negotiated_family() -> None:
 # Hypothesis strategies for a full attribute set.
 u32 = st.integers(0, 2**32 - 1)
 ipv4_nets = st.builds(lambda a, n: ip_network((a, n), strict=False), u32, st.integers(0, 32))
-ipv6_nets = st.builds(lambda a, n: IPv6Network((a, n), strict=False), st.integers(0, 2**128 - 1),
-                      st.integers(0, 128))
+ipv6_nets = st.builds(
+    lambda a, n: IPv6Network((a, n), strict=False), st.integers(0, 2**128 - 1), st.integers(0, 128)
+)
 as_paths = st.lists(
     st.tuples(st.sampled_from([SEQ, SET]), st.lists(u32, min_size=1, max_size=6).map(tuple)),
-    max_size=5).map(tuple)
+    max_size=5,
+).map(tuple)
 UNKNOWN_CODES = [c for c in range(256) if c not in {int(a) for a in AttrCode}]
 
 
@@ -229,7 +248,8 @@ def path_attrs(draw: st.DrawFn) -> PathAttrs:
 
     def packed(fmt: str, elem: st.SearchStrategy[tuple[int, ...]]) -> st.SearchStrategy[bytes]:
         return st.lists(elem, min_size=1, max_size=5).map(
-            lambda xs: b"".join(struct.pack(fmt, *x) for x in xs))
+            lambda xs: b"".join(struct.pack(fmt, *x) for x in xs)
+        )
 
     maybe(AttrCode.MULTI_EXIT_DISC, OPT, u32.map(lambda v: struct.pack("!I", v)))
     maybe(AttrCode.LOCAL_PREF, WK, u32.map(lambda v: struct.pack("!I", v)))
@@ -246,10 +266,14 @@ def path_attrs(draw: st.DrawFn) -> PathAttrs:
     return PathAttrs(items)
 
 
-@given(path_attrs(), st.lists(ipv4_nets, min_size=1, max_size=5, unique=True),
-       st.lists(ipv4_nets, max_size=3, unique=True))
-def test_every_attribute_round_trips_ipv4(attrs: PathAttrs, nets: list[object],
-                                          gone: list[object]) -> None:
+@given(
+    path_attrs(),
+    st.lists(ipv4_nets, min_size=1, max_size=5, unique=True),
+    st.lists(ipv4_nets, max_size=3, unique=True),
+)
+def test_every_attribute_round_trips_ipv4(
+    attrs: PathAttrs, nets: list[object], gone: list[object]
+) -> None:
     nlri = [encode_prefix(n) for n in nets]  # type: ignore[arg-type]
     wd = [encode_prefix(n) for n in gone]  # type: ignore[arg-type]
     msg = update_message(b"".join(wd), attrs_block(attrs, IPV4_UNICAST, NH4), b"".join(nlri))
@@ -260,10 +284,15 @@ def test_every_attribute_round_trips_ipv4(attrs: PathAttrs, nets: list[object],
     assert upd.withdrawn == ([(IPV4_UNICAST, wd)] if wd else [])
 
 
-@given(path_attrs(), st.lists(ipv6_nets, min_size=1, max_size=5, unique=True),
-       st.sampled_from([NH6, NH6_LL]), st.booleans())
-def test_every_attribute_round_trips_ipv6(attrs: PathAttrs, nets: list[IPv6Network], nh: bytes,
-                                          addpath: bool) -> None:
+@given(
+    path_attrs(),
+    st.lists(ipv6_nets, min_size=1, max_size=5, unique=True),
+    st.sampled_from([NH6, NH6_LL]),
+    st.booleans(),
+)
+def test_every_attribute_round_trips_ipv6(
+    attrs: PathAttrs, nets: list[IPv6Network], nh: bytes, addpath: bool
+) -> None:
     ctx = ADDPATH if addpath else IBGP
     nlri = [encode_prefix(n, i if addpath else None) for i, n in enumerate(nets)]
     msg = update_message(attrs=attrs_block(attrs, IPV6_UNICAST, nh, mp_nlri=b"".join(nlri)))
@@ -275,8 +304,7 @@ def test_every_attribute_round_trips_ipv6(attrs: PathAttrs, nets: list[IPv6Netwo
 
 @given(path_attrs())
 def test_every_attribute_round_trips_through_a_2_octet_session(attrs: PathAttrs) -> None:
-    msg = update_message(attrs=attrs_block(attrs, IPV4_UNICAST, NH4, four_octet_as=False),
-                         nlri=P1)
+    msg = update_message(attrs=attrs_block(attrs, IPV4_UNICAST, NH4, four_octet_as=False), nlri=P1)
     upd = decode_update(msg[19:], AS2_IBGP)
     assert not upd.error, upd.error
     assert upd.attrs == attrs
@@ -300,9 +328,13 @@ def test_aggregator_2_octet_becomes_4_octet() -> None:
 def test_canonical_form_drops_extended_length_and_foreign_partial() -> None:
     # Extended Length on a short value, Partial on a well-known attribute: the stored form is
     # the canonical one (RFC 4271 §4.3: Partial only on optional transitive attributes).
-    attrs = (raw_attr(WK | PARTIAL, AttrCode.ORIGIN, b"\x00", ext=True) + AS_PATH_IBGP
-             + NEXT_HOP + raw_attr(OPT_T | PARTIAL, AttrCode.COMMUNITIES, b"\x00\x01\x00\x02")
-             + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, b"\x00\x00\x00\x05", ext=True))
+    attrs = (
+        raw_attr(WK | PARTIAL, AttrCode.ORIGIN, b"\x00", ext=True)
+        + AS_PATH_IBGP
+        + NEXT_HOP
+        + raw_attr(OPT_T | PARTIAL, AttrCode.COMMUNITIES, b"\x00\x01\x00\x02")
+        + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, b"\x00\x00\x00\x05", ext=True)
+    )
     upd = dec(attrs)
     assert upd.attrs is not None
     assert upd.attrs.items == (
@@ -335,7 +367,10 @@ def test_unrecognized_well_known_is_session_reset(ext: bool) -> None:
     """RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute."""
     bad = raw_attr(WK, 99, b"\x01\x02", ext=ext)
     assert reset(body(attrs=base_attrs() + bad, nlri=P1)) == (
-        3, UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, bad)
+        3,
+        UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+        bad,
+    )
     bad0 = raw_attr(0, 42, b"")
     assert reset(body(attrs=bad0)) == (3, 2, bad0)
 
@@ -408,17 +443,26 @@ def test_malformed_mp_unreach_is_optional_attribute_error(value: bytes) -> None:
 @pytest.mark.parametrize("code", [AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI])
 def test_repeated_mp_attribute_is_malformed_attribute_list(code: int) -> None:
     """RFC 7606 §3 g: MP_REACH or MP_UNREACH more than once: Malformed Attribute List."""
-    one = (mp_reach_attr(IPV6_UNICAST, NH6, V6A) if code == AttrCode.MP_REACH_NLRI
-           else mp_unreach_attr(IPV6_UNICAST, V6A))
+    one = (
+        mp_reach_attr(IPV6_UNICAST, NH6, V6A)
+        if code == AttrCode.MP_REACH_NLRI
+        else mp_unreach_attr(IPV6_UNICAST, V6A)
+    )
     assert reset(body(attrs=base_attrs(next_hop=None) + one + one)) == (
-        3, UpdateSub.MALFORMED_ATTRIBUTE_LIST, b"")
+        3,
+        UpdateSub.MALFORMED_ATTRIBUTE_LIST,
+        b"",
+    )
 
 
 @pytest.mark.parametrize("code", [AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI])
 @pytest.mark.parametrize("flags", [WK, OPT_T, 0])
 def test_mp_attribute_flags_error(code: int, flags: int) -> None:
-    value = (struct.pack("!HBB", 2, 1, 16) + NH6 + b"\x00" + V6A
-             if code == AttrCode.MP_REACH_NLRI else b"\x00\x02\x01" + V6A)
+    value = (
+        struct.pack("!HBB", 2, 1, 16) + NH6 + b"\x00" + V6A
+        if code == AttrCode.MP_REACH_NLRI
+        else b"\x00\x02\x01" + V6A
+    )
     bad = raw_attr(flags, code, value)
     attrs = base_attrs(next_hop=None) + bad
     # RFC 4271 §6.3: Attribute Flags Error data is the erroneous attribute.
@@ -427,8 +471,9 @@ def test_mp_attribute_flags_error(code: int, flags: int) -> None:
 
 def test_mp_for_unnegotiated_family_ignored() -> None:
     ctx = UpdateContext(families=frozenset({IPV4_UNICAST}))
-    attrs = (base_attrs() + mp_reach_attr(IPV6_UNICAST, NH6, V6A)
-             + mp_unreach_attr(IPV6_UNICAST, V6B))
+    attrs = (
+        base_attrs() + mp_reach_attr(IPV6_UNICAST, NH6, V6A) + mp_unreach_attr(IPV6_UNICAST, V6B)
+    )
     upd = dec(attrs, ctx=ctx)
     assert upd.announced == [(IPV4_UNICAST, NH4, [P1])]
     assert upd.withdrawn == []
@@ -465,8 +510,11 @@ RFC_7606_ACTIONS: dict[int, Action] = {
     AttrCode.LARGE_COMMUNITIES: Action.TREAT_AS_WITHDRAW,  # RFC 8092 §6
 }
 CHECKED = sorted(c for c in _RULES if c not in (AttrCode.AS4_PATH, AttrCode.AS4_AGGREGATOR))
-_BASE_NAMES: dict[int, str] = {AttrCode.ORIGIN: "origin", AttrCode.AS_PATH: "as_path",
-               AttrCode.NEXT_HOP: "next_hop"}
+_BASE_NAMES: dict[int, str] = {
+    AttrCode.ORIGIN: "origin",
+    AttrCode.AS_PATH: "as_path",
+    AttrCode.NEXT_HOP: "next_hop",
+}
 
 
 def test_rules_table_matches_rfc_7606() -> None:
@@ -507,11 +555,17 @@ def test_malformed_length_follows_rules(code: int) -> None:
 def test_wrong_flags_follow_rules(code: int) -> None:
     """RFC 7606 §3 c: an Attribute Flags error is handled by the attribute's own rule."""
     valid = {
-        AttrCode.ORIGIN: b"\x00", AttrCode.AS_PATH: b"", AttrCode.NEXT_HOP: NH4,
-        AttrCode.MULTI_EXIT_DISC: bytes(4), AttrCode.LOCAL_PREF: bytes(4),
-        AttrCode.ATOMIC_AGGREGATE: b"", AttrCode.AGGREGATOR: bytes(8),
-        AttrCode.COMMUNITIES: bytes(4), AttrCode.ORIGINATOR_ID: bytes(4),
-        AttrCode.CLUSTER_LIST: bytes(4), AttrCode.EXTENDED_COMMUNITIES: bytes(8),
+        AttrCode.ORIGIN: b"\x00",
+        AttrCode.AS_PATH: b"",
+        AttrCode.NEXT_HOP: NH4,
+        AttrCode.MULTI_EXIT_DISC: bytes(4),
+        AttrCode.LOCAL_PREF: bytes(4),
+        AttrCode.ATOMIC_AGGREGATE: b"",
+        AttrCode.AGGREGATOR: bytes(8),
+        AttrCode.COMMUNITIES: bytes(4),
+        AttrCode.ORIGINATOR_ID: bytes(4),
+        AttrCode.CLUSTER_LIST: bytes(4),
+        AttrCode.EXTENDED_COMMUNITIES: bytes(8),
         AttrCode.LARGE_COMMUNITIES: bytes(12),
     }[AttrCode(code)]
     flags = EXPECTED_FLAGS[code] ^ AttrFlag.OPTIONAL
@@ -583,8 +637,11 @@ def test_attribute_discard_cases(code: int, value: bytes, ctx: UpdateContext) ->
 
 
 def test_worst_action_wins() -> None:
-    attrs = (base_attrs() + raw_attr(WK, AttrCode.ATOMIC_AGGREGATE, b"\x01")
-             + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, b"\x01"))
+    attrs = (
+        base_attrs()
+        + raw_attr(WK, AttrCode.ATOMIC_AGGREGATE, b"\x01")
+        + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, b"\x01")
+    )
     upd = dec(attrs)
     assert_withdrawn(upd, "MULTI_EXIT_DISC", "ATOMIC_AGGREGATE")
 
@@ -614,8 +671,9 @@ def test_mp_only_update_needs_origin_and_as_path_but_not_next_hop() -> None:
 @pytest.mark.parametrize("nh", [b"\x00\x00\x00\x00", b"\xe0\x00\x00\x05", b"\x01\x02"])
 def test_next_hop_ignored_without_ipv4_nlri(nh: bytes) -> None:
     """RFC 4760 §3: a NEXT_HOP in an UPDATE whose only NLRI is in MP_REACH is ignored."""
-    attrs = (mp_reach_attr(IPV6_UNICAST, NH6, V6A)
-             + base_attrs(next_hop=raw_attr(WK, AttrCode.NEXT_HOP, nh)))
+    attrs = mp_reach_attr(IPV6_UNICAST, NH6, V6A) + base_attrs(
+        next_hop=raw_attr(WK, AttrCode.NEXT_HOP, nh)
+    )
     upd = decode_update(body(attrs=attrs), IBGP)
     assert not upd.error, upd.error
     assert upd.announced == [(IPV6_UNICAST, NH6, [V6A])]
@@ -623,12 +681,14 @@ def test_next_hop_ignored_without_ipv4_nlri(nh: bytes) -> None:
 
 
 def test_treat_as_withdraw_moves_every_family() -> None:
-    attrs = (base_attrs(origin=raw_attr(WK, AttrCode.ORIGIN, b"\x09"))
-             + mp_reach_attr(IPV6_UNICAST, NH6, V6A + V6B))
+    attrs = base_attrs(origin=raw_attr(WK, AttrCode.ORIGIN, b"\x09")) + mp_reach_attr(
+        IPV6_UNICAST, NH6, V6A + V6B
+    )
     upd = dec(attrs, nlri=P1, withdrawn=P2)
     assert_withdrawn(upd, "ORIGIN")
-    assert sorted(upd.withdrawn) == sorted([(IPV4_UNICAST, [P2]), (IPV4_UNICAST, [P1]),
-                                            (IPV6_UNICAST, [V6A, V6B])])
+    assert sorted(upd.withdrawn) == sorted(
+        [(IPV4_UNICAST, [P2]), (IPV4_UNICAST, [P1]), (IPV6_UNICAST, [V6A, V6B])]
+    )
 
 
 @pytest.mark.parametrize(
@@ -648,9 +708,12 @@ def test_attribute_overrunning_field_is_treat_as_withdraw(tail: bytes) -> None:
 
 def test_repeated_attribute_first_kept() -> None:
     """RFC 7606 §3 g: repeats other than MP_REACH/MP_UNREACH are discarded, first kept."""
-    attrs = (base_attrs() + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, struct.pack("!I", 1))
-             + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, b"bad")
-             + raw_attr(WK, AttrCode.ORIGIN, b"\x02"))
+    attrs = (
+        base_attrs()
+        + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, struct.pack("!I", 1))
+        + raw_attr(OPT, AttrCode.MULTI_EXIT_DISC, b"bad")
+        + raw_attr(WK, AttrCode.ORIGIN, b"\x02")
+    )
     upd = dec(attrs)
     assert not upd.error
     assert upd.attrs is not None and upd.attrs.med == 1 and upd.attrs.origin == 0
@@ -660,8 +723,9 @@ def test_repeated_attribute_first_kept() -> None:
 def test_1300_tiny_unknown_attributes() -> None:
     """Many tiny attributes in one UPDATE: a loop, not recursion, and no quadratic blow-up."""
     codes = UNKNOWN_CODES
-    tiny = b"".join(raw_attr(OPT_T if i % 2 else OPT, codes[i % len(codes)], b"")
-                    for i in range(1300))
+    tiny = b"".join(
+        raw_attr(OPT_T if i % 2 else OPT, codes[i % len(codes)], b"") for i in range(1300)
+    )
     attrs = base_attrs() + tiny
     assert len(attrs) > 3900
     upd = dec(attrs)
@@ -714,8 +778,9 @@ def test_huge_2_octet_as_path_is_withdrawn_not_crash() -> None:
     ],
 )
 def test_ebgp_first_as(path: tuple[tuple[int, tuple[int, ...]], ...], ok: bool) -> None:
-    upd = dec(base_attrs(EBGP, as_path=raw_attr(WK, AttrCode.AS_PATH, encode_as_path(path))),
-              ctx=EBGP)
+    upd = dec(
+        base_attrs(EBGP, as_path=raw_attr(WK, AttrCode.AS_PATH, encode_as_path(path))), ctx=EBGP
+    )
     if ok:
         assert not upd.error and upd.announced
     else:
@@ -812,15 +877,18 @@ def test_update_message_layout() -> None:
     msg = update_message(withdrawn=P2, attrs=ORIGIN, nlri=P1)
     assert msg[:16] == b"\xff" * 16
     assert struct.unpack_from("!HB", msg, 16) == (len(msg), 2)
-    assert msg[19:] == (struct.pack("!H", len(P2)) + P2 + struct.pack("!H", len(ORIGIN))
-                        + ORIGIN + P1)
+    assert msg[19:] == (
+        struct.pack("!H", len(P2)) + P2 + struct.pack("!H", len(ORIGIN)) + ORIGIN + P1
+    )
 
 
 def test_mp_attribute_encoders() -> None:
     assert mp_reach_attr(IPV6_UNICAST, NH6, V6A) == (
-        b"\x80\x0e" + bytes((5 + 16 + len(V6A),)) + b"\x00\x02\x01\x10" + NH6 + b"\x00" + V6A)
+        b"\x80\x0e" + bytes((5 + 16 + len(V6A),)) + b"\x00\x02\x01\x10" + NH6 + b"\x00" + V6A
+    )
     assert mp_unreach_attr(IPV6_UNICAST, V6A) == (
-        b"\x80\x0f" + bytes((3 + len(V6A),)) + b"\x00\x02\x01" + V6A)
+        b"\x80\x0f" + bytes((3 + len(V6A),)) + b"\x00\x02\x01" + V6A
+    )
     assert next_hop_attr(NH4) == b"\x40\x03\x04" + NH4
     big = b"".join(pfx(f"fd00:{i:x}::/64") for i in range(40))
     attr = mp_reach_attr(IPV6_UNICAST, NH6_LL, big)

@@ -270,8 +270,7 @@ def test_ipv6_mp_update() -> None:
     ]
     assert out[second + 1 :] == [
         "withdrawn routes: 0 bytes, path attributes: 14 bytes, NLRI: 0 bytes",
-        "attribute MP_UNREACH_NLRI ipv6-unicast, NLRI 8 bytes "
-        "(flags 0x80 optional non-transitive)",
+        "attribute MP_UNREACH_NLRI ipv6-unicast, NLRI 8 bytes (flags 0x80 optional non-transitive)",
         "withdrawn ipv6-unicast: 2001:db8:2::/56",
     ]
 
@@ -515,8 +514,9 @@ def test_keepalives() -> None:
 
 
 def test_truncated_message() -> None:
-    msg = update_message(attrs=attrs_block(base_attrs(), IPV4_UNICAST, b"\x0a\0\0\x01"),
-                         nlri=pfx("10.0.0.0/8"))
+    msg = update_message(
+        attrs=attrs_block(base_attrs(), IPV4_UNICAST, b"\x0a\0\0\x01"), nlri=pfx("10.0.0.0/8")
+    )
     out = lines(decode_hex(KEEPALIVE.hex() + msg[:-10].hex()))
     assert out == [
         "#1 KEEPALIVE (type 4), length 19, offset 0",
@@ -561,8 +561,9 @@ def test_bad_header(raw: bytes, error: str) -> None:
 
 def test_extended_message_length_is_flagged() -> None:
     prefixes = b"".join(pfx(f"10.{i >> 8}.{i & 255}.0/24") for i in range(1100))
-    msg = update_message(attrs=attrs_block(base_attrs(), IPV4_UNICAST, b"\x0a\0\0\x01"),
-                         nlri=prefixes)
+    msg = update_message(
+        attrs=attrs_block(base_attrs(), IPV4_UNICAST, b"\x0a\0\0\x01"), nlri=prefixes
+    )
     out = lines(decode_hex(msg.hex()))
     assert out[1] == (
         "note: longer than 4096 octets: valid only after both sides advertised the extended "

@@ -77,8 +77,14 @@ def peer_configs(address_for: Callable[[Case], str]) -> list[PeerConfig]:
         kw: dict[str, Any] = {}
         if c.rr_hold is not None:
             kw["hold_time"] = c.rr_hold
-        out.append(PeerConfig(address=ip_address(address_for(c)),
-                              asn=c.configured_asn or c.asn, passive=True, **kw))
+        out.append(
+            PeerConfig(
+                address=ip_address(address_for(c)),
+                asn=c.configured_asn or c.asn,
+                passive=True,
+                **kw,
+            )
+        )
     return out
 
 
@@ -134,8 +140,9 @@ class LoopbackEnv:
     open_wait = OPEN_WAIT
     extended_bystander = True
 
-    def __init__(self, lt: LoopThread, speaker: Speaker, port: int, by: SimPeer,
-                 ext: SimPeer) -> None:
+    def __init__(
+        self, lt: LoopThread, speaker: Speaker, port: int, by: SimPeer, ext: SimPeer
+    ) -> None:
         self.lt = lt
         self.speaker = speaker
         self.port = port
@@ -207,10 +214,16 @@ def loopback() -> Iterator[LoopbackEnv]:
         PeerConfig(address=ip_address(EXT_BYSTANDER), asn=ASN, passive=True),
         *peer_configs(env0.address_for),
     ]
-    cfg = Config(bgp=GlobalConfig(asn=ASN, router_id=IPv4Address(RR_ID),
-                                  cluster_id=IPv4Address(CLUSTER),
-                                  listen=(ip_address("127.0.0.1"),), port=port),
-                 peers=tuple(peers))
+    cfg = Config(
+        bgp=GlobalConfig(
+            asn=ASN,
+            router_id=IPv4Address(RR_ID),
+            cluster_id=IPv4Address(CLUSTER),
+            listen=(ip_address("127.0.0.1"),),
+            port=port,
+        ),
+        peers=tuple(peers),
+    )
     speaker = Speaker(cfg, lt.loop)
     # RFC 4271 §8.2.2's OpenSent hold timer: 60 s in pyrr, 3 s here.
     speaker.open_wait = OPEN_WAIT
@@ -231,8 +244,7 @@ def loopback() -> Iterator[LoopbackEnv]:
         lt.call(by.close)
         lt.call(ext.close)
         lt.stop()
-        _write_report("pyrr in-process on loopback, bystanders: two SimPeers", _RESULTS,
-                      "loopback")
+        _write_report("pyrr in-process on loopback, bystanders: two SimPeers", _RESULTS, "loopback")
 
 
 def _until(pred: Callable[[], bool], timeout: float, what: str) -> None:
@@ -257,7 +269,8 @@ def _write_report(title: str, results: list[Result], key: str) -> None:
     if out and results:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / f"{key}.json").write_text(
-            json.dumps([result_record(r) for r in results], indent=1))
+            json.dumps([result_record(r) for r in results], indent=1)
+        )
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -265,22 +278,31 @@ def test_hostile_case_loopback(loopback: LoopbackEnv, name: str) -> None:
     case = CASES[CASE_NAMES.index(name)]
     res = run_case(case, loopback)
     _RESULTS.append(res)
-    assert res.passed, f"{name}: expected {res.expected}; got {res.got}; " + "; ".join(
-        res.problems)
+    assert res.passed, f"{name}: expected {res.expected}; got {res.got}; " + "; ".join(res.problems)
 
 
 def test_bystanders_untouched_after_every_case(loopback: LoopbackEnv) -> None:
     assert loopback.health() == []
-    up = loopback.lt.call(lambda: [p.key for p in loopback.speaker.peers.values()
-                                   if p.established is not None])
+    up = loopback.lt.call(
+        lambda: [p.key for p in loopback.speaker.peers.values() if p.established is not None]
+    )
     assert set(up) == {BYSTANDER, EXT_BYSTANDER}, "only the bystanders are still up"
 
 
 def test_case_table_covers_the_issue() -> None:
     """The table is the probe the issue asks for: 55+ cases over every group."""
     assert len(CASES) >= 55
-    assert {c.group for c in CASES} >= {"header", "open", "fsm", "update", "mp", "refresh",
-                                        "rr", "load", "timer"}
+    assert {c.group for c in CASES} >= {
+        "header",
+        "open",
+        "fsm",
+        "update",
+        "mp",
+        "refresh",
+        "rr",
+        "load",
+        "timer",
+    }
     assert sum(c.deviation is not None for c in CASES) <= 3
 
 
@@ -302,8 +324,16 @@ class LabEnv:
     cluster_id = int(IPv4Address(LAB_CLUSTER))
     extended_bystander = False
 
-    def __init__(self, rr: Host, evil: Host, by: Bird2, node: CalicoBird, *,
-                 alive: Callable[[], bool], open_wait: float) -> None:
+    def __init__(
+        self,
+        rr: Host,
+        evil: Host,
+        by: Bird2,
+        node: CalicoBird,
+        *,
+        alive: Callable[[], bool],
+        open_wait: float,
+    ) -> None:
         self.rr = rr
         self.evil = evil
         self.by = by
@@ -347,8 +377,11 @@ class LabEnv:
     def sessions(self) -> dict[str, str]:
         """BGP protocol -> "state since" of the bystander's and the node's sessions."""
         out = {}
-        for name, d in (("bird2", self.by), ("bird16", self.node.bird4),
-                        ("bird16v6", self.node.bird6)):
+        for name, d in (
+            ("bird2", self.by),
+            ("bird16", self.node.bird4),
+            ("bird16v6", self.node.bird6),
+        ):
             for p in d.bgp_protocols():
                 out[f"{name}:{p.name}"] = f"{p.bgp_state} since {p.since}"
         return out
@@ -362,7 +395,8 @@ class LabEnv:
                 # Comparison runs: charge the flap to this case only, not to every later one.
                 self.baseline = wait_until(_stable_sessions(self), 60, 0.1, "sessions back")
         if not {"10.10.5.0/26"} <= self.by.prefixes("ipv4") or not {
-                "2001:db8:1005::/64"} <= self.by.prefixes("ipv6"):
+            "2001:db8:1005::/64"
+        } <= self.by.prefixes("ipv6"):
             problems.append("BIRD 2 lost the Calico node's routes")
         if "10.20.1.0/24" not in self.node.prefixes("ipv4"):
             problems.append("the Calico node lost BIRD 2's route")
@@ -371,14 +405,31 @@ class LabEnv:
 
 def lab_pyrr_config(h: LabHosts) -> str:
     rr, by, node = h.rr, h.by, h.node
-    lines = ["[bgp]", f"asn = {ASN}", f'router_id = "{rr.ip4}"', f'cluster_id = "{LAB_CLUSTER}"',
-             f'listen = ["{rr.ip4}", "{rr.ip6}"]', "",
-             "[[peer]]", f'address = "{by.ip4}"', "",
-             "[[peer]]", f'address = "{node.ip4}"', "",
-             "[[peer]]", f'address = "{node.ip6}"']
+    lines = [
+        "[bgp]",
+        f"asn = {ASN}",
+        f'router_id = "{rr.ip4}"',
+        f'cluster_id = "{LAB_CLUSTER}"',
+        f'listen = ["{rr.ip4}", "{rr.ip6}"]',
+        "",
+        "[[peer]]",
+        f'address = "{by.ip4}"',
+        "",
+        "[[peer]]",
+        f'address = "{node.ip4}"',
+        "",
+        "[[peer]]",
+        f'address = "{node.ip6}"',
+    ]
     for pc in peer_configs(lab_address):
-        lines += ["", "[[peer]]", f'address = "{pc.address}"', f"asn = {pc.asn}",
-                  "passive = true", f"hold_time = {pc.hold_time}"]
+        lines += [
+            "",
+            "[[peer]]",
+            f'address = "{pc.address}"',
+            f"asn = {pc.asn}",
+            "passive = true",
+            f"hold_time = {pc.hold_time}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -426,23 +477,41 @@ def test_hostile_cases_lab(lab: Lab) -> None:
     h = lab_hosts(lab)
     conf = h.rr.dir / "pyrr.toml"
     conf.write_text(lab_pyrr_config(h))
-    proc = h.rr.popen([str(REPO_ROOT / ".venv" / "bin" / "pyrr"), "run", "--config", str(conf),
-                       "--control-socket", str(h.rr.dir / "pyrr.sock"), "--log-level", "info"],
-                      log="pyrr.log")
-    wait_until(lambda: "pyrr started" in proc.log_text() or not proc.alive(), 20, 0.1,
-               "pyrr to listen")
+    proc = h.rr.popen(
+        [
+            str(REPO_ROOT / ".venv" / "bin" / "pyrr"),
+            "run",
+            "--config",
+            str(conf),
+            "--control-socket",
+            str(h.rr.dir / "pyrr.sock"),
+            "--log-level",
+            "info",
+        ],
+        log="pyrr.log",
+    )
+    wait_until(
+        lambda: "pyrr started" in proc.log_text() or not proc.alive(), 20, 0.1, "pyrr to listen"
+    )
     assert proc.alive(), proc.log_text()
     env = start_bystanders(h, proc.alive, PYRR_OPEN_WAIT)
     results = run_lab_cases(env)
     _write_report("`pyrr run` in a lab; bystanders: BIRD 2 and Calico BIRD 1.6", results, "lab")
-    failed = [f"{r.case.name}: expected {r.expected}; got {r.got}; {'; '.join(r.problems)}"
-              for r in results if not r.passed]
+    failed = [
+        f"{r.case.name}: expected {r.expected}; got {r.got}; {'; '.join(r.problems)}"
+        for r in results
+        if not r.passed
+    ]
     assert not failed, "\n".join(failed)
     assert env.health() == []
     assert proc.alive()
     # pyrr's own view: no bystander session ever went down (the log is JSON lines).
-    downs = [line for line in proc.log_text().splitlines() if '"session down"' in line and any(
-        f'"peer": "{a}"' in line for a in (h.by.ip4, h.node.ip4, h.node.ip6))]
+    downs = [
+        line
+        for line in proc.log_text().splitlines()
+        if '"session down"' in line
+        and any(f'"peer": "{a}"' in line for a in (h.by.ip4, h.node.ip4, h.node.ip6))
+    ]
     assert not downs, downs
 
 
@@ -461,8 +530,10 @@ def _same_sessions(before: dict[str, str], now: dict[str, str]) -> bool:
         return False
     for k, then in before.items():
         slack = 0.5 if "." in then else 2.0
-        if not now[k].startswith("Established") or abs(
-                _since_seconds(now[k]) - _since_seconds(then)) >= slack:
+        if (
+            not now[k].startswith("Established")
+            or abs(_since_seconds(now[k]) - _since_seconds(then)) >= slack
+        ):
             return False
     return True
 
@@ -504,8 +575,10 @@ def compare_bird2() -> int:
     writes it like the tests do, see `_write_report`)."""
     with Lab(prefix="pyrrcmp") as lab:
         h = lab_hosts(lab)
-        extra = (f"rr cluster id {LAB_CLUSTER};\nstartup hold time {BIRD_STARTUP_HOLD};\n"
-                 "enable extended messages on;")
+        extra = (
+            f"rr cluster id {LAB_CLUSTER};\nstartup hold time {BIRD_STARTUP_HOLD};\n"
+            "enable extended messages on;"
+        )
         neighbors = [
             Neighbor(h.by.ip4, families=("ipv4", "ipv6"), rr_client=True, extra=extra),
             Neighbor(h.node.ip4, rr_client=True, extra=extra),
@@ -513,10 +586,17 @@ def compare_bird2() -> int:
         ]
         for c in CASES:
             ibgp = (c.configured_asn or c.asn) == ASN
-            neighbors.append(Neighbor(
-                lab_address(c), asn=c.configured_asn or c.asn, families=("ipv4", "ipv6"),
-                rr_client=ibgp, passive=True, hold_time=c.rr_hold,
-                extra=extra if ibgp else extra.split("\n", 1)[1]))
+            neighbors.append(
+                Neighbor(
+                    lab_address(c),
+                    asn=c.configured_asn or c.asn,
+                    families=("ipv4", "ipv6"),
+                    rr_client=ibgp,
+                    passive=True,
+                    hold_time=c.rr_hold,
+                    extra=extra if ibgp else extra.split("\n", 1)[1],
+                )
+            )
         rr = Bird2(h.rr, neighbors, [], asn=ASN, router_id=h.rr.ip4, name="rr").start()
         env = start_bystanders(h, rr.running, float(BIRD_STARTUP_HOLD))
         env.rebaseline = True

@@ -145,6 +145,7 @@ def update(
     for text in withdraw:
         fam, key = prefix_from_str(text)
         wd.setdefault(fam, []).append(key)
+
     def hop(fam: Family) -> bytes:
         # An explicit next hop applies to the family of its own address version.
         if next_hop is not None and (":" in next_hop) == (fam == IPV6_UNICAST):
@@ -226,7 +227,10 @@ def decode_messages(
 ) -> Decoded:
     """Decode whole UPDATE messages (header included) with pyrr's own decoder."""
     ctx = UpdateContext(
-        four_octet_as=True, ibgp=True, peer_as=LOCAL_AS, families=frozenset(families),
+        four_octet_as=True,
+        ibgp=True,
+        peer_as=LOCAL_AS,
+        families=frozenset(families),
         add_path_rx=add_path_rx,
     )
     out = Decoded(add_path_rx=add_path_rx)

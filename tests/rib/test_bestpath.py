@@ -307,8 +307,18 @@ _path_spec = st.tuples(
     data=st.data(),
 )
 def test_select_is_independent_of_candidate_order(
-    specs: list[tuple[int, int, int | None, tuple[tuple[int, tuple[int, ...]], ...], int,
-                      int | None, str | None, int]],
+    specs: list[
+        tuple[
+            int,
+            int,
+            int | None,
+            tuple[tuple[int, tuple[int, ...]], ...],
+            int,
+            int | None,
+            str | None,
+            int,
+        ]
+    ],
     data: st.DataObject,
 ) -> None:
     paths = [

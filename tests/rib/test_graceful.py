@@ -173,9 +173,7 @@ class Lab:
     ) -> Negotiated:
         local = self.speaker.capabilities_for(p.config)
         if add_path:
-            local = replace(
-                local, add_path=tuple((f, AddPathMode.RECEIVE) for f, _m in add_path)
-            )
+            local = replace(local, add_path=tuple((f, AddPathMode.RECEIVE) for f, _m in add_path))
         theirs = Capabilities(
             families=FAMS,
             route_refresh=True,
@@ -453,10 +451,11 @@ def test_route_with_our_originator_id_or_cluster_id_is_not_installed() -> None:
     conn_b = lab.up(b)
     conn_b.take()
     lab.feed(a, update(["10.1.0.0/24"], attrs(originator_id=RR_ID)))
-    lab.feed(a, update(["10.2.0.0/24"], attrs(originator_id="10.0.0.1",
-                                                   cluster_list=["1.1.1.1", CLUSTER])))
-    lab.feed(a, update(["10.3.0.0/24"], attrs(originator_id="10.0.0.1",
-                                                   cluster_list=["1.1.1.1"])))
+    lab.feed(
+        a,
+        update(["10.2.0.0/24"], attrs(originator_id="10.0.0.1", cluster_list=["1.1.1.1", CLUSTER])),
+    )
+    lab.feed(a, update(["10.3.0.0/24"], attrs(originator_id="10.0.0.1", cluster_list=["1.1.1.1"])))
     assert not lab.has("10.1.0.0/24") and not lab.has("10.2.0.0/24")
     assert lab.has("10.3.0.0/24")
     assert decode_messages(conn_b.take()).ann() == {"10.3.0.0/24"}

@@ -159,9 +159,7 @@ def test_withdraw_and_announce_in_one_update() -> None:
     rib, a = Rib(), source("10.0.0.1")
     rib.apply_update(a, update(["10.1.0.0/24", "10.2.0.0/24"]), NO_AP)
     p_old = adj(a, "10.1.0.0/24")
-    ch = rib.apply_update(
-        a, update(["10.3.0.0/24"], attrs(med=9), withdraw=["10.1.0.0/24"]), NO_AP
-    )
+    ch = rib.apply_update(a, update(["10.3.0.0/24"], attrs(med=9), withdraw=["10.1.0.0/24"]), NO_AP)
     p_new = adj(a, "10.3.0.0/24")
     assert ch == [
         (IPV4_UNICAST, pfx("10.1.0.0/24"), p_old, None),
@@ -330,15 +328,29 @@ def test_stale_add_path_routes_sweep_with_add_path() -> None:
 
 # -- model check ----------------------------------------------------------------------------
 
-_PREFIXES = ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24", "2001:db8::/48",
-             "2001:db8:1::/48"]
+_PREFIXES = [
+    "10.0.0.0/24",
+    "10.0.1.0/24",
+    "10.0.2.0/24",
+    "10.0.3.0/24",
+    "2001:db8::/48",
+    "2001:db8:1::/48",
+]
 _ATTRS = [attrs(), attrs(local_pref=200), attrs(med=5, as_path=[65001]), attrs(local_pref=None)]
 
 _op = st.one_of(
-    st.tuples(st.just("ann"), st.integers(0, 2), st.sets(st.sampled_from(_PREFIXES), min_size=1),
-              st.integers(0, len(_ATTRS) - 1)),
-    st.tuples(st.just("wd"), st.integers(0, 2), st.sets(st.sampled_from(_PREFIXES), min_size=1),
-              st.just(0)),
+    st.tuples(
+        st.just("ann"),
+        st.integers(0, 2),
+        st.sets(st.sampled_from(_PREFIXES), min_size=1),
+        st.integers(0, len(_ATTRS) - 1),
+    ),
+    st.tuples(
+        st.just("wd"),
+        st.integers(0, 2),
+        st.sets(st.sampled_from(_PREFIXES), min_size=1),
+        st.just(0),
+    ),
     st.tuples(st.just("stale"), st.integers(0, 2), st.just(frozenset[str]()), st.just(0)),
     st.tuples(st.just("sweep4"), st.integers(0, 2), st.just(frozenset[str]()), st.just(0)),
     st.tuples(st.just("sweep6"), st.integers(0, 2), st.just(frozenset[str]()), st.just(0)),
@@ -346,8 +358,9 @@ _op = st.one_of(
 )
 
 
-def _check_invariants(rib: Rib, sources: list[Source],
-                      mirror: dict[tuple[Family, bytes], Path]) -> None:
+def _check_invariants(
+    rib: Rib, sources: list[Source], mirror: dict[tuple[Family, bytes], Path]
+) -> None:
     # The change stream, replayed, gives exactly the Loc-RIB's best paths.
     table = {(f, p): d.best for f, t in rib.tables.items() for p, d in t.items()}
     assert mirror == table
@@ -358,8 +371,9 @@ def _check_invariants(rib: Rib, sources: list[Source],
             for fam, held in tables.items():
                 for key, p in held.items():
                     expect.setdefault((fam, key), []).append(id(p))
-    got = {(f, p): sorted(id(x) for x in d.paths) for f, t in rib.tables.items()
-           for p, d in t.items()}
+    got = {
+        (f, p): sorted(id(x) for x in d.paths) for f, t in rib.tables.items() for p, d in t.items()
+    }
     assert got == {k: sorted(v) for k, v in expect.items()}
     for dests in rib.tables.values():
         for d in dests.values():
@@ -378,8 +392,7 @@ def _check_invariants(rib: Rib, sources: list[Source],
 @given(ops=st.lists(_op, max_size=25))
 def test_rib_model(ops: list[tuple[str, int, frozenset[str], int]]) -> None:
     rib = Rib()
-    sources = [source("10.0.0.1"), source("10.0.0.2", client=False),
-               source("192.0.2.1", asn=65001)]
+    sources = [source("10.0.0.1"), source("10.0.0.2", client=False), source("192.0.2.1", asn=65001)]
     mirror: dict[tuple[Family, bytes], Path] = {}
     for op, si, prefixes, ai in ops:
         s = sources[si]

@@ -132,8 +132,12 @@ def test_ebgp_attrs_prepends_local_as_and_strips_internal_attributes() -> None:
     assert out.as_path == ((SEQ, (LOCAL_AS, 65010)),)
     assert out.local_pref is None and out.med is None
     assert out.originator_id is None and out.cluster_list == ()
-    for code in (AttrCode.LOCAL_PREF, AttrCode.MULTI_EXIT_DISC, AttrCode.ORIGINATOR_ID,
-                 AttrCode.CLUSTER_LIST):
+    for code in (
+        AttrCode.LOCAL_PREF,
+        AttrCode.MULTI_EXIT_DISC,
+        AttrCode.ORIGINATOR_ID,
+        AttrCode.CLUSTER_LIST,
+    ):
         assert out.get(code) is None
     assert out.get(AttrCode.COMMUNITIES) == a.get(AttrCode.COMMUNITIES)
     assert out.origin == a.origin
@@ -160,6 +164,9 @@ def test_is_looped() -> None:
     assert "ORIGINATOR_ID" in is_looped(attrs(originator_id="10.255.0.1"), RR_ID, CLUSTER_ID)
     assert "CLUSTER_LIST" in is_looped(attrs(cluster_list=[CLUSTER]), RR_ID, CLUSTER_ID)
     # Someone else's originator / cluster: not a loop.
-    assert is_looped(
-        attrs(originator_id="10.255.0.2", cluster_list=["198.18.0.251"]), RR_ID, CLUSTER_ID
-    ) == ""
+    assert (
+        is_looped(
+            attrs(originator_id="10.255.0.2", cluster_list=["198.18.0.251"]), RR_ID, CLUSTER_ID
+        )
+        == ""
+    )
