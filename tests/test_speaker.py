@@ -488,42 +488,58 @@ def test_two_speakers_dialing_each_other_settle_on_one_session() -> None:
     run(go)
 
 
+async def raw_client(addr: str, port: int, hold: int) -> socket.socket:
+    """A bare TCP client from `addr` that has sent its OPEN and KEEPALIVE in one segment."""
+    from pyrr.bgp.capabilities import Capabilities
+    from pyrr.bgp.messages import KEEPALIVE, Open
+
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    try:
+        sock.bind((addr, 0))
+        await loop.sock_connect(sock, ("127.0.0.1", port))
+        caps = Capabilities(families=(IPV4_UNICAST,), four_octet_as=ASN)
+        hello = Open(asn=ASN, hold_time=hold, router_id=ip_int(addr), capabilities=caps)
+        await loop.sock_sendall(sock, hello.encode() + KEEPALIVE)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def message_types(data: bytes) -> list[int]:
+    """The types of the whole BGP messages at the start of `data`."""
+    out, pos = [], 0
+    while pos + 19 <= len(data):
+        length = struct.unpack_from("!H", data, pos + 16)[0]
+        if pos + length > len(data):
+            break
+        out.append(data[pos + 18])
+        pos += length
+    return out
+
+
 def test_open_and_keepalive_in_one_segment_get_keepalive_then_end_of_rib() -> None:
     """A client's OPEN and KEEPALIVE often arrive in one read: the RR's KEEPALIVE (queued by
     the OPEN) must still go out before the End-of-RIB the KEEPALIVE's Established triggers."""
-    from pyrr.bgp.capabilities import Capabilities
     from pyrr.bgp.constants import MsgType
-    from pyrr.bgp.messages import KEEPALIVE, Open
+    from pyrr.bgp.messages import KEEPALIVE
     from pyrr.bgp.update import end_of_rib
 
     async def go() -> None:
         async with running([client("127.0.2.7")]) as (_sp, port):
             loop = asyncio.get_running_loop()
-            sock = socket.socket()
-            sock.setblocking(False)
-            sock.bind(("127.0.2.7", 0))
+            sock = await raw_client("127.0.2.7", port, hold=90)
             try:
-                await loop.sock_connect(sock, ("127.0.0.1", port))
-                caps = Capabilities(families=(IPV4_UNICAST,), four_octet_as=ASN)
-                hello = Open(
-                    asn=ASN, hold_time=90, router_id=ip_int("127.0.2.7"), capabilities=caps
-                )
-                await loop.sock_sendall(sock, hello.encode() + KEEPALIVE)
                 got = b""
-                want = 2 + 1  # OPEN, KEEPALIVE, End-of-RIB
-                types: list[int] = []
                 deadline = time.monotonic() + 5
-                while len(types) < want and time.monotonic() < deadline:
+                # OPEN, KEEPALIVE, End-of-RIB
+                while len(message_types(got)) < 3 and time.monotonic() < deadline:
                     chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
                     assert chunk, "the RR closed the connection"
                     got += chunk
-                    types, pos = [], 0
-                    while pos + 19 <= len(got):
-                        length = struct.unpack_from("!H", got, pos + 16)[0]
-                        if pos + length > len(got):
-                            break
-                        types.append(got[pos + 18])
-                        pos += length
+                types = message_types(got)
                 assert types[:3] == [MsgType.OPEN, MsgType.KEEPALIVE, MsgType.UPDATE], types
                 assert got.endswith(KEEPALIVE + end_of_rib(IPV4_UNICAST))
             finally:
@@ -535,16 +551,13 @@ def test_open_and_keepalive_in_one_segment_get_keepalive_then_end_of_rib() -> No
 def test_hold_timer_restarted_by_messages_and_expiring_when_they_stop() -> None:
     """RFC 4271 §8.2.2: every message restarts the hold timer; with hold 3 s, KEEPALIVEs each
     second keep the session up past several hold times, and silence ends it with 4/0."""
-    from pyrr.bgp.capabilities import Capabilities
     from pyrr.bgp.constants import MsgType
-    from pyrr.bgp.messages import KEEPALIVE, Open
+    from pyrr.bgp.messages import KEEPALIVE
 
     async def go() -> None:
         async with running([client("127.0.2.8")]) as (sp, port):
             loop = asyncio.get_running_loop()
-            sock = socket.socket()
-            sock.setblocking(False)
-            sock.bind(("127.0.2.8", 0))
+            sock = await raw_client("127.0.2.8", port, hold=3)
             got = bytearray()
 
             async def reader() -> None:
@@ -552,10 +565,6 @@ def test_hold_timer_restarted_by_messages_and_expiring_when_they_stop() -> None:
                     got.extend(chunk)
 
             try:
-                await loop.sock_connect(sock, ("127.0.0.1", port))
-                caps = Capabilities(families=(IPV4_UNICAST,), four_octet_as=ASN)
-                hello = Open(asn=ASN, hold_time=3, router_id=ip_int("127.0.2.8"), capabilities=caps)
-                await loop.sock_sendall(sock, hello.encode() + KEEPALIVE)
                 task = loop.create_task(reader())
                 await wait_for(
                     lambda: sp.peers["127.0.2.8"].state == State.ESTABLISHED, what="established"
@@ -564,7 +573,7 @@ def test_hold_timer_restarted_by_messages_and_expiring_when_they_stop() -> None:
                     await asyncio.sleep(1.0)
                     await loop.sock_sendall(sock, KEEPALIVE)
                 assert sp.peers["127.0.2.8"].state == State.ESTABLISHED
-                assert MsgType.NOTIFICATION not in _types(bytes(got))
+                assert MsgType.NOTIFICATION not in message_types(bytes(got))
                 silent_at = time.monotonic()
                 await wait_for(task.done, timeout=8, what="the RR to close")
                 took = time.monotonic() - silent_at
@@ -577,14 +586,3 @@ def test_hold_timer_restarted_by_messages_and_expiring_when_they_stop() -> None:
                 sock.close()
 
     run(go)
-
-
-def _types(data: bytes) -> list[int]:
-    out, pos = [], 0
-    while pos + 19 <= len(data):
-        length = struct.unpack_from("!H", data, pos + 16)[0]
-        if pos + length > len(data):
-            break
-        out.append(data[pos + 18])
-        pos += length
-    return out
