@@ -11,8 +11,6 @@ import asyncio
 import random
 from typing import TYPE_CHECKING
 
-import structlog
-
 from .bgp.events import ConnectRequested, StateChanged
 from .bgp.fsm import Session
 from .transport.protocol import Connection
@@ -22,9 +20,6 @@ if TYPE_CHECKING:
     from .bgp.fsm import SessionConfig
     from .config import PeerConfig
     from .speaker import Speaker
-
-# The same logger as pyrr.peer: operators filter a peer's log lines on this name.
-log = structlog.get_logger("pyrr.peer")
 
 # Redial backoff after a session failed (RFC 4271 §8.1.1 DampPeerOscillations, in spirit).
 BACKOFF_START = 1.0
