@@ -274,6 +274,34 @@ def test_open_wire_form() -> None:
     )
 
 
+def test_open_decoding_of_alike_clients_is_shared_and_errors_are_not_cached() -> None:
+    """Clients of an RR send the same optional parameters: the second OPEN gets the first's
+    (immutable) Capabilities; the fixed fields are still each OPEN's own; a malformed OPEN
+    raises every time, and a hold-time error is not hidden by parameters seen before."""
+    from pyrr.bgp.capabilities import negotiate
+
+    caps = Capabilities(families=(IPV4_UNICAST,), route_refresh=True, four_octet_as=65001)
+    one = decode_open(Open(asn=65001, hold_time=90, router_id=1, capabilities=caps).encode()[19:])
+    two = decode_open(Open(asn=65001, hold_time=30, router_id=2, capabilities=caps).encode()[19:])
+    assert one.capabilities == caps and two.capabilities is one.capabilities
+    assert (one.router_id, one.hold_time, two.router_id, two.hold_time) == (1, 90, 2, 30)
+    with pytest.raises(BGPError) as exc:
+        decode_open(Open(asn=65001, hold_time=2, router_id=3, capabilities=caps).encode()[19:])
+    assert exc.value.subcode == OpenSub.UNACCEPTABLE_HOLD_TIME
+    # A capability whose value is cut short: OPEN Message Error, on each attempt.
+    bad = Open(asn=65001, hold_time=90, router_id=4).encode()[19:-1] + bytes.fromhex("0402020104")
+    for _ in range(2):
+        with pytest.raises(BGPError) as exc:
+            decode_open(bad)
+        assert exc.value.code == ErrCode.OPEN_MESSAGE
+    # Negotiation with the shared capabilities: the same agreement, each peer's own AS and id.
+    local = Capabilities(families=(IPV4_UNICAST,), route_refresh=True, four_octet_as=64512)
+    n1 = negotiate(local, one.capabilities, 240, one.hold_time, one.asn, one.router_id)
+    n2 = negotiate(local, two.capabilities, 240, two.hold_time, two.asn, two.router_id)
+    assert n1.families == n2.families == (IPV4_UNICAST,) and n1.route_refresh
+    assert (n1.hold_time, n1.peer_id, n2.hold_time, n2.peer_id) == (90, 1, 30, 2)
+
+
 def test_open_without_capabilities() -> None:
     op = Open(asn=65001, hold_time=0, router_id=1)
     assert op.encode() == header(29, 1) + bytes.fromhex("04fde9000000000001") + b"\x00"
