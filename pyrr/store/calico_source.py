@@ -111,7 +111,7 @@ class CalicoSource:
         self.debounce = debounce
         self._on_log_level = on_log_level
         self.store = EtcdStore(
-            [e.url for e in env.etcd_endpoints],
+            env.etcd_endpoints,
             env.etcd_ca_cert_file,
             env.etcd_cert_file,
             env.etcd_key_file,

@@ -42,6 +42,7 @@ from .env_values import (
     _port,
     _show,
 )
+from .etcd_endpoints import EtcdEndpoint
 from .merge import merge
 from .router_id import detect_router_id
 from .selector import LABEL_KEY
@@ -101,27 +102,6 @@ _LABEL_VALUE: Final = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z
 _ASDOT: Final = re.compile(r"([0-9]{1,5})\.([0-9]{1,5})\Z", re.ASCII)
 
 _IP_EXPECT: Final = "an IPv4 address like 192.168.56.104, or autodetect"
-
-
-@dataclass(frozen=True, slots=True)
-class EtcdEndpoint:
-    """One etcd endpoint; `url` is normalised to scheme://host:port."""
-
-    scheme: str  # "http" or "https"
-    host: str  # a DNS name or an IP literal (without brackets)
-    port: int
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "https"
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.url
 
 
 @dataclass(frozen=True, slots=True)

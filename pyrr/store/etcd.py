@@ -163,7 +163,7 @@ class EtcdStore(_LeaseKeeper):
 
     def __init__(
         self,
-        endpoints: Sequence[str],
+        endpoints: Sequence[str | EtcdEndpoint],
         ca: str | None = None,
         cert: str | None = None,
         key: str | None = None,
@@ -425,9 +425,9 @@ class EtcdStore(_LeaseKeeper):
     # -- one connection to one member --------------------------------------------------------
     def _connect(self, ep: EtcdEndpoint) -> Any:
         pyetcd = _pyetcd()
-        creds = self._credentials() if ep.secure else None
+        creds = self._credentials() if ep.tls else None
         endpoint = pyetcd.Endpoint(
-            ep.host, ep.port, secure=ep.secure, creds=creds, time_retry=0.0, opts=GRPC_OPTIONS
+            ep.grpc_host, ep.port, secure=ep.tls, creds=creds, time_retry=0.0, opts=GRPC_OPTIONS
         )
         try:
             client = pyetcd.MultiEndpointEtcd3Client(
@@ -439,7 +439,7 @@ class EtcdStore(_LeaseKeeper):
         except BaseException:
             endpoint.close()
             raise
-        if not ep.secure:
+        if not ep.tls:
             # gRPC refuses call credentials on a plain channel; the token still goes as metadata.
             client.call_credentials = None
         return client

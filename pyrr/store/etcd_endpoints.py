@@ -1,13 +1,12 @@
-"""etcd endpoints as `EtcdStore` takes them: `parse_endpoints` turns strings into `EtcdEndpoint`s.
+"""etcd endpoints: the one `EtcdEndpoint` type, and `parse_endpoints` for callers with strings.
 
-Lenient on purpose, for direct callers of `EtcdStore`: a bare `host[:port]` is accepted (TLS
-when `tls_default`, i.e. when TLS files were given), and the port defaults to etcd's client
-port `DEFAULT_PORT`. An `EtcdEndpoint` keeps an IPv6 host in brackets, the form gRPC's
-channel target wants. The strict, user-facing check of the ETCD_ENDPOINTS variable (ConfigError
-naming the variable and the entry) is pyrr.store.env's; pyrr.store.calico_source hands the
-store the URLs that check normalised.
+pyrr.store.env checks the ETCD_ENDPOINTS variable strictly (a ConfigError naming the variable
+and the entry) and makes `EtcdEndpoint`s; pyrr.store.calico_source hands those to `EtcdStore`
+as they are. `parse_endpoints` is for direct callers of `EtcdStore` with strings, lenient on
+purpose: a bare `host[:port]` is accepted (TLS when `tls_default`, i.e. when TLS files were
+given), and the port defaults to etcd's client port `DEFAULT_PORT`.
 
-Free of grpc and pyetcd, so importing it costs nothing.
+Free of grpc and pyetcd, so importing it costs nothing (pyrr.store.env imports it).
 """
 
 from __future__ import annotations
@@ -22,24 +21,44 @@ __all__ = ["DEFAULT_PORT", "EtcdEndpoint", "parse_endpoints"]
 DEFAULT_PORT: Final = 2379
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EtcdEndpoint:
-    host: str  # as gRPC wants it: an IPv6 literal keeps its brackets
+    """One etcd endpoint; `url` is normalised to scheme://host:port."""
+
+    scheme: str  # "http" or "https"
+    host: str  # a DNS name or an IP literal (without brackets)
     port: int
-    secure: bool
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def grpc_host(self) -> str:
+        """The host as gRPC's channel target wants it: an IPv6 literal in brackets."""
+        return f"[{self.host}]" if ":" in self.host else self.host
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.grpc_host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
 
 
-def parse_endpoints(endpoints: Iterable[str], tls_default: bool = False) -> list[EtcdEndpoint]:
-    """`https://10.0.0.1:2379`, `http://[fd00::1]:2379`, `etcd:2379` (TLS if `tls_default`).
+def parse_endpoints(
+    endpoints: Iterable[str | EtcdEndpoint], tls_default: bool = False
+) -> list[EtcdEndpoint]:
+    """`https://10.0.0.1:2379`, `http://[fd00::1]:2379`, `etcd:2379` (TLS if `tls_default`);
+    an `EtcdEndpoint` is taken as it is.
 
     Raises ValueError naming the bad entry.
     """
     out: list[EtcdEndpoint] = []
     for raw in endpoints:
+        if isinstance(raw, EtcdEndpoint):
+            out.append(raw)
+            continue
         text = raw.strip()
         if not text:
             continue
@@ -48,18 +67,18 @@ def parse_endpoints(endpoints: Iterable[str], tls_default: bool = False) -> list
         if scheme not in ("", "http", "https"):
             raise ValueError(f"etcd endpoint {raw!r}: scheme must be http or https")
         try:
-            port = parts.port or DEFAULT_PORT
+            port = parts.port if parts.port is not None else DEFAULT_PORT
         except ValueError as err:
             raise ValueError(f"etcd endpoint {raw!r}: {err}") from None
+        if port == 0:
+            raise ValueError(f"etcd endpoint {raw!r}: port 0")
         host = parts.hostname
         if not host:
             raise ValueError(f"etcd endpoint {raw!r}: no host")
         if parts.path not in ("", "/"):
             raise ValueError(f"etcd endpoint {raw!r}: unexpected path {parts.path!r}")
-        if ":" in host:
-            host = f"[{host}]"
         secure = scheme == "https" if scheme else tls_default
-        out.append(EtcdEndpoint(host, port, secure))
+        out.append(EtcdEndpoint("https" if secure else "http", host, port))
     if not out:
         raise ValueError("no etcd endpoints specified")
     return out

@@ -152,15 +152,41 @@ def test_parse_endpoints() -> None:
         tls_default=True,
     )
     assert eps == [
-        EtcdEndpoint("10.0.0.1", 2379, True),
-        EtcdEndpoint("[fd00::1]", 4001, False),
-        EtcdEndpoint("etcd.local", 2379, True),
-        EtcdEndpoint("h", 2379, False),
+        EtcdEndpoint("https", "10.0.0.1", 2379),
+        EtcdEndpoint("http", "fd00::1", 4001),
+        EtcdEndpoint("https", "etcd.local", 2379),
+        EtcdEndpoint("http", "h", 2379),
     ]
-    assert eps[1].url == "http://[fd00::1]:4001"
-    for bad in (["ftp://x:1"], ["https://x:notaport"], ["https://:2379"], ["http://x:1/v2"], []):
+    assert eps[1].url == "http://[fd00::1]:4001" and eps[1].grpc_host == "[fd00::1]"
+    bads: list[list[str]] = [
+        ["ftp://x:1"],
+        ["https://x:notaport"],
+        ["https://:2379"],
+        ["http://x:1/v2"],
+        ["https://x:0"],
+        [],
+    ]
+    for bad in bads:
         with pytest.raises(ValueError):
             parse_endpoints(bad)
+
+
+def test_endpoints_checked_by_the_environment_reach_the_store_unchanged() -> None:
+    """ETCD_ENDPOINTS is checked once (pyrr.store.env); the store takes those endpoints as they
+    are, and their URLs would parse back to the same endpoints."""
+    from pyrr.store.env import from_environment
+
+    value = "https://192.168.56.101:2379,http://[FD00::1]:4001,https://etcd-0.example:2380"
+    env = from_environment({"ETCD_ENDPOINTS": value, "IP": "192.168.56.104"})
+    eps = list(env.etcd_endpoints)
+    assert [e.url for e in eps] == [
+        "https://192.168.56.101:2379",
+        "http://[fd00::1]:4001",
+        "https://etcd-0.example:2380",
+    ]
+    assert parse_endpoints(eps) == eps
+    assert parse_endpoints([e.url for e in eps]) == eps
+    assert parse_endpoints([str(e) for e in eps], tls_default=True) == eps
 
 
 def test_constructor_validates() -> None:
