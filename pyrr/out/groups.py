@@ -51,11 +51,11 @@ class GroupKey:
 @dataclass(slots=True)
 class _PackedTable:
     """One family of a group's Adj-RIB-Out packed once, for every member that needs all of it
-    (a join, a route refresh): each source's messages are contiguous, so a member is handed
-    slices around its own routes. Valid until the next flush that touches the family."""
+    (a join, a route refresh); a member is handed slices around its own routes, as in a
+    flush. Valid until the next flush that touches the family."""
 
     blob: bytes
-    spans: dict[str, tuple[int, int]]  # source key -> the span of its routes' messages
+    spans: dict[str, list[tuple[int, int]]]  # source key -> its routes' messages' spans
 
 
 class UpdateGroup:
@@ -139,19 +139,13 @@ class UpdateGroup:
                 for m in self._withdraw(family, gone):
                     parts.append(m)
                     pos += len(m)
-            for path, prefixes in by_path.items():
-                spans = cut.setdefault(path.source.key, [])
-                for m in self._announce(family, path, prefixes):
-                    parts.append(m)
-                    spans.append((pos, pos + len(m)))
-                    pos += len(m)
+            pos = self._pack_paths(family, by_path, parts, cut, pos)
             for src, prefixes in source_wd.items():
                 personal.setdefault(src, []).extend(self._withdraw(family, prefixes))
         if not touched:
             return
         self.updates_sent += len(parts)
         blob = b"".join(parts)
-        view = memoryview(blob)
         paused = self.paused
         for mkey, member in self.members.items():
             if mkey in paused:
@@ -166,18 +160,7 @@ class UpdateGroup:
                 if blob:
                     member.write_messages([blob])
                 continue
-            chunks: list[bytes | memoryview] = []
-            if own is None:
-                if blob:
-                    chunks.append(blob)
-            else:
-                cur = 0
-                for a, b in own:
-                    if a > cur:
-                        chunks.append(view[cur:a])
-                    cur = b
-                if cur < len(blob):
-                    chunks.append(view[cur:])
+            chunks = _without(blob, own)
             if extra is not None:
                 chunks += extra
             if chunks:
@@ -239,40 +222,59 @@ class UpdateGroup:
         """One family of the Adj-RIB-Out for one member (route refresh, initial sync).
 
         Packed once and shared: when a thousand clients come back after a restart, each
-        joining member costs two slices instead of packing the whole table again.
+        joining member costs a few slices instead of packing the whole table again.
         """
         table = self._tables.get(family)
         if table is None:
-            table = self._tables[family] = self._pack_table(family)
-        span = table.spans.get(member.source.key)
-        if span is None:
-            return [table.blob] if table.blob else []
-        a, b = span
-        view = memoryview(table.blob)
-        return [chunk for chunk in (view[:a], view[b:]) if len(chunk)]
+            by_path: dict[Path, list[bytes]] = {}
+            for prefix, path in self.adj_out.get(family, {}).items():
+                lst = by_path.get(path)
+                if lst is None:
+                    by_path[path] = [prefix]
+                else:
+                    lst.append(prefix)
+            parts: list[bytes] = []
+            spans: dict[str, list[tuple[int, int]]] = {}
+            self._pack_paths(family, by_path, parts, spans, 0)
+            table = self._tables[family] = _PackedTable(b"".join(parts), spans)
+        return _without(table.blob, table.spans.get(member.source.key))
 
-    def _pack_table(self, family: Family) -> _PackedTable:
-        by_source: dict[str, dict[Path, list[bytes]]] = {}
-        for prefix, path in self.adj_out.get(family, {}).items():
-            paths = by_source.get(path.source.key)
-            if paths is None:
-                paths = by_source[path.source.key] = {}
-            lst = paths.get(path)
-            if lst is None:
-                paths[path] = [prefix]
-            else:
-                lst.append(prefix)
-        parts: list[bytes] = []
-        spans: dict[str, tuple[int, int]] = {}
-        pos = 0
-        for skey, paths in by_source.items():
-            start = pos
-            for path, prefixes in paths.items():
-                for m in self._announce(family, path, prefixes):
-                    parts.append(m)
-                    pos += len(m)
-            spans[skey] = (start, pos)
-        return _PackedTable(b"".join(parts), spans)
+    def _pack_paths(
+        self,
+        family: Family,
+        by_path: dict[Path, list[bytes]],
+        parts: list[bytes],
+        spans: dict[str, list[tuple[int, int]]],
+        pos: int,
+    ) -> int:
+        """Append the UPDATEs announcing `by_path` to `parts` (whose bytes end at `pos`),
+        noting each message's span under its source; return where the bytes now end."""
+        for path, prefixes in by_path.items():
+            own = spans.get(path.source.key)
+            if own is None:
+                own = spans[path.source.key] = []
+            for m in self._announce(family, path, prefixes):
+                parts.append(m)
+                own.append((pos, pos + len(m)))
+                pos += len(m)
+        return pos
+
+
+def _without(blob: bytes, spans: list[tuple[int, int]] | None) -> list[bytes | memoryview]:
+    """What a member is handed of a shared blob: the blob itself, or memoryview slices of it
+    around `spans` (its own routes' messages, in order): no copy either way."""
+    if not spans:
+        return [blob] if blob else []
+    view = memoryview(blob)
+    chunks: list[bytes | memoryview] = []
+    cur = 0
+    for a, b in spans:
+        if a > cur:
+            chunks.append(view[cur:a])
+        cur = b
+    if cur < len(blob):
+        chunks.append(view[cur:])
+    return chunks
 
 
 class Outbound:
