@@ -157,6 +157,13 @@ class SimPeer:
             self.conn.abort()
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` now (the kernel's pick for port 0)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 async def wait_for(predicate: object, timeout: float = 5.0, what: str = "condition") -> None:
     """Poll `predicate()` until true; fail the test with `what` after `timeout` seconds."""
     assert callable(predicate)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from pyrr.bgp.messages import KEEPALIVE, Open
+
+from .peer_sim import free_port
 
 PYRR = [sys.executable, "-m", "pyrr"]
 
@@ -16,12 +17,6 @@ def pyrr(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*PYRR, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_demo_once_converges_and_prints_the_peer_table() -> None:

@@ -17,8 +17,8 @@ from pyrr.config import parse_host_port
 from pyrr.control.metrics import MetricsServer
 from pyrr.speaker import Speaker
 
-from .ops.daemon import PYRR_BIN, free_port, pyrr_env, running, write_config
-from .peer_sim import SimPeer, wait_for
+from .ops.daemon import PYRR_BIN, pyrr_env, running, write_config
+from .peer_sim import SimPeer, free_port, wait_for
 from .test_speaker import ASN, client, make_config, run
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -17,17 +17,11 @@ from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
 from pyrr.config import Config, GlobalConfig, PeerConfig
 from pyrr.speaker import Speaker
 
-from .peer_sim import SimPeer, basic_attrs, ip_int, wait_for
+from .peer_sim import SimPeer, basic_attrs, free_port, ip_int, wait_for
 
 RR_ID = "127.0.0.1"
 CLUSTER = "198.18.0.250"
 ASN = 64512
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_config(port: int, peers: list[PeerConfig]) -> Config:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,7 +30,7 @@ from pyrr.store.calico import RR_V4_PREFIX, registration_key
 from pyrr.store.calico_source import CalicoSource
 from pyrr.store.env import EnvSettings, from_environment, merge
 from tests.etcd.server import EtcdServer, TlsFiles
-from tests.peer_sim import SimPeer, wait_for
+from tests.peer_sim import SimPeer, free_port, wait_for
 
 from .conftest import pyrr_exe
 from .resources import SEED_AS, bgpconfig, bgpconfig_key, bgppeer, bgppeer_key, node, node_key
@@ -47,12 +46,6 @@ FAST: dict[str, Any] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((ME, 0))
-        return int(s.getsockname()[1])
-
-
 def environment(etcd: EtcdServer, tls: TlsFiles, **extra: str) -> dict[str, str]:
     """calico/routereflector's variables for this etcd, plus pyrr's own."""
     return {
@@ -61,7 +54,7 @@ def environment(etcd: EtcdServer, tls: TlsFiles, **extra: str) -> dict[str, str]
         "ETCD_CA_CERT_FILE": str(tls.ca),
         "ETCD_CERT_FILE": str(tls.client_cert),
         "ETCD_KEY_FILE": str(tls.client_key),
-        "PYRR_PORT": str(free_port()),
+        "PYRR_PORT": str(free_port(ME)),
         **extra,
     }
 
@@ -391,7 +384,7 @@ def _peers(source: CalicoSource) -> dict[str, PeerConfig]:
 
 def test_speaker_resets_every_session_when_the_local_as_changes() -> None:
     """Speaker.reconfigure: a new local AS is Cease/Other Configuration Change for all."""
-    port = free_port()
+    port = free_port(ME)
 
     def config(asn: int) -> Config:
         return Config(
@@ -548,7 +541,7 @@ def test_pyrr_run_from_the_environment_alone(
     assert "Calico datastore read" in events and "applying the datastore" in events
 
     # etcd unreachable at start: pyrr waits (and says so); SIGTERM ends it cleanly.
-    dead = {**env, "ETCD_ENDPOINTS": f"https://127.0.0.1:{free_port()}"}
+    dead = {**env, "ETCD_ENDPOINTS": f"https://127.0.0.1:{free_port(ME)}"}
     log2 = tmp_path / "pyrr2.log"
     with log2.open("wb") as out:
         proc = subprocess.Popen(

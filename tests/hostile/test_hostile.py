@@ -38,7 +38,7 @@ from pyrr.config import Config, GlobalConfig, PeerConfig
 from pyrr.speaker import Speaker
 from tests.lab.bird import Bird2, CalicoBird, Neighbor
 from tests.lab.netns import Host, Lab, wait_until
-from tests.peer_sim import SimPeer
+from tests.peer_sim import SimPeer, free_port
 
 from .cases import (
     ASN,
@@ -62,12 +62,6 @@ BYSTANDER = "127.0.9.1"
 EXT_BYSTANDER = "127.0.9.2"
 BY_ROUTES = ["10.20.1.0/24", "2001:db8:2001::/64"]
 EXT_ROUTES = ["10.20.2.0/24", "2001:db8:2002::/64"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def peer_configs(address_for: Callable[[Case], str]) -> list[PeerConfig]:
@@ -207,7 +201,7 @@ class LoopbackEnv:
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[LoopbackEnv]:
     lt = LoopThread()
-    port = _free_port()
+    port = free_port()
     env0 = LoopbackEnv.__new__(LoopbackEnv)
     peers = [
         PeerConfig(address=ip_address(BYSTANDER), asn=ASN, passive=True),

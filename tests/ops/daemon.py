@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,6 @@ from pyrr.control.server import request
 
 # The console script installed next to the interpreter running the tests (the venv's).
 PYRR_BIN = Path(sys.executable).with_name("pyrr")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .daemon import PYRR_BIN, free_port, json_lines, pyrr_env, running, sh, write_config
+from ..peer_sim import free_port
+from .daemon import PYRR_BIN, json_lines, pyrr_env, running, sh, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pyrr.bgp.constants import CeaseSub, ErrCode, State
 
-from ..peer_sim import SimPeer, wait_for
-from .daemon import PYRR_BIN, free_port, json_lines, pyrr_env, running, write_config
+from ..peer_sim import SimPeer, free_port, wait_for
+from .daemon import PYRR_BIN, json_lines, pyrr_env, running, write_config
 
 PEER = "127.0.5.1"
 

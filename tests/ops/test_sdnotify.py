@@ -15,7 +15,8 @@ import pytest
 
 from pyrr.ops.sdnotify import Notifier, socket_address, watchdog_usec
 
-from .daemon import PYRR_BIN, free_port, pyrr_env, running, write_config
+from ..peer_sim import free_port
+from .daemon import PYRR_BIN, pyrr_env, running, write_config
 
 
 class Manager:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .daemon import PYRR_BIN, free_port, pyrr_env, running, sh, status, wait_until, write_config
+from ..peer_sim import free_port
+from .daemon import PYRR_BIN, pyrr_env, running, sh, status, wait_until, write_config
 from .test_sdnotify import Manager
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from pyrr.speaker import Speaker
 from pyrr.transport.protocol import Connection
 from pyrr.transport.sockopts import set_md5, set_ttl
 
-from ..peer_sim import SimPeer
-from ..test_speaker import ASN, free_port, make_config
+from ..peer_sim import SimPeer, free_port
+from ..test_speaker import ASN, make_config
 
 RR = "127.0.0.1"
 
