@@ -17,7 +17,7 @@ from . import __version__
 from .config import Config, ConfigError
 
 if TYPE_CHECKING:
-    from .store.env import EnvSettings
+    from .store.file.environment import EnvSettings
 
 EXIT_CONFIG = 2
 
@@ -88,7 +88,7 @@ def _host_port(text: str) -> str:
 
 
 def _load(path: str) -> Config:
-    from .store.static import load_file
+    from .store.file.toml_config import load_file
 
     return load_file(path)
 
@@ -146,7 +146,8 @@ def _autodetect_ipv4() -> IPv4Address | None:
 
 def _calico_settings(args: argparse.Namespace, file: str | None) -> tuple[Config, EnvSettings]:
     """The environment merged with `file` and the command line (CLI > env > file)."""
-    from .store.env import from_environment, merge
+    from .store.file.environment import from_environment
+    from .store.file.merge import merge
 
     env = from_environment(os.environ, autodetect=_autodetect_ipv4)
     if not env.etcd_mode and file is None:
@@ -174,7 +175,7 @@ def _run_calico(args: argparse.Namespace) -> int:
 
     from . import log
     from .runtime import new_event_loop, serve
-    from .store.calico_source import CalicoSource
+    from .store.calico.source import CalicoSource
 
     try:
         cfg, env = _calico_settings(args, args.config)

@@ -28,7 +28,7 @@ from .config import Config
 from .control import render, views
 from .out.packer import pack_announce
 from .speaker import Speaker
-from .store.static import load_text
+from .store.file.toml_config import load_text
 from .transport.protocol import Connection
 
 DEMO_CONFIG = "demo.toml"

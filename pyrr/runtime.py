@@ -18,7 +18,7 @@ from .speaker import Speaker
 
 if TYPE_CHECKING:
     from .control.metrics import MetricsServer
-    from .store.calico_source import CalicoSource
+    from .store.calico.source import CalicoSource
 
 log = structlog.get_logger("pyrr")
 STATE_FILE = "pyrr.state.json"

@@ -2,9 +2,10 @@
 
 `detect_router_id` reads the `IP` environment variable, or else takes calico/node's first-found
 address: the first global-scope, non-loopback IPv4 address on an interface Calico would not skip,
-read over rtnetlink with pyroute2. pyrr.store.static uses it when bgp.router_id is not set, and
-pyrr.store.env.from_environment for IP=autodetect unless its caller passes another lookup (the
-CLI's Calico mode passes calico-node's IP_AUTODETECTION_METHOD methods, pyrr.ops.autodetect).
+read over rtnetlink with pyroute2. pyrr.store.file.toml_config uses it when bgp.router_id is not
+set, and pyrr.store.file.environment.from_environment for IP=autodetect unless its caller passes
+another lookup (the CLI's Calico mode passes calico-node's IP_AUTODETECTION_METHOD methods,
+pyrr.ops.autodetect).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from socket import AF_INET
 from typing import Final, Protocol
 
 from ..config import ConfigError
-from .toml_values import _clip, _is_unicast
+from .file.toml_table import _clip, _is_unicast
 
 __all__ = ["detect_router_id"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from ipaddress import ip_interface
 
-from pyrr.store.calico import RESOURCE_PREFIX
+from pyrr.store.calico.model import RESOURCE_PREFIX
 
 SEED_AS = 61234  # the field report's AS
 

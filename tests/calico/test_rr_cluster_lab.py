@@ -24,8 +24,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyrr.store.calico import RR_V4_PREFIX, RR_V6_PREFIX
-from pyrr.store.calico_source import REGISTRATION_TTL
+from pyrr.store.calico.model import RR_V4_PREFIX, RR_V6_PREFIX
+from pyrr.store.calico.source import REGISTRATION_TTL
 from tests.etcd.server import TlsFiles
 
 from .conftest import require_lab

@@ -26,9 +26,10 @@ from pyrr.bgp.constants import CeaseSub, ErrCode, State
 from pyrr.config import Config, GlobalConfig, PeerConfig
 from pyrr.control.server import request
 from pyrr.speaker import Speaker
-from pyrr.store.calico import RR_V4_PREFIX, registration_key
-from pyrr.store.calico_source import CalicoSource
-from pyrr.store.env import EnvSettings, from_environment, merge
+from pyrr.store.calico.model import RR_V4_PREFIX, registration_key
+from pyrr.store.calico.source import CalicoSource
+from pyrr.store.file.environment import EnvSettings, from_environment
+from pyrr.store.file.merge import merge
 from tests.etcd.server import EtcdServer, TlsFiles
 from tests.peer_sim import SimPeer, free_port, wait_for
 

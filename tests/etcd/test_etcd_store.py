@@ -15,14 +15,10 @@ from typing import Any
 
 import pytest
 
-from pyrr.store.calico import RR_V4_PREFIX, registration_key, registration_value
-from pyrr.store.etcd import (
-    CALICO_PREFIX,
-    EtcdEndpoint,
-    EtcdStore,
-    describe_error,
-    parse_endpoints,
-)
+from pyrr.store.calico.model import RR_V4_PREFIX, registration_key, registration_value
+from pyrr.store.etcd.client import CALICO_PREFIX, EtcdStore
+from pyrr.store.etcd.endpoints import EtcdEndpoint, parse_endpoints
+from pyrr.store.etcd.errors import describe_error
 
 from .server import EtcdCluster, EtcdServer, TlsFiles
 
@@ -172,9 +168,9 @@ def test_parse_endpoints() -> None:
 
 
 def test_endpoints_checked_by_the_environment_reach_the_store_unchanged() -> None:
-    """ETCD_ENDPOINTS is checked once (pyrr.store.env); the store takes those endpoints as they
-    are, and their URLs would parse back to the same endpoints."""
-    from pyrr.store.env import from_environment
+    """ETCD_ENDPOINTS is checked once (pyrr.store.file.environment); the store takes those
+    endpoints as they are, and their URLs would parse back to the same endpoints."""
+    from pyrr.store.file.environment import from_environment
 
     value = "https://192.168.56.101:2379,http://[FD00::1]:4001,https://etcd-0.example:2380"
     env = from_environment({"ETCD_ENDPOINTS": value, "IP": "192.168.56.104"})
@@ -565,7 +561,7 @@ def test_outage_then_relist(fresh_etcd: EtcdServer, etcd_tls_files: TlsFiles) ->
 
 
 def test_registration_lease(fresh_etcd: EtcdServer, etcd_tls_files: TlsFiles) -> None:
-    key = registration_key(RR_IP)  # the RR cluster registration (see pyrr.store.calico)
+    key = registration_key(RR_IP)  # the RR cluster registration (see pyrr.store.calico.model)
     value = registration_value(RR_IP, CLUSTER_ID)
     rec = Recorder()
     store = make_store([fresh_etcd.url], rec, etcd_tls_files, [RR_V4_PREFIX])

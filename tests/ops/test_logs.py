@@ -108,7 +108,7 @@ def test_level_change_reaches_loggers_already_used() -> None:
     import structlog
 
     from pyrr import log as logmod
-    from pyrr.store.calico_source import set_log_level
+    from pyrr.store.calico.source import set_log_level
 
     out = io.StringIO()
     logmod.setup("warning", out, json=True)

@@ -9,11 +9,11 @@ the registration scheme: each pyrr instance of an RR cluster (PYRR_RR_CLUSTER) r
 calico/routereflector v0.6 format (calico issue #1887).
 
 The types: Resource (one decoded value) and Problem (a key and what is wrong with it), as
-pyrr.store.calico_resources.parse_resource() returns them; CalicoModel (the datastore, per
-plural, name -> parsed JSON); Identity (who pyrr is); Desired (what pyrr.store.calico_desired's
+pyrr.store.calico.resources.parse_resource() returns them; CalicoModel (the datastore, per
+plural, name -> parsed JSON); Identity (who pyrr is); Desired (what pyrr.store.calico.desired's
 `desired()` computes from the two, and `apply()` to turn it into a Config).
 
-This module imports neither of the other calico_* modules: they import it.
+This module imports none of the other pyrr.store.calico modules: they import it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final, NamedTuple
 
-from ..config import Config, IPAddress, PeerConfig
-from .env import CALICO_DEFAULT_AS, EnvSettings
+from ...config import Config, IPAddress, PeerConfig
+from ..file.environment import CALICO_DEFAULT_AS, EnvSettings
 
 __all__ = [
     "API_VERSION",
@@ -150,7 +150,7 @@ class Identity:
     router_id: IPv4Address | None = None  # None: ip
     cluster_id: IPv4Address | None = None  # None: the router id
     fallback_as: int = CALICO_DEFAULT_AS
-    # None: pyrr takes no part in selector peerings (see pyrr.store.calico_desired).
+    # None: pyrr takes no part in selector peerings (see pyrr.store.calico.desired).
     labels: Mapping[str, str] | None = field(default=None, hash=False)
     rr_cluster: bool = False
     # The RFC 2385 key of every generated session (PYRR_BGP_PASSWORD[_FILE]); None: no key.
@@ -162,7 +162,7 @@ class Identity:
 
     @classmethod
     def from_settings(cls, config: Config, env: EnvSettings) -> Identity:
-        """From merged configuration (pyrr.store.merge.merge) and the environment."""
+        """From merged configuration (pyrr.store.file.merge.merge) and the environment."""
         return cls(
             ip=env.ip or config.bgp.router_id,
             ip6=env.ip6,

@@ -1,10 +1,9 @@
 """The environment variables a command-line option can also set, and what their checks share.
 
 BGP_LOGSEVERITYSCREEN, CLUSTER_ID, PYRR_PORT and PYRR_CONTROL_SOCKET (read by
-pyrr.store.env.from_environment) have the twins --log-level, --cluster-id, --port and
---control-socket (checked by pyrr.store.merge). Both accept the same spellings within the same
-limits, so the parsers, the limits and the message helpers live here, where both modules import
-them without importing each other (pyrr.store.env re-exports merge).
+pyrr.store.file.environment.from_environment) have the twins --log-level, --cluster-id, --port
+and --control-socket (checked by pyrr.store.file.merge). Both accept the same spellings within
+the same limits, so the parsers, the limits and the message helpers live here.
 
 Every problem is one `ConfigError(<VARIABLE>, "<what is wrong and what is expected>")`; merge's
 option checks report theirs under the option's name (`--cluster-id`) instead.
@@ -17,7 +16,7 @@ import re
 from ipaddress import IPv4Address
 from typing import Final, NoReturn
 
-from ..config import ConfigError
+from ...config import ConfigError
 
 __all__ = ["LOG_LEVELS", "MAX_CLUSTER_ID", "MAX_PORT", "MAX_SOCKET_PATH"]
 

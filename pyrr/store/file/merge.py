@@ -1,10 +1,10 @@
 """The global configuration from three sources: command line > environment > file.
 
-`merge` takes the static file's `Config` (pyrr.store.static), the `EnvSettings` read from the
-environment (pyrr.store.env) and the command-line overrides, and gives each global setting from
-the first source that sets it (its docstring lists the order per setting). The overrides are
-checked here, with the same parsers and limits as their environment twins
-(pyrr.store.env_values); a bad one is a `ConfigError` naming the option (`--port`).
+`merge` takes the static file's `Config` (pyrr.store.file.toml_config), the `EnvSettings` read
+from the environment (pyrr.store.file.environment) and the command-line overrides, and gives each
+global setting from the first source that sets it (its docstring lists the order per setting).
+The overrides are checked here, with the same parsers and limits as their environment twins
+(pyrr.store.file.text_values); a bad one is a `ConfigError` naming the option (`--port`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from ..bgp.constants import BGP_PORT
-from ..config import Config, ConfigError, GlobalConfig, IPAddress
-from .env_values import (
+from ...bgp.constants import BGP_PORT
+from ...config import Config, ConfigError, GlobalConfig, IPAddress
+from .environment import EnvSettings
+from .text_values import (
     _DECIMAL,
     _LOG_EXPECT,
     LOG_LEVELS,
@@ -27,11 +28,6 @@ from .env_values import (
     _fail,
     _show,
 )
-
-if TYPE_CHECKING:
-    # A type only: pyrr.store.env imports this module (to re-export merge), so importing it
-    # back at run time would be a cycle.
-    from .env import EnvSettings
 
 __all__ = ["merge"]
 

@@ -1,6 +1,6 @@
 """`EtcdStore`'s registrations: keys kept alive under leases (`EtcdStore.register`).
 
-The RR cluster registration (calico issue #1887; the key layout is pyrr.store.calico's
+The RR cluster registration (calico issue #1887; the key layout is pyrr.store.calico.model's
 `registration_key`) is one key per address under a lease of ttl seconds, refreshed every
 ttl/3 s. `_LeaseKeeper` is the part of `EtcdStore` (its base class) that keeps them: it holds
 the wanted state (`_command`: register/unregister change only that), and the worker's session
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from .etcd_errors import describe_error
+from .errors import describe_error
 
 # The logger EtcdStore uses: a registration's messages read as the store's.
 log = structlog.get_logger("pyrr.etcd")

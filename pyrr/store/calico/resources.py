@@ -1,12 +1,12 @@
 """Decoding and validating Calico's v3 resources and the RR registrations, one value at a time.
 
-`parse_resource(key, raw)` is what the etcd layer (pyrr.store.calico_source) feeds every value
+`parse_resource(key, raw)` is what the etcd layer (pyrr.store.calico.source) feeds every value
 through: the key must be one pyrr reads, the value UTF-8 JSON of an object, with the `kind`,
 `apiVersion` and `metadata.name` its key implies (a registration is checked in full). It returns
-a Resource (pyrr.store.calico_model) or a Problem, never raises.
+a Resource (pyrr.store.calico.model) or a Problem, never raises.
 
 `_node()`, `_bgppeer()` and `_registration()` read one value into the typed form that
-pyrr.store.calico_desired computes with (_Node, _BGPPeer, _Registration), raising _Bad for the
+pyrr.store.calico.desired computes with (_Node, _BGPPeer, _Registration), raising _Bad for the
 first thing wrong; the caller turns that into a Problem for that one resource. The value helpers
 follow Calico's own types: `_asn()` is numorstring.ASNumber (asplain or asdot, 0 = not set),
 `_address()` a node's `ipv4Address`/`ipv6Address` (prefix length dropped), `_peer_ip()` a
@@ -16,7 +16,7 @@ confd tests `!= ""`).
 Malformed data: a resource that is not an object, a missing required field, a wrong type or an
 unparsable address makes that one resource skipped and reported in Desired.problems. The
 exception is `bgpconfigurations`, where a bad field is ignored on its own (a bad log level must
-not cost the AS number; pyrr.store.calico_desired reads it field by field into _BGPConfig).
+not cost the AS number; pyrr.store.calico.desired reads it field by field into _BGPConfig).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 from typing import Final
 
-from ..config import IPAddress
-from .calico_model import (
+from ...config import IPAddress
+from .model import (
     API_VERSION,
     BGP_PORT,
     KINDS,

@@ -4,7 +4,7 @@
 unknown keys with a guess at the key meant, and reads typed values from it; the checkers (`_int`,
 `_ip`, `_ipv4`, `_between`, ...) and `_fail` turn a wrong type or an out-of-range value into one
 `ConfigError(<dotted path>, "must be <expected>, got <value as written>")`. The schema that uses
-them (which keys, which limits, which defaults) is pyrr.store.static.
+them (which keys, which limits, which defaults) is pyrr.store.file.toml_config.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from datetime import date, datetime, time
 from ipaddress import IPv4Address, ip_address
 from typing import Final, NoReturn
 
-from ..config import ConfigError, IPAddress
+from ...config import ConfigError, IPAddress
 
 # Names operators bring from other BGP daemons' configs, which spelling similarity cannot guess.
-# They name pyrr.store.static's keys; _unknown_key_message suggests one when it is allowed.
+# They name pyrr.store.file.toml_config's keys; _unknown_key_message suggests one when it is
+# allowed.
 _ALIASES: Final = {
     "neighbor": "peer",
     "neighbors": "peer",

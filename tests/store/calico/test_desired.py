@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrr.config import Config, GlobalConfig, PeerConfig
-from pyrr.store.calico import (
+from pyrr.store.calico.desired import desired
+from pyrr.store.calico.model import (
     PREFIXES,
     RR_V4_PREFIX,
     CalicoModel,
@@ -21,13 +22,14 @@ from pyrr.store.calico import (
     Identity,
     Problem,
     Resource,
-    desired,
-    parse_resource,
     registration_key,
     registration_value,
     resource_key,
 )
-from pyrr.store.env import EnvSettings, EtcdEndpoint, merge
+from pyrr.store.calico.resources import parse_resource
+from pyrr.store.etcd.endpoints import EtcdEndpoint
+from pyrr.store.file.environment import EnvSettings
+from pyrr.store.file.merge import merge
 
 API = "projectcalico.org/v3"
 RR_IP = IPv4Address("192.168.56.104")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyrr.store.selector import (
+from pyrr.store.calico.selector import (
     LABEL_KEY,
     MAX_NESTING,
     All,

@@ -1,12 +1,12 @@
 """etcd endpoints: the one `EtcdEndpoint` type, and `parse_endpoints` for callers with strings.
 
-pyrr.store.env checks the ETCD_ENDPOINTS variable strictly (a ConfigError naming the variable
-and the entry) and makes `EtcdEndpoint`s; pyrr.store.calico_source hands those to `EtcdStore`
-as they are. `parse_endpoints` is for direct callers of `EtcdStore` with strings, lenient on
-purpose: a bare `host[:port]` is accepted (TLS when `tls_default`, i.e. when TLS files were
-given), and the port defaults to etcd's client port `DEFAULT_PORT`.
+pyrr.store.file.environment checks the ETCD_ENDPOINTS variable strictly (a ConfigError naming
+the variable and the entry) and makes `EtcdEndpoint`s; pyrr.store.calico.source hands those to
+`EtcdStore` as they are. `parse_endpoints` is for direct callers of `EtcdStore` with strings,
+lenient on purpose: a bare `host[:port]` is accepted (TLS when `tls_default`, i.e. when TLS
+files were given), and the port defaults to etcd's client port `DEFAULT_PORT`.
 
-Free of grpc and pyetcd, so importing it costs nothing (pyrr.store.env imports it).
+Free of grpc and pyetcd, so importing it costs nothing (pyrr.store.file.environment imports it).
 """
 
 from __future__ import annotations

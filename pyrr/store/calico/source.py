@@ -1,9 +1,9 @@
 """Calico mode: the peers come from Calico's etcd v3 datastore and follow it live.
 
-`CalicoSource` owns the `EtcdStore` (pyrr.store.etcd), keeps the resources it reports, turns
-them into a Config with pyrr.store.calico's `desired()`, and hands that Config to the speaker
-whenever it differs from the running one. The speaker diffs peers by address, so a change
-touches only the sessions it concerns.
+`CalicoSource` owns the `EtcdStore` (pyrr.store.etcd.client), keeps the resources it reports,
+turns them into a Config with pyrr.store.calico.desired's `desired()`, and hands that Config to
+the speaker whenever it differs from the running one. The speaker diffs peers by address, so a
+change touches only the sessions it concerns.
 
 Start-up (pyrr.runtime.serve): `initial_config()` starts the store and waits for the first
 snapshot, then the speaker starts with those peers (so listening, readiness and an RFC 4724
@@ -29,7 +29,7 @@ change.
   the store retries with backoff and re-lists on reconnection.
 - RR clusters (EnvSettings.rr_cluster): this instance registers `/calico/bgp/v1/rr_v4/<IP>`
   (and rr_v6/<IP6>) under a lease of REGISTRATION_TTL seconds; every other registered
-  instance becomes a non-client iBGP peer (see pyrr.store.calico_desired). A dead instance's
+  instance becomes a non-client iBGP peer (see pyrr.store.calico.desired). A dead instance's
   lease runs out and its session is removed.
 """
 
@@ -42,22 +42,22 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from .. import log as logmod
-from ..config import Config
-from .calico import (
+from ... import log as logmod
+from ...config import Config
+from ..etcd.client import EtcdStore
+from ..file.environment import EnvSettings
+from .desired import desired
+from .model import (
     PREFIXES,
     CalicoModel,
     Desired,
     Identity,
     Problem,
     Resource,
-    desired,
-    parse_resource,
     registration_key,
     registration_value,
 )
-from .env import EnvSettings
-from .etcd import EtcdStore
+from .resources import parse_resource
 
 __all__ = ["DEBOUNCE", "REGISTRATION_TTL", "CalicoSource", "Reconfigurable"]
 
@@ -98,7 +98,7 @@ class CalicoSource:
         store_options: Mapping[str, Any] | None = None,
         on_log_level: Callable[[str], None] = set_log_level,
     ) -> None:
-        """`base` is the global configuration (pyrr.store.merge.merge); its peers and AS are
+        """`base` is the global configuration (pyrr.store.file.merge.merge); its peers and AS are
         replaced by the datastore's. `keep_log_level`: the command line or
         BGP_LOGSEVERITYSCREEN set the log level, so logSeverityScreen is ignored."""
         if not env.etcd_mode:

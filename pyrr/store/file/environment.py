@@ -13,9 +13,9 @@ message.
 
 This module reads and checks the variables (`from_environment` -> `EnvSettings`). The variables
 a command-line option can also set (BGP_LOGSEVERITYSCREEN, CLUSTER_ID, PYRR_PORT,
-PYRR_CONTROL_SOCKET) are parsed in pyrr.store.env_values, which the option checks share;
-`merge`, which combines the file, the environment and the command line, is in pyrr.store.merge.
-Both modules' public names are re-exported here.
+PYRR_CONTROL_SOCKET) are parsed in pyrr.store.file.text_values, which the option checks share;
+`merge`, which combines the file, the environment and the command line, is in
+pyrr.store.file.merge.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from .env_values import (
+from ..calico.selector import LABEL_KEY
+from ..etcd.endpoints import EtcdEndpoint
+from ..router_id import detect_router_id
+from .text_values import (
     _DECIMAL,
-    LOG_LEVELS,
-    MAX_CLUSTER_ID,
     MAX_PORT,
-    MAX_SOCKET_PATH,
     _cluster_id,
     _control_socket,
     _fail,
@@ -42,22 +42,12 @@ from .env_values import (
     _port,
     _show,
 )
-from .etcd_endpoints import EtcdEndpoint
-from .merge import merge
-from .router_id import detect_router_id
-from .selector import LABEL_KEY
 
 __all__ = [
     "CALICO_DEFAULT_AS",
-    "LOG_LEVELS",
-    "MAX_CLUSTER_ID",
-    "MAX_PORT",
-    "MAX_SOCKET_PATH",
     "VARIABLES",
     "EnvSettings",
-    "EtcdEndpoint",
     "from_environment",
-    "merge",
 ]
 
 # libcalico-go / confd: the AS of a Calico cluster whose BGPConfiguration sets none.

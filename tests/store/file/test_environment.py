@@ -15,14 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrr.config import Config, ConfigError, ControlConfig, GlobalConfig, PeerConfig
-from pyrr.store.env import (
+from pyrr.store.etcd.endpoints import EtcdEndpoint
+from pyrr.store.file.environment import (
     CALICO_DEFAULT_AS,
     VARIABLES,
     EnvSettings,
-    EtcdEndpoint,
     from_environment,
-    merge,
 )
+from pyrr.store.file.merge import merge
 
 RR_IP = "192.168.56.104"
 DETECTED = IPv4Address("198.18.0.77")
@@ -346,7 +346,7 @@ def test_unreadable_file(pki: Pki, tmp_path: Path) -> None:
     code = (
         "import json, sys\n"
         "from pyrr.config import ConfigError\n"
-        "from pyrr.store.env import from_environment\n"
+        "from pyrr.store.file.environment import from_environment\n"
         "try:\n"
         "    from_environment(json.loads(sys.argv[1]), autodetect=lambda: None)\n"
         "except ConfigError as e:\n"
@@ -367,7 +367,7 @@ def test_unreadable_file(pki: Pki, tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
-        cwd=str(Path(__file__).resolve().parents[2]),
+        cwd=str(Path(__file__).resolve().parents[3]),
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("ETCD_CA_CERT_FILE") and "cannot read" in r.stdout, r.stdout

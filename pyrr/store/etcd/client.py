@@ -18,7 +18,7 @@ What it does when etcd misbehaves (docs/etcd.md has the long version):
 - A callback that raises is logged with the key; the store carries on.
 
 `register(key, value, ttl)` keeps a key alive under a lease refreshed every ttl/3 s (the RR
-cluster registration, calico issue #1887; the key layout is pyrr.store.calico_model's
+cluster registration, calico issue #1887; the key layout is pyrr.store.calico.model's
 `registration_key`), re-creates it after an outage, and revokes it on
 `stop()`.
 
@@ -27,12 +27,9 @@ Where things live (one idea per file):
 - this module: `EtcdStore` itself (public API, delivery to the loop, the worker thread's
   connect / list / watch / probe / fail-over loop), `EtcdStats`, the callback types and
   `CALICO_PREFIX`;
-- pyrr.store.etcd_endpoints: `EtcdEndpoint`, `parse_endpoints`, `DEFAULT_PORT`;
-- pyrr.store.etcd_errors: `describe_error` (and `_rpc_error`, which digs out gRPC's error);
-- pyrr.store.etcd_leases: the registrations' upkeep, `_LeaseKeeper`, EtcdStore's base class.
-
-`EtcdEndpoint`, `parse_endpoints`, `DEFAULT_PORT` and `describe_error` are re-exported here, so
-`from pyrr.store.etcd import ...` keeps working.
+- pyrr.store.etcd.endpoints: `EtcdEndpoint`, `parse_endpoints`, `DEFAULT_PORT`;
+- pyrr.store.etcd.errors: `describe_error` (and `_rpc_error`, which digs out gRPC's error);
+- pyrr.store.etcd.leases: the registrations' upkeep, `_LeaseKeeper`, EtcdStore's base class.
 
 pyetcd facts this relies on (checked against pyetcd 0.0.7 and etcd 3.4):
 
@@ -68,22 +65,17 @@ from typing import Any, Final
 
 import structlog
 
-# Moved out of this module; imported here for EtcdStore and re-exported for its users.
-from .etcd_endpoints import DEFAULT_PORT, EtcdEndpoint, parse_endpoints
-from .etcd_errors import _rpc_error, describe_error
-from .etcd_leases import _LeaseKeeper, _Registration
+from .endpoints import EtcdEndpoint, parse_endpoints
+from .errors import _rpc_error, describe_error
+from .leases import _LeaseKeeper, _Registration
 
 __all__ = [
     "CALICO_PREFIX",
-    "DEFAULT_PORT",
     "ChangeCallback",
-    "EtcdEndpoint",
     "EtcdStats",
     "EtcdStore",
     "SnapshotCallback",
     "StatusCallback",
-    "describe_error",
-    "parse_endpoints",
 ]
 
 log = structlog.get_logger("pyrr.etcd")

@@ -6,8 +6,8 @@ escapes, so the CLI can print the error and exit without a traceback.
 
 This module is the schema: the keys of each table, their limits and defaults, and building the
 `Config` from them. The typed table reader, the value checks and the wording of the messages are
-in pyrr.store.toml_values; the router ID used when bgp.router_id is not set comes from
-pyrr.store.router_id (`detect_router_id`, re-exported here).
+in pyrr.store.file.toml_table; the router ID used when bgp.router_id is not set comes from
+pyrr.store.router_id (`detect_router_id`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Final
 
-from ..bgp.constants import MIN_HOLD_TIME
-from ..config import (
+from ...bgp.constants import MIN_HOLD_TIME
+from ...config import (
     Config,
     ConfigError,
     ControlConfig,
@@ -29,8 +29,8 @@ from ..config import (
     PeerConfig,
     parse_host_port,
 )
-from .router_id import detect_router_id
-from .toml_values import (
+from ..router_id import detect_router_id
+from .toml_table import (
     _MISSING,
     _at_least,
     _between,
@@ -50,7 +50,6 @@ __all__ = [
     "MAX_PREFIXES_ACTIONS",
     "PEER_KEYS",
     "TOP_KEYS",
-    "detect_router_id",
     "load_file",
     "load_text",
 ]

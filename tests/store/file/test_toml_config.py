@@ -26,19 +26,19 @@ from pyrr.config import (
     PeerConfig,
     parse_host_port,
 )
-from pyrr.store.static import (
+from pyrr.store.file.toml_config import (
     BGP_KEYS,
     CONTROL_KEYS,
     PEER_KEYS,
     TOP_KEYS,
-    detect_router_id,
     load_file,
     load_text,
 )
+from pyrr.store.router_id import detect_router_id
 
 ENV = {"IP": "198.18.0.9"}  # keeps tests off the host's real addresses
 RID = IPv4Address("198.18.0.9")
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
 
 def doc(bgp: str = "", *peers: str, top: str = "") -> str:

@@ -1,9 +1,9 @@
 """Calico's v3 data model (CalicoModel) turned into the peers pyrr should have: `desired()`.
 
-Input: the parsed JSON of the resources and registrations (pyrr.store.calico_model.CalicoModel),
+Input: the parsed JSON of the resources and registrations (pyrr.store.calico.model.CalicoModel),
 plus who pyrr is (Identity). Output: `desired()` -> Desired, the local AS, the datastore's log
 level and a tuple of PeerConfig, with every problem in the data reported as (key, message)
-instead of raised. Each resource is read with pyrr.store.calico_resources (`_node()`,
+instead of raised. Each resource is read with pyrr.store.calico.resources (`_node()`,
 `_bgppeer()`, `_registration()`); one that is malformed is skipped and reported (see that
 module), `bgpconfigurations` field by field. `desired()` never raises.
 
@@ -74,8 +74,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Final
 
-from ..config import IPAddress, PeerConfig
-from .calico_model import (
+from ...config import IPAddress, PeerConfig
+from ..file.environment import CALICO_DEFAULT_AS
+from ..file.text_values import LOG_LEVELS
+from .model import (
     BGP_PORT,
     MAX_PORT,
     CalicoModel,
@@ -84,7 +86,7 @@ from .calico_model import (
     Problem,
     resource_key,
 )
-from .calico_resources import (
+from .resources import (
     _asn,
     _Bad,
     _BGPConfig,
@@ -97,7 +99,6 @@ from .calico_resources import (
     _show,
     _spec,
 )
-from .env import CALICO_DEFAULT_AS, LOG_LEVELS
 
 __all__ = ["desired"]
 

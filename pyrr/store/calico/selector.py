@@ -20,7 +20,7 @@ Evaluation, as Calico: `k == 'v'` and `k in {...}` are false when `k` is absent;
 The empty string: Calico's parser turns an empty (or all-blank) selector into `all()`, and
 `parse("")` does the same. Whether an empty *field* means "all" is the caller's decision: in a
 BGPPeer an empty `nodeSelector`/`peerSelector` means "not set" (confd tests `!= ""` before it
-ever parses), and pyrr.store.calico_resources follows that, so it never hands "" to this parser.
+ever parses), and pyrr.store.calico.resources follows that, so it never hands "" to this parser.
 
 Nesting of parentheses is limited to MAX_NESTING levels: deeper input is a SelectorError, never a
 RecursionError (the parser and the evaluator recurse once per level).

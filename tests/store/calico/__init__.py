@@ -1,0 +1,1 @@
+"""Tests for pyrr.store.calico: resources, selectors, the peers they ask for."""

@@ -1,0 +1,1 @@
+"""Tests for pyrr.store.file: the TOML file, the environment, the merge."""
