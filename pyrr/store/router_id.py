@@ -18,7 +18,7 @@ from socket import AF_INET
 from typing import Final, Protocol
 
 from ..config import ConfigError
-from .file.toml_table import _clip, _is_unicast
+from .limits import clip, is_unicast
 
 __all__ = ["detect_router_id"]
 
@@ -72,7 +72,7 @@ def detect_router_id(env: Mapping[str, str] | None = None) -> IPv4Address | None
         raise ConfigError(
             "bgp.router_id",
             "not set, so it comes from the IP environment variable, which must be a non-zero"
-            f' IPv4 address like "198.18.0.104" or "autodetect", got {_clip(value)}',
+            f' IPv4 address like "198.18.0.104" or "autodetect", got {clip(value)}',
         )
     return router_id
 
@@ -118,7 +118,7 @@ def _first_usable_ipv4(addresses: Iterable[_HostAddress]) -> IPv4Address | None:
             address = IPv4Address(text)
         except ValueError:
             continue
-        if address.is_loopback or address.is_link_local or not _is_unicast(address):
+        if address.is_loopback or address.is_link_local or not is_unicast(address):
             continue
         return address
     return None

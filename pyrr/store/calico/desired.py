@@ -74,12 +74,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Final
 
+from ...bgp.constants import BGP_PORT
 from ...config import IPAddress, PeerConfig
 from ..file.environment import CALICO_DEFAULT_AS
-from ..file.text_values import LOG_LEVELS
+from ..limits import MAX_PORT, is_port, normal_log_level
 from .model import (
-    BGP_PORT,
-    MAX_PORT,
     CalicoModel,
     Desired,
     Identity,
@@ -162,7 +161,7 @@ class _Run:
             # Field by field: a bad log level must not cost the AS number.
             port = spec.get("listenPort")
             if port is not None:
-                if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= MAX_PORT:
+                if not is_port(port):
                     self.problem(key, f"spec.listenPort is {_show(port)}, expected 1 to {MAX_PORT}")
                 elif name == "default":
                     out.listen_port = port
@@ -176,7 +175,7 @@ class _Run:
                 self.problem(key, f"{bad}; using the fallback AS")
             level = spec.get("logSeverityScreen")
             if level is not None:
-                normal = LOG_LEVELS.get(level.strip().lower()) if isinstance(level, str) else None
+                normal = normal_log_level(level) if isinstance(level, str) else None
                 if normal is None:
                     self.problem(
                         key,

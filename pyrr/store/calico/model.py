@@ -24,15 +24,13 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final, NamedTuple
 
+from ...bgp.constants import BGP_PORT
 from ...config import Config, IPAddress, PeerConfig
 from ..file.environment import CALICO_DEFAULT_AS, EnvSettings
 
 __all__ = [
     "API_VERSION",
-    "BGP_PORT",
     "KINDS",
-    "MAX_ASN",
-    "MAX_PORT",
     "PREFIXES",
     "RESOURCE_PREFIX",
     "RR_V4_PREFIX",
@@ -64,10 +62,6 @@ PREFIXES: Final = (
     RR_V4_PREFIX,
     RR_V6_PREFIX,
 )
-
-MAX_ASN: Final = 2**32 - 1
-MAX_PORT: Final = 65535
-BGP_PORT: Final = 179
 
 
 class Problem(NamedTuple):

@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 from typing import Final
 
+from ...bgp.constants import BGP_PORT
 from ...config import IPAddress
+from ..limits import ASN_RANGE, MAX_PORT, asdot, clip, is_port, is_unicast, valid_asn
 from .model import (
     API_VERSION,
-    BGP_PORT,
     KINDS,
-    MAX_ASN,
-    MAX_PORT,
     PREFIXES,
     RESOURCE_PREFIX,
     RR_V4_PREFIX,
@@ -48,7 +47,8 @@ from .selector import parse as parse_selector
 
 __all__ = ["parse_resource"]
 
-_BROADCAST: Final = IPv4Address("255.255.255.255")
+# numorstring.ASNumber's asplain string (asdot is pyrr.store.limits.asdot).
+_ASPLAIN: Final = re.compile(r"[0-9]{1,10}", re.ASCII)
 # "[v6]:port", "[v6]" or "a.b.c.d:port"
 _HOST_PORT: Final = re.compile(r"\[([^\]]+)\](?::[0-9]{1,5})?|([0-9.]+):[0-9]{1,5}", re.ASCII)
 
@@ -203,7 +203,7 @@ def _kind(value: object) -> str:
 
 def _show(value: object) -> str:
     if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:60] + "...")
+        return clip(value)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int) and abs(value) < 10**20:
@@ -243,15 +243,11 @@ def _asn(value: object, where: str) -> int | None:
         text = value.strip()
         if not text:
             return None
-        if re.fullmatch(r"[0-9]{1,10}", text, re.ASCII):
-            number = int(text)
-        elif m := re.fullmatch(r"([0-9]{1,5})\.([0-9]{1,5})", text, re.ASCII):
-            high, low = int(m.group(1)), int(m.group(2))
-            if high <= 0xFFFF and low <= 0xFFFF:
-                number = (high << 16) | low
-    if number is None or not 0 <= number <= MAX_ASN:
+        number = int(text) if _ASPLAIN.fullmatch(text) else asdot(text)
+    # 0 is Calico's "not set".
+    if number is None or not (number == 0 or valid_asn(number)):
         raise _Bad(
-            f"{where} is {_show(value)}, expected an AS number between 1 and {MAX_ASN}"
+            f"{where} is {_show(value)}, expected {ASN_RANGE}"
             ' (a number, or a string like "64512" or "1.10")'
         )
     return number or None
@@ -267,7 +263,7 @@ def _address(text: str, where: str, family: int) -> IPAddress:
         raise _Bad(
             f"{where} is {_show(text)}: an IPv{address.version} address, expected IPv{family}"
         )
-    if address.is_unspecified or address.is_multicast or address == _BROADCAST:
+    if not is_unicast(address):
         raise _Bad(f"{where} is {_show(text)}, expected a unicast address")
     return address
 
@@ -285,6 +281,16 @@ def _peer_ip(text: str, where: str) -> IPAddress:
     if address.is_unspecified or address.is_multicast:
         raise _Bad(f"{where} is {_show(text)}, expected a unicast address")
     return address
+
+
+def _dotted_quad(text: str | None, where: str, example: str = "") -> IPv4Address | None:
+    """A cluster id: Calico writes them as dotted quads only."""
+    if text is None:
+        return None
+    try:
+        return IPv4Address(text.strip())
+    except ValueError:
+        raise _Bad(f"{where} is {_show(text)}, expected a dotted quad{example}") from None
 
 
 def _selector(text: str | None, where: str) -> Selector | None:
@@ -325,15 +331,7 @@ def _node(name: str, key: str, value: object) -> _Node:
     v4 = _optional_str(bgp, "ipv4Address", "spec.bgp.ipv4Address")
     v6 = _optional_str(bgp, "ipv6Address", "spec.bgp.ipv6Address")
     cid = _optional_str(bgp, "routeReflectorClusterID", "spec.bgp.routeReflectorClusterID")
-    cluster_id = None
-    if cid is not None:
-        try:
-            cluster_id = IPv4Address(cid.strip())
-        except ValueError:
-            raise _Bad(
-                f"spec.bgp.routeReflectorClusterID is {_show(cid)}, expected a dotted quad"
-                " like 224.0.0.1"
-            ) from None
+    cluster_id = _dotted_quad(cid, "spec.bgp.routeReflectorClusterID", " like 224.0.0.1")
     ipv4 = _address(v4, "spec.bgp.ipv4Address", 4) if v4 is not None else None
     ipv6 = _address(v6, "spec.bgp.ipv6Address", 6) if v6 is not None else None
     return _Node(
@@ -389,14 +387,8 @@ def _registration(plural: str, name: str, value: object) -> _Registration:
         raise _Bad(f"the key names {name!r}, which is not an IPv{family} address") from None
     if named != ip:
         raise _Bad(f'"ip" is {ip} but the key names {name}')
-    cid = _optional_str(data, "cluster_id", "cluster_id")
-    cluster_id = None
-    if cid is not None:
-        try:
-            cluster_id = IPv4Address(cid.strip())
-        except ValueError:
-            raise _Bad(f"cluster_id is {_show(cid)}, expected a dotted quad") from None
+    cluster_id = _dotted_quad(_optional_str(data, "cluster_id", "cluster_id"), "cluster_id")
     port = data.get("port", BGP_PORT)
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= MAX_PORT:
+    if not is_port(port):
         raise _Bad(f"port is {_show(port)}, expected 1 to {MAX_PORT}")
     return _Registration(resource_key(plural, name), ip, cluster_id, port)

@@ -31,16 +31,25 @@ from urllib.parse import urlsplit
 
 from ..calico.selector import LABEL_KEY
 from ..etcd.endpoints import EtcdEndpoint
+from ..limits import (
+    ASN_RANGE,
+    MAX_PASSWORD_BYTES,
+    MAX_PORT,
+    asdot,
+    clip,
+    is_unicast,
+    valid_asn,
+    valid_password_size,
+    valid_port,
+)
 from ..router_id import detect_router_id
 from .text_values import (
-    _DECIMAL,
-    MAX_PORT,
-    _cluster_id,
-    _control_socket,
-    _fail,
-    _log_level,
-    _port,
-    _show,
+    DECIMAL,
+    fail,
+    parse_cluster_id,
+    parse_control_socket,
+    parse_log_level,
+    parse_port,
 )
 
 __all__ = [
@@ -52,9 +61,6 @@ __all__ = [
 
 # libcalico-go / confd: the AS of a Calico cluster whose BGPConfiguration sets none.
 CALICO_DEFAULT_AS: Final = 64512
-MAX_ASN: Final = 2**32 - 1
-# Linux TCP_MD5SIG_MAXKEYLEN: the longest RFC 2385 key.
-MAX_BGP_PASSWORD: Final = 80
 
 VARIABLES: Final = {
     "IP": "IPv4 router id, source and listen address; 'autodetect' looks one up",
@@ -88,8 +94,8 @@ _HOSTNAME: Final = re.compile(
     re.ASCII,
 )
 # Kubernetes label values, which Calico validates Node labels against.
+MAX_LABEL_VALUE: Final = 63
 _LABEL_VALUE: Final = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z", re.ASCII)
-_ASDOT: Final = re.compile(r"([0-9]{1,5})\.([0-9]{1,5})\Z", re.ASCII)
 
 _IP_EXPECT: Final = "an IPv4 address like 192.168.56.104, or autodetect"
 
@@ -154,7 +160,7 @@ def from_environment(
     username, password = _credentials(env, endpoints, warnings)
     ip = _ip(_get(env, "IP"), etcd_mode, autodetect)
     ip6 = _ip6(_get(env, "IP6"))
-    cluster_id = _cluster_id(_get(env, "CLUSTER_ID"))
+    cluster_id = parse_cluster_id(_get(env, "CLUSTER_ID"))
     rr_cluster = _rr_cluster(_get(env, "PYRR_RR_CLUSTER"), etcd_mode, cluster_id)
     return EnvSettings(
         ip=ip,
@@ -166,13 +172,13 @@ def from_environment(
         etcd_key_file=key_file,
         etcd_username=username,
         etcd_password=password,
-        log_level=_log_level(_get(env, "BGP_LOGSEVERITYSCREEN")),
+        log_level=parse_log_level(_get(env, "BGP_LOGSEVERITYSCREEN")),
         cluster_id=cluster_id,
-        port=_port(_get(env, "PYRR_PORT")),
+        port=parse_port(_get(env, "PYRR_PORT")),
         fallback_as=_asn(_get(env, "PYRR_AS")),
         rr_cluster=rr_cluster,
         labels=_labels(_get(env, "PYRR_LABELS")),
-        control_socket=_control_socket(env.get("PYRR_CONTROL_SOCKET", "")),
+        control_socket=parse_control_socket(env.get("PYRR_CONTROL_SOCKET", "")),
         bgp_password=_bgp_password(env, etcd_mode),
         warnings=tuple(warnings),
     )
@@ -196,25 +202,25 @@ def _datastore_type(value: str | None) -> str:
     if kind == "etcdv3":
         return kind
     if kind == "kubernetes":
-        _fail(
+        fail(
             "DATASTORE_TYPE",
             "kubernetes is not supported yet: pyrr reads Calico's etcdv3 datastore; set"
             " DATASTORE_TYPE=etcdv3 (or leave it unset) and ETCD_ENDPOINTS",
         )
-    _fail("DATASTORE_TYPE", f"must be etcdv3, got {_show(value)}")
+    fail("DATASTORE_TYPE", f"must be etcdv3, got {clip(value)}")
 
 
 def _no_etcd_settings(env: Mapping[str, str], *, explicit_datastore: bool) -> None:
     """Without ETCD_ENDPOINTS, settings that only make sense with etcd are a contradiction."""
     for name in ("ETCD_CA_CERT_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE", "ETCD_USERNAME"):
         if _get(env, name) is not None:
-            _fail(
+            fail(
                 "ETCD_ENDPOINTS",
                 f"not set, but {name} is: set ETCD_ENDPOINTS=https://<host>:2379 to read"
                 f" Calico's datastore, or unset {name}",
             )
     if explicit_datastore:
-        _fail(
+        fail(
             "ETCD_ENDPOINTS",
             "not set, but DATASTORE_TYPE=etcdv3 is: set ETCD_ENDPOINTS=https://<host>:2379"
             " (no etcd endpoints specified)",
@@ -233,39 +239,39 @@ def _endpoints(value: str | None) -> tuple[EtcdEndpoint, ...]:
         if endpoint not in endpoints:
             endpoints.append(endpoint)
     if not endpoints:
-        _fail("ETCD_ENDPOINTS", "has no endpoints: expected https://<host>:2379[,...]")
+        fail("ETCD_ENDPOINTS", "has no endpoints: expected https://<host>:2379[,...]")
     return tuple(endpoints)
 
 
 def _endpoint(item: str, index: int) -> EtcdEndpoint:
-    where = f"endpoint {index + 1} ({_show(item)})"
+    where = f"endpoint {index + 1} ({clip(item)})"
     example = "like https://192.168.56.101:2379"
     if "://" not in item:
-        _fail("ETCD_ENDPOINTS", f"{where} needs a scheme: write it {example}")
+        fail("ETCD_ENDPOINTS", f"{where} needs a scheme: write it {example}")
     try:
         parts = urlsplit(item)
         port = parts.port
     except ValueError as err:
-        _fail("ETCD_ENDPOINTS", f"{where} is not a valid URL ({err}): write it {example}")
+        fail("ETCD_ENDPOINTS", f"{where} is not a valid URL ({err}): write it {example}")
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        _fail("ETCD_ENDPOINTS", f"{where} must use http:// or https://, not {scheme}://")
+        fail("ETCD_ENDPOINTS", f"{where} must use http:// or https://, not {scheme}://")
     if parts.username is not None or parts.password is not None:
-        _fail(
+        fail(
             "ETCD_ENDPOINTS",
             f"{where} carries credentials; use ETCD_USERNAME and ETCD_PASSWORD instead",
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        _fail("ETCD_ENDPOINTS", f"{where} must be only scheme://host:port, {example}")
+        fail("ETCD_ENDPOINTS", f"{where} must be only scheme://host:port, {example}")
     host = parts.hostname or ""
     if not host:
-        _fail("ETCD_ENDPOINTS", f"{where} has no host: write it {example}")
+        fail("ETCD_ENDPOINTS", f"{where} has no host: write it {example}")
     if not _valid_host(host):
-        _fail("ETCD_ENDPOINTS", f"{where} has an invalid host {host!r}: write it {example}")
+        fail("ETCD_ENDPOINTS", f"{where} has an invalid host {host!r}: write it {example}")
     if port is None:
-        _fail("ETCD_ENDPOINTS", f"{where} has no port: write it {example}")
-    if not 1 <= port <= MAX_PORT:
-        _fail("ETCD_ENDPOINTS", f"{where} has port {port}, expected 1 to {MAX_PORT}")
+        fail("ETCD_ENDPOINTS", f"{where} has no port: write it {example}")
+    if not valid_port(port):
+        fail("ETCD_ENDPOINTS", f"{where} has port {port}, expected 1 to {MAX_PORT}")
     return EtcdEndpoint(scheme=scheme, host=host, port=port)
 
 
@@ -284,21 +290,21 @@ def _tls_files(
     cert = _get(env, "ETCD_CERT_FILE")
     key = _get(env, "ETCD_KEY_FILE")
     if cert is not None and key is None:
-        _fail("ETCD_KEY_FILE", "not set, but ETCD_CERT_FILE is: a client certificate needs its key")
+        fail("ETCD_KEY_FILE", "not set, but ETCD_CERT_FILE is: a client certificate needs its key")
     if key is not None and cert is None:
-        _fail("ETCD_CERT_FILE", "not set, but ETCD_KEY_FILE is: a client key needs its certificate")
+        fail("ETCD_CERT_FILE", "not set, but ETCD_KEY_FILE is: a client key needs its certificate")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if ca is not None:
         _pem("ETCD_CA_CERT_FILE", ca, b"-----BEGIN CERTIFICATE-----", "certificate")
         try:
             context.load_verify_locations(cafile=ca)
         except (ssl.SSLError, OSError, ValueError) as err:
-            _fail("ETCD_CA_CERT_FILE", f"{ca!r} could not be loaded as CA certificates: {err}")
+            fail("ETCD_CA_CERT_FILE", f"{ca!r} could not be loaded as CA certificates: {err}")
     if cert is not None and key is not None:
         _pem("ETCD_CERT_FILE", cert, b"-----BEGIN CERTIFICATE-----", "certificate")
         key_text = _pem("ETCD_KEY_FILE", key, b"PRIVATE KEY-----", "private key")
         if b"ENCRYPTED" in key_text:
-            _fail(
+            fail(
                 "ETCD_KEY_FILE",
                 f"{key!r} is an encrypted private key; pyrr needs it unencrypted (as etcd's"
                 " clients do)",
@@ -306,7 +312,7 @@ def _tls_files(
         try:
             context.load_cert_chain(cert, key, password=lambda: b"")
         except (ssl.SSLError, OSError, ValueError) as err:
-            _fail(
+            fail(
                 "ETCD_KEY_FILE",
                 f"{key!r} does not load with ETCD_CERT_FILE {cert!r} (a key of another"
                 f" certificate?): {err}",
@@ -325,14 +331,14 @@ def _pem(name: str, path: str, marker: bytes, what: str) -> bytes:
             raise ValueError("the path contains a NUL character")
         target = Path(path)
         if target.is_dir():
-            _fail(name, f"{path!r} is a directory; expected a PEM {what} file")
+            fail(name, f"{path!r} is a directory; expected a PEM {what} file")
         data = target.read_bytes()
     except OSError as err:
-        _fail(name, f"cannot read {path!r}: {err.strerror or err}")
+        fail(name, f"cannot read {path!r}: {err.strerror or err}")
     except ValueError as err:
-        _fail(name, f"cannot read {path!r}: {err}")
+        fail(name, f"cannot read {path!r}: {err}")
     if marker not in data:
-        _fail(name, f"{path!r} is not a PEM {what} (no {marker.decode()!r} line)")
+        fail(name, f"{path!r} is not a PEM {what} (no {marker.decode()!r} line)")
     return data
 
 
@@ -343,11 +349,11 @@ def _credentials(
     # A password is taken as written: leading or trailing blanks may be part of it.
     password = env.get("ETCD_PASSWORD") or None
     if username is not None and password is None:
-        _fail("ETCD_PASSWORD", "not set, but ETCD_USERNAME is: set both or neither")
+        fail("ETCD_PASSWORD", "not set, but ETCD_USERNAME is: set both or neither")
     if password is not None and username is None:
-        _fail("ETCD_USERNAME", "not set, but ETCD_PASSWORD is: set both or neither")
+        fail("ETCD_USERNAME", "not set, but ETCD_PASSWORD is: set both or neither")
     if password is not None and not endpoints:
-        _fail("ETCD_ENDPOINTS", "not set, but ETCD_PASSWORD is: set ETCD_ENDPOINTS too")
+        fail("ETCD_ENDPOINTS", "not set, but ETCD_PASSWORD is: set ETCD_ENDPOINTS too")
     if username is not None and any(not e.tls for e in endpoints):
         warnings.append(
             "ETCD_USERNAME/ETCD_PASSWORD are sent in clear text to the http:// endpoints"
@@ -360,7 +366,7 @@ def _ip(
 ) -> IPv4Address | None:
     if value is None:
         if etcd_mode:
-            _fail(
+            fail(
                 "IP",
                 "not set: with ETCD_ENDPOINTS pyrr needs this host's IPv4 address (router id,"
                 " source and listen address), e.g. IP=192.168.56.104 or IP=autodetect",
@@ -370,7 +376,7 @@ def _ip(
     if word == "autodetect":
         found = autodetect()
         if found is None:
-            _fail(
+            fail(
                 "IP",
                 "is autodetect, but no usable IPv4 address was found on this host's interfaces;"
                 " set IP=<address>",
@@ -378,18 +384,18 @@ def _ip(
         return found
     if word == "none":
         if etcd_mode:
-            _fail("IP", "is none, but a route reflector needs an IPv4 router id: " + _IP_EXPECT)
+            fail("IP", "is none, but a route reflector needs an IPv4 router id: " + _IP_EXPECT)
         return None
     if "/" in value:
-        _fail("IP", f"must be an address without a prefix length, got {_show(value)}")
+        fail("IP", f"must be an address without a prefix length, got {clip(value)}")
     try:
         address = ip_address(value)
     except ValueError:
-        _fail("IP", f"must be {_IP_EXPECT}, got {_show(value)}")
+        fail("IP", f"must be {_IP_EXPECT}, got {clip(value)}")
     if isinstance(address, IPv6Address):
-        _fail("IP", f"is an IPv6 address ({value}); IP takes the IPv4 address, IP6 the IPv6 one")
-    if address.is_unspecified or address.is_multicast or address == IPv4Address("255.255.255.255"):
-        _fail("IP", f"must be a unicast IPv4 address of this host, got {value}")
+        fail("IP", f"is an IPv6 address ({value}); IP takes the IPv4 address, IP6 the IPv6 one")
+    if not is_unicast(address):
+        fail("IP", f"must be a unicast IPv4 address of this host, got {value}")
     return address
 
 
@@ -397,35 +403,28 @@ def _ip6(value: str | None) -> IPv6Address | None:
     if value is None or value.lower() == "none":
         return None
     if value.lower() == "autodetect":
-        _fail("IP6", "autodetect is not supported for IP6: give the address, e.g. IP6=fd00::104")
+        fail("IP6", "autodetect is not supported for IP6: give the address, e.g. IP6=fd00::104")
     if "/" in value:
-        _fail("IP6", f"must be an address without a prefix length, got {_show(value)}")
+        fail("IP6", f"must be an address without a prefix length, got {clip(value)}")
     try:
         address = ip_address(value)
     except ValueError:
-        _fail("IP6", f"must be an IPv6 address like fd00::104, or empty, got {_show(value)}")
+        fail("IP6", f"must be an IPv6 address like fd00::104, or empty, got {clip(value)}")
     if isinstance(address, IPv4Address):
-        _fail("IP6", f"is an IPv4 address ({value}); IP6 takes the IPv6 address, IP the IPv4 one")
+        fail("IP6", f"is an IPv4 address ({value}); IP6 takes the IPv6 address, IP the IPv4 one")
     if address.scope_id is not None or address.is_link_local:
-        _fail("IP6", f"must be a global or unique-local IPv6 address, not link-local ({value})")
+        fail("IP6", f"must be a global or unique-local IPv6 address, not link-local ({value})")
     if address.is_unspecified or address.is_multicast:
-        _fail("IP6", f"must be a unicast IPv6 address of this host, got {value}")
+        fail("IP6", f"must be a unicast IPv6 address of this host, got {value}")
     return address
 
 
 def _asn(value: str | None) -> int:
     if value is None:
         return CALICO_DEFAULT_AS
-    expect = f"an AS number between 1 and {MAX_ASN} (or asdot like 1.10)"
-    number = -1
-    if _DECIMAL.match(value):
-        number = int(value)
-    elif m := _ASDOT.match(value):
-        high, low = int(m.group(1)), int(m.group(2))
-        if high <= 0xFFFF and low <= 0xFFFF:
-            number = (high << 16) | low
-    if not 1 <= number <= MAX_ASN:
-        _fail("PYRR_AS", f"must be {expect}, got {_show(value)}")
+    number = int(value) if DECIMAL.match(value) else asdot(value)
+    if number is None or not valid_asn(number):
+        fail("PYRR_AS", f"must be {ASN_RANGE} (or asdot like 1.10), got {clip(value)}")
     return number
 
 
@@ -438,9 +437,9 @@ def _rr_cluster(value: str | None, etcd_mode: bool, cluster_id: IPv4Address | No
     if word in _FALSE:
         return False
     if word not in _TRUE:
-        _fail("PYRR_RR_CLUSTER", f"must be true or false, got {_show(value)}")
+        fail("PYRR_RR_CLUSTER", f"must be true or false, got {clip(value)}")
     if not etcd_mode:
-        _fail(
+        fail(
             "PYRR_RR_CLUSTER",
             "is true, but ETCD_ENDPOINTS is not set: pyrr instances find each other through"
             " etcd; set ETCD_ENDPOINTS or PYRR_RR_CLUSTER=false",
@@ -459,20 +458,21 @@ def _labels(value: str | None) -> dict[str, str] | None:
         key, sep, label_value = item.partition("=")
         key, label_value = key.strip(), label_value.strip()
         if not sep:
-            _fail("PYRR_LABELS", f"entry {_show(item)} has no '=': write key=value[,key=value]")
+            fail("PYRR_LABELS", f"entry {clip(item)} has no '=': write key=value[,key=value]")
         if not LABEL_KEY.match(key):
-            _fail(
+            fail(
                 "PYRR_LABELS",
-                f"label key {_show(key)} must be 1-512 of letters, digits and _ . / -",
+                f"label key {clip(key)} must be 1-512 of letters, digits and _ . / -",
             )
-        if len(label_value) > 63 or not _LABEL_VALUE.match(label_value):
-            _fail(
+        if len(label_value) > MAX_LABEL_VALUE or not _LABEL_VALUE.match(label_value):
+            fail(
                 "PYRR_LABELS",
-                f"value {_show(label_value)} of {key!r} must be at most 63 letters, digits,"
-                " - _ . starting and ending with a letter or digit (a Kubernetes label value)",
+                f"value {clip(label_value)} of {key!r} must be at most {MAX_LABEL_VALUE} letters,"
+                " digits, - _ . starting and ending with a letter or digit (a Kubernetes label"
+                " value)",
             )
         if key in labels:
-            _fail("PYRR_LABELS", f"label {key!r} is given twice")
+            fail("PYRR_LABELS", f"label {key!r} is given twice")
         labels[key] = label_value
     return labels
 
@@ -484,41 +484,42 @@ def _bgp_password(env: Mapping[str, str], etcd_mode: bool) -> str | None:
     path = _get(env, "PYRR_BGP_PASSWORD_FILE")
     name = "PYRR_BGP_PASSWORD" if path is None else "PYRR_BGP_PASSWORD_FILE"
     if value is not None and path is not None:
-        _fail("PYRR_BGP_PASSWORD", "and PYRR_BGP_PASSWORD_FILE are both set: set one of them")
+        fail("PYRR_BGP_PASSWORD", "and PYRR_BGP_PASSWORD_FILE are both set: set one of them")
     if value is None and path is None:
         return None
     if not etcd_mode:
-        _fail(
+        fail(
             name,
             "is set, but ETCD_ENDPOINTS is not: it is the key of the sessions read from"
             " Calico's datastore; in a configuration file give each [[peer]] its password",
         )
     if path is not None:
-        where = f"file {_show(path)}"
+        where = f"file {clip(path)}"
         try:
             if "\0" in path:
                 raise ValueError("the path contains a NUL character")
             data = Path(path).read_bytes()
         except OSError as err:
-            _fail(name, f"cannot read {where}: {err.strerror or err}")
+            fail(name, f"cannot read {where}: {err.strerror or err}")
         except ValueError as err:
-            _fail(name, f"cannot read {where}: {err}")
+            fail(name, f"cannot read {where}: {err}")
         data = data.removesuffix(b"\n").removesuffix(b"\r")
         try:
             value = data.decode("utf-8")
         except UnicodeDecodeError:
-            _fail(name, f"{where} is not UTF-8 text")
+            fail(name, f"{where} is not UTF-8 text")
     else:
         where = "the key"
     assert value is not None
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:  # undecodable bytes in the environment (surrogate escapes)
-        _fail(name, f"{where} is not UTF-8 text")
-    if not 1 <= size <= MAX_BGP_PASSWORD:
+        fail(name, f"{where} is not UTF-8 text")
+    if not valid_password_size(size):
         got = f"{size} bytes" if size else "empty"
-        _fail(
+        fail(
             name,
-            f"must be a TCP MD5 key (RFC 2385) of 1 to {MAX_BGP_PASSWORD} bytes; {where} is {got}",
+            f"must be a TCP MD5 key (RFC 2385) of 1 to {MAX_PASSWORD_BYTES} bytes;"
+            f" {where} is {got}",
         )
     return value

@@ -16,18 +16,17 @@ from typing import Final
 
 from ...bgp.constants import BGP_PORT
 from ...config import Config, ConfigError, GlobalConfig, IPAddress
-from .environment import EnvSettings
-from .text_values import (
-    _DECIMAL,
-    _LOG_EXPECT,
-    LOG_LEVELS,
-    MAX_CLUSTER_ID,
-    MAX_PORT,
-    _cluster_id,
-    _control_socket,
-    _fail,
-    _show,
+from ..limits import (
+    PORT_RANGE,
+    clip,
+    cluster_id_number,
+    normal_log_level,
+    valid_listen_address,
+    valid_port,
+    valid_router_id,
 )
+from .environment import EnvSettings
+from .text_values import DECIMAL, LOG_EXPECT, fail, parse_cluster_id, parse_control_socket
 
 __all__ = ["merge"]
 
@@ -125,7 +124,7 @@ def _cli(overrides: Mapping[str, object]) -> dict[str, object]:
     for key, value in overrides.items():
         option = "--" + key.replace("_", "-")
         if key not in _CLI_KEYS:
-            _fail(option, f"is not an override merge() knows; expected one of {_CLI_KEYS}")
+            fail(option, f"is not an override merge() knows; expected one of {_CLI_KEYS}")
         if value is None:
             continue
         if key == "router_id":
@@ -138,7 +137,7 @@ def _cli(overrides: Mapping[str, object]) -> dict[str, object]:
             out[key] = _cli_port(option, value)
         elif key == "control_socket":
             try:
-                out[key] = _control_socket(str(value))
+                out[key] = parse_control_socket(str(value))
             except ConfigError as err:
                 raise ConfigError(option, err.message) from None
         else:
@@ -151,23 +150,24 @@ def _cli_router_id(option: str, value: object) -> IPv4Address:
     try:
         address = value if isinstance(value, IPv4Address) else IPv4Address(str(value).strip())
     except ValueError:
-        _fail(option, f"must be {expect}, got {_show(str(value))}")
-    if address == IPv4Address(0):
-        _fail(option, f"must be {expect}, got {address}")
+        fail(option, f"must be {expect}, got {clip(str(value))}")
+    if not valid_router_id(address):
+        fail(option, f"must be {expect}, got {address}")
     return address
 
 
 def _cli_cluster_id(option: str, value: object) -> IPv4Address:
     if isinstance(value, IPv4Address):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CLUSTER_ID:
-        return IPv4Address(value)
+    number = cluster_id_number(value)
+    if number is not None:
+        return number
     try:
-        cluster_id = _cluster_id(str(value).strip())
+        cluster_id = parse_cluster_id(str(value).strip())
     except ConfigError as err:
         raise ConfigError(option, err.message) from None
     if cluster_id is None:
-        _fail(option, "must not be empty")
+        fail(option, "must not be empty")
     return cluster_id
 
 
@@ -178,15 +178,15 @@ def _cli_listen(option: str, value: object) -> tuple[IPAddress, ...]:
     elif isinstance(value, (list, tuple)):
         items = value
     else:
-        _fail(option, "must be a comma list of IP addresses")
+        fail(option, "must be a comma list of IP addresses")
     addresses: list[IPAddress] = []
     for item in items:
         try:
             address = item if isinstance(item, IPv4Address | IPv6Address) else ip_address(str(item))
         except ValueError:
-            _fail(option, f"must be a comma list of IP addresses, got {_show(str(item))}")
-        if address.is_multicast:
-            _fail(option, f"must be local unicast addresses, got {address}")
+            fail(option, f"must be a comma list of IP addresses, got {clip(str(item))}")
+        if not valid_listen_address(address):
+            fail(option, f"must be local unicast addresses, got {address}")
         if address not in addresses:
             addresses.append(address)
     return tuple(addresses)
@@ -195,17 +195,17 @@ def _cli_listen(option: str, value: object) -> tuple[IPAddress, ...]:
 def _cli_port(option: str, value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and _DECIMAL.match(value.strip()):
+    elif isinstance(value, str) and DECIMAL.match(value.strip()):
         number = int(value.strip())
     else:
         number = -1
-    if not 1 <= number <= MAX_PORT:
-        _fail(option, f"must be a TCP port between 1 and {MAX_PORT}, got {value!r}")
+    if not valid_port(number):
+        fail(option, f"must be {PORT_RANGE}, got {value!r}")
     return number
 
 
 def _cli_log_level(option: str, value: object) -> str:
-    level = LOG_LEVELS.get(str(value).strip().lower())
+    level = normal_log_level(str(value))
     if level is None:
-        _fail(option, f"must be {_LOG_EXPECT}, got {_show(str(value))}")
+        fail(option, f"must be {LOG_EXPECT}, got {clip(str(value))}")
     return level

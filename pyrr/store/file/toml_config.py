@@ -19,7 +19,6 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Final
 
-from ...bgp.constants import MIN_HOLD_TIME
 from ...config import (
     Config,
     ConfigError,
@@ -29,6 +28,28 @@ from ...config import (
     PeerConfig,
     parse_host_port,
 )
+from ..limits import (
+    ASN_RANGE,
+    FILE_LOG_LEVELS,
+    HOLD_TIME_RANGE,
+    MAX_CLUSTER_ID,
+    MAX_CONNECT_RETRY,
+    MAX_PASSWORD_BYTES,
+    MAX_PREFIXES_ACTIONS,
+    MAX_RESTART_TIME,
+    MAX_SOCKET_PATH_BYTES,
+    MAX_TTL_SECURITY,
+    PORT_RANGE,
+    cluster_id_number,
+    is_unicast,
+    normal_log_level,
+    valid_asn,
+    valid_hold_time,
+    valid_listen_address,
+    valid_password_size,
+    valid_port,
+    valid_router_id,
+)
 from ..router_id import detect_router_id
 from .toml_table import (
     _MISSING,
@@ -37,40 +58,15 @@ from .toml_table import (
     _fail,
     _ip,
     _ipv4,
-    _is_unicast,
     _kind,
     _show,
     _Table,
 )
 
-__all__ = [
-    "BGP_KEYS",
-    "CONTROL_KEYS",
-    "LOG_LEVELS",
-    "MAX_PREFIXES_ACTIONS",
-    "PEER_KEYS",
-    "TOP_KEYS",
-    "load_file",
-    "load_text",
-]
+__all__ = ["BGP_KEYS", "CONTROL_KEYS", "PEER_KEYS", "TOP_KEYS", "load_file", "load_text"]
 
-MAX_ASN: Final = 2**32 - 1  # RFC 6793: four-octet AS numbers
-MAX_PORT: Final = 65535
-MAX_HOLD_TIME: Final = 65535  # RFC 4271 §4.2: a 2-octet field
-MAX_RESTART_TIME: Final = 4095  # RFC 4724 §3: a 12-bit field
-# Not a protocol limit: a bound keeps timer arithmetic sane (a retry of 1e400 s overflows a float).
-MAX_CONNECT_RETRY: Final = 65535
-MAX_PASSWORD_BYTES: Final = 80  # Linux TCP_MD5SIG_MAXKEYLEN for RFC 2385 keys
-MAX_TTL_SECURITY: Final = 254  # RFC 5082: hops; the minimum accepted TTL is 255 - hops
-MAX_CLUSTER_ID: Final = 2**32 - 1  # RFC 4456: 4 octets
-MAX_SOCKET_PATH_BYTES: Final = 107  # unix(7): sun_path is 108 bytes with the final NUL
-
-# The wording shared by several keys, used for both wrong types and out-of-range values.
-_ASN_EXPECT: Final = f"an AS number between 1 and {MAX_ASN}"
-_PORT_EXPECT: Final = f"a TCP port between 1 and {MAX_PORT}"
-_HOLD_TIME_EXPECT: Final = (
-    f"0 or between {MIN_HOLD_TIME} and {MAX_HOLD_TIME} seconds (RFC 4271 §4.2)"
-)
+# The wording of the limits (pyrr.store.limits) is used for both wrong types and out-of-range
+# values.
 _SOCKET_EXPECT: Final = 'an absolute path like "/run/pyrr/pyrr.sock" ("" = the default)'
 _METRICS_EXPECT: Final = 'an address and port like "127.0.0.1:9179" or "[::1]:9179" ("" = off)'
 
@@ -78,18 +74,6 @@ _METRICS_EXPECT: Final = 'an address and port like "127.0.0.1:9179" or "[::1]:91
 _GLOBAL_DEFAULTS: Final = GlobalConfig(asn=1, router_id=IPv4Address(1), cluster_id=IPv4Address(1))
 _PEER_DEFAULTS: Final = PeerConfig(address=IPv4Address(1), asn=1)
 _CONTROL_DEFAULTS: Final = ControlConfig()
-
-# RFC 4486 §4: what to do when a peer sends more than max_prefixes.
-MAX_PREFIXES_ACTIONS: Final = ("cease", "warn")
-
-# "warn" is what Python's logging and many operators write; it means "warning".
-LOG_LEVELS: Final = {
-    "debug": "debug",
-    "info": "info",
-    "warning": "warning",
-    "warn": "warning",
-    "error": "error",
-}
 
 TOP_KEYS: Final = ("log_level", "bgp", "peer", "control")
 BGP_KEYS: Final = (
@@ -190,8 +174,9 @@ def _log_level(top: _Table) -> str:
     raw = top.raw("log_level")
     if raw is _MISSING:
         return "info"
-    if isinstance(raw, str) and raw.strip().lower() in LOG_LEVELS:
-        return LOG_LEVELS[raw.strip().lower()]
+    level = normal_log_level(raw, FILE_LOG_LEVELS) if isinstance(raw, str) else None
+    if level is not None:
+        return level
     _fail("log_level", 'one of "debug", "info", "warning" (or "warn"), "error"', raw)
 
 
@@ -206,7 +191,7 @@ def _bgp_table(document: Mapping[str, object]) -> _Table:
 
 
 def _global(t: _Table, env: Mapping[str, str]) -> GlobalConfig:
-    asn = t.require_int("asn", _ASN_EXPECT, _between(1, MAX_ASN), example="asn = 64512")
+    asn = t.require_int("asn", ASN_RANGE, valid_asn, example="asn = 64512")
     router_id = _router_id(t, env)
     d = _GLOBAL_DEFAULTS
     return GlobalConfig(
@@ -214,7 +199,7 @@ def _global(t: _Table, env: Mapping[str, str]) -> GlobalConfig:
         router_id=router_id,
         cluster_id=_cluster_id(t, router_id),
         listen=_listen(t),
-        port=t.get_int("port", d.port, _PORT_EXPECT, _between(1, MAX_PORT)),
+        port=t.get_int("port", d.port, PORT_RANGE, valid_port),
         restart_time=t.get_int(
             "restart_time",
             d.restart_time,
@@ -239,7 +224,7 @@ def _router_id(t: _Table, env: Mapping[str, str]) -> IPv4Address:
     raw = t.raw("router_id")
     expect = 'a non-zero IPv4 address like "198.18.0.104" (a BGP identifier, RFC 6286 §2.1)'
     router_id = _ipv4(raw, "bgp.router_id", expect)
-    if router_id == IPv4Address(0):
+    if not valid_router_id(router_id):
         _fail("bgp.router_id", expect, raw)
     return router_id
 
@@ -249,8 +234,9 @@ def _cluster_id(t: _Table, router_id: IPv4Address) -> IPv4Address:
     if raw is _MISSING:
         return router_id
     # RFC 4456: a CLUSTER_ID is 4 octets (a CLUSTER_LIST entry, §8); operators write either form.
-    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_CLUSTER_ID:
-        return IPv4Address(raw)
+    number = cluster_id_number(raw)
+    if number is not None:
+        return number
     expect = f'an IPv4 address like "198.18.0.104" or an integer between 0 and {MAX_CLUSTER_ID}'
     return _ipv4(raw, "bgp.cluster_id", expect)
 
@@ -266,7 +252,7 @@ def _listen(t: _Table) -> tuple[IPAddress, ...]:
     for index, item in enumerate(raw):
         item_field = f"{field}[{index}]"
         address = _ip(item, item_field, 'an IPv4 or IPv6 address like "198.18.0.104"')
-        if address.is_multicast:
+        if not valid_listen_address(address):
             _fail(item_field, "a local unicast address (or 0.0.0.0 / ::)", item)
         if address in addresses:
             raise ConfigError(
@@ -346,11 +332,11 @@ def _peer(t: _Table, local_asn: int) -> PeerConfig:
     return PeerConfig(
         address=address,
         # A different AS makes the session eBGP, which is allowed.
-        asn=t.get_int("asn", local_asn, _ASN_EXPECT, _between(1, MAX_ASN)),
+        asn=t.get_int("asn", local_asn, ASN_RANGE, valid_asn),
         client=client,
         passive=t.get_bool("passive", d.passive),
-        hold_time=t.get_int("hold_time", d.hold_time, _HOLD_TIME_EXPECT, _valid_hold_time),
-        port=t.get_int("port", d.port, _PORT_EXPECT, _between(1, MAX_PORT)),
+        hold_time=t.get_int("hold_time", d.hold_time, HOLD_TIME_RANGE, valid_hold_time),
+        port=t.get_int("port", d.port, PORT_RANGE, valid_port),
         local_address=_local_address(t, address),
         description=t.get_str("description", d.description),
         kind="client" if client else "non-client",
@@ -366,11 +352,6 @@ def _peer(t: _Table, local_asn: int) -> PeerConfig:
         ),
         max_prefixes_action=_max_prefixes_action(t),
     )
-
-
-def _valid_hold_time(value: int) -> bool:
-    # RFC 4271 §4.2: zero (no keepalives) or at least three seconds; the field is 2 octets.
-    return value == 0 or MIN_HOLD_TIME <= value <= MAX_HOLD_TIME
 
 
 def _max_prefixes_action(t: _Table) -> str:
@@ -390,7 +371,7 @@ def _peer_address(t: _Table) -> IPAddress:
     raw = t.require("address", "a unicast IPv4 or IPv6 address", example='address = "198.18.0.101"')
     expect = 'a unicast IPv4 or IPv6 address like "198.18.0.101"'
     address = _ip(raw, t.field("address"), expect)
-    if not _is_unicast(address):
+    if not is_unicast(address):
         _fail(t.field("address"), expect, raw)
     return address
 
@@ -403,7 +384,7 @@ def _local_address(t: _Table, peer_address: IPAddress) -> IPAddress | None:
     # A TCP connection has one family at both ends, so the source must match the peer.
     expect = f"a unicast {family} address to match address ({peer_address})"
     address = _ip(raw, t.field("local_address"), expect)
-    if type(address) is not type(peer_address) or not _is_unicast(address):
+    if type(address) is not type(peer_address) or not is_unicast(address):
         _fail(t.field("local_address"), expect, raw)
     return address
 
@@ -415,7 +396,7 @@ def _password(t: _Table) -> str | None:
     # The key itself never goes into the message: errors end up in logs.
     if isinstance(raw, str):
         size = len(raw.encode("utf-8"))
-        if 1 <= size <= MAX_PASSWORD_BYTES:
+        if valid_password_size(size):
             return raw
         got = f"{size} bytes" if size else "an empty string"
     else:

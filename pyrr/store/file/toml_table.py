@@ -4,7 +4,8 @@
 unknown keys with a guess at the key meant, and reads typed values from it; the checkers (`_int`,
 `_ip`, `_ipv4`, `_between`, ...) and `_fail` turn a wrong type or an out-of-range value into one
 `ConfigError(<dotted path>, "must be <expected>, got <value as written>")`. The schema that uses
-them (which keys, which limits, which defaults) is pyrr.store.file.toml_config.
+them (which keys, which defaults) is pyrr.store.file.toml_config; the limits it applies are
+pyrr.store.limits'.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ipaddress import IPv4Address, ip_address
 from typing import Final, NoReturn
 
 from ...config import ConfigError, IPAddress
+from ..limits import clip
 
 # Names operators bring from other BGP daemons' configs, which spelling similarity cannot guess.
 # They name pyrr.store.file.toml_config's keys; _unknown_key_message suggests one when it is
@@ -50,7 +52,6 @@ _ALIASES: Final = {
 
 # What _Table.raw returns for a key the table does not have.
 _MISSING: Final = object()
-_IPV4_BROADCAST: Final = IPv4Address("255.255.255.255")
 
 
 # --- field readers --------------------------------------------------------------------------
@@ -137,12 +138,6 @@ def _ipv4(value: object, field: str, expect: str) -> IPv4Address:
     return address
 
 
-def _is_unicast(address: IPAddress) -> bool:
-    if address.is_unspecified or address.is_multicast:
-        return False
-    return address != _IPV4_BROADCAST
-
-
 # --- messages -------------------------------------------------------------------------------
 
 
@@ -162,8 +157,8 @@ def _unknown_key_message(key: str, allowed: Sequence[str]) -> str:
         close = difflib.get_close_matches(normal, allowed, n=1)
         guess = close[0] if close else None
     if guess is not None:
-        return f"unknown key {_clip(key)}; did you mean {guess!r}?"
-    return f"unknown key {_clip(key)}; expected one of: {', '.join(allowed)}"
+        return f"unknown key {clip(key)}; did you mean {guess!r}?"
+    return f"unknown key {clip(key)}; expected one of: {', '.join(allowed)}"
 
 
 def _show(value: object) -> str:
@@ -174,7 +169,7 @@ def _show(value: object) -> str:
         # str() of a huge int is slow and, past 4300 digits, an error; nobody needs the digits.
         return str(value) if abs(value) < 10**20 else "a very large integer"
     if isinstance(value, str):
-        return f"{_clip(value)} (a string)"
+        return f"{clip(value)} (a string)"
     return _kind(value) if not isinstance(value, float) else f"{value!r} (a float)"
 
 
@@ -203,7 +198,3 @@ def _quote_hint(value: object) -> str:
     if re.fullmatch(r"\s*[+-]?\d+\s*", value) and len(value) < 40:
         return "; write numbers without quotes"
     return ""
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
