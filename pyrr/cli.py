@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -133,23 +132,12 @@ def _env_error(err: ConfigError) -> int:
     return EXIT_CONFIG
 
 
-def _autodetect_ipv4() -> IPv4Address | None:
-    """IP=autodetect: this host's IPv4 address by calico-node's IP_AUTODETECTION_METHOD."""
-    from .ops.autodetect import autodetect_from_env
-
-    try:
-        found = autodetect_from_env(os.environ, 4)
-    except ValueError as err:
-        raise ConfigError("IP_AUTODETECTION_METHOD", str(err)) from None
-    return IPv4Address(found) if found else None
-
-
 def _calico_settings(args: argparse.Namespace, file: str | None) -> tuple[Config, EnvSettings]:
     """The environment merged with `file` and the command line (CLI > env > file)."""
     from .store.file.environment import from_environment
     from .store.file.merge import merge
 
-    env = from_environment(os.environ, autodetect=_autodetect_ipv4)
+    env = from_environment(os.environ)
     if not env.etcd_mode and file is None:
         raise ConfigError(
             "ETCD_ENDPOINTS",

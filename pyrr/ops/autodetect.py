@@ -14,12 +14,17 @@ node/pkg/lifecycle/startup/autodetection):
 - `cidr=CIDR[,CIDR...]`: the first usable address inside one of the CIDRs.
 
 "Usable" is Go's IP.IsGlobalUnicast: not unspecified, loopback, multicast, link-local or the
-IPv4 broadcast address (private ranges are fine). Like calico-node, interfaces are examined
-from the highest interface index down, and each interface's addresses in the kernel's order.
+IPv4 broadcast address (private ranges are fine; the address's scope is not looked at).
+Like calico-node, interfaces are examined from the highest interface index down, by their link
+names, and each interface's addresses in the kernel's order.
 
-`autodetect` returns the address as a string, or None when nothing matches; a method that
-cannot be parsed (unknown name, bad regex, bad CIDR) raises ValueError, since calico-node
-refuses to start on those too.
+`autodetect` returns the address as a string, or None when nothing matches (or this host's
+interfaces cannot be read: no netlink); a method that cannot be parsed (unknown name, bad
+regex, bad CIDR) raises ValueError, since calico-node refuses to start on those too.
+
+This is pyrr's only address autodetection: Calico mode's IP=autodetect and a configuration
+file without bgp.router_id both come here (pyrr.store.file.host_address), so both pick the
+address calico-node picks on the same host.
 """
 
 from __future__ import annotations
@@ -55,8 +60,10 @@ DEFAULT_INTERFACES_TO_EXCLUDE: Final = (
     r"^wireguard\.cali.*",
     r"^wg-v6\.cali.*",
 )
+IPV4: Final = 4
+IPV6: Final = 6
 # The environment variables calico-node reads, per IP version.
-METHOD_VARIABLES: Final = {4: "IP_AUTODETECTION_METHOD", 6: "IP6_AUTODETECTION_METHOD"}
+METHOD_VARIABLES: Final = {IPV4: "IP_AUTODETECTION_METHOD", IPV6: "IP6_AUTODETECTION_METHOD"}
 
 _LIST_SEPARATOR: Final = re.compile(r"\s*,\s*")
 _IPV4_BROADCAST: Final = IPv4Address("255.255.255.255")
@@ -81,10 +88,10 @@ RouteSource = Callable[[str, int], str | None]
 
 def version_of(family: int) -> int:
     """4 or 6 from an IP version (4, 6) or a socket family (AF_INET, AF_INET6)."""
-    if family in (4, socket.AF_INET):
-        return 4
-    if family in (6, socket.AF_INET6):
-        return 6
+    if family in (IPV4, socket.AF_INET):
+        return IPV4
+    if family in (IPV6, socket.AF_INET6):
+        return IPV6
     raise ValueError(f"family must be 4, 6, AF_INET or AF_INET6, got {family!r}")
 
 
@@ -203,10 +210,20 @@ def _first(
 
 
 def netlink_interfaces(version: int) -> list[Interface]:
-    """Every interface, up or down, with its addresses of one IP version."""
+    """Every interface, up or down, with its addresses of one IP version; none when netlink
+    cannot be read (not Linux, a locked-down sandbox): then nothing is autodetected, and the
+    caller asks the operator for the address."""
+    try:
+        return _netlink_interfaces(version)
+    except Exception as err:  # pyroute2 raises OSError, NetlinkError and its own kinds
+        log.warning("cannot list this host's interfaces", error=str(err) or type(err).__name__)
+        return []
+
+
+def _netlink_interfaces(version: int) -> list[Interface]:
     from pyroute2 import IPRoute
 
-    fam = socket.AF_INET if version == 4 else socket.AF_INET6
+    fam = socket.AF_INET if version == IPV4 else socket.AF_INET6
     with IPRoute() as ipr:
         by_index = {
             int(link["index"]): Interface(int(link["index"]), str(link.get_attr("IFLA_IFNAME")))
@@ -230,7 +247,7 @@ def netlink_source_address(dest: str, version: int) -> str | None:
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
-    fam = socket.AF_INET if version == 4 else socket.AF_INET6
+    fam = socket.AF_INET if version == IPV4 else socket.AF_INET6
     try:
         target = str(ip_address(dest))
     except ValueError:

@@ -17,10 +17,12 @@ from pyrr.ops.autodetect import (
     autodetect,
     autodetect_from_env,
     is_global_unicast,
+    netlink_interfaces,
     version_of,
 )
 
 from ..lab.netns import Lab
+from .fake_netlink import break_netlink
 
 
 def iface(index: int, name: str, *addresses: str) -> Interface:
@@ -116,6 +118,13 @@ def test_helpers() -> None:
     assert (
         r"^docker.*" in DEFAULT_INTERFACES_TO_EXCLUDE and r"^lo$" in DEFAULT_INTERFACES_TO_EXCLUDE
     )
+
+
+def test_no_netlink_means_nothing_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    break_netlink(monkeypatch)
+    assert netlink_interfaces(4) == []
+    assert autodetect("first-found", 4) is None
+    assert autodetect_from_env({}, socket.AF_INET6) is None
 
 
 def test_from_env_reads_calicos_variables(monkeypatch: pytest.MonkeyPatch) -> None:

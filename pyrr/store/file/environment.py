@@ -42,7 +42,7 @@ from ..limits import (
     valid_password_size,
     valid_port,
 )
-from ..router_id import detect_router_id
+from .host_address import autodetect_ipv4
 from .text_values import (
     DECIMAL,
     fail,
@@ -141,13 +141,14 @@ def from_environment(
 ) -> EnvSettings:
     """Read and validate pyrr's environment variables; any problem is a ConfigError.
 
-    `autodetect` finds this host's IPv4 address for IP=autodetect; the default is calico/node's
-    first-found rule (pyrr.store.router_id.detect_router_id).
+    `autodetect` finds this host's IPv4 address for IP=autodetect; the default picks it as
+    calico-node would, by the IP_AUTODETECTION_METHOD in `env`
+    (pyrr.store.file.host_address.autodetect_ipv4).
     """
     if autodetect is None:
 
         def autodetect() -> IPv4Address | None:
-            return detect_router_id({"IP": "autodetect"})
+            return autodetect_ipv4(env)
 
     datastore = _datastore_type(_get(env, "DATASTORE_TYPE"))
     endpoints = _endpoints(_get(env, "ETCD_ENDPOINTS"))

@@ -6,8 +6,10 @@ escapes, so the CLI can print the error and exit without a traceback.
 
 This module is the schema: the keys of each table, their limits and defaults, and building the
 `Config` from them. The typed table reader, the value checks and the wording of the messages are
-in pyrr.store.file.toml_table; the router ID used when bgp.router_id is not set comes from
-pyrr.store.router_id (`detect_router_id`).
+in pyrr.store.file.toml_table, the limits in pyrr.store.limits. When bgp.router_id is not set,
+the router ID comes from the IP environment variable as calico/node reads it: an address, or
+(unset, empty or "autodetect") the address calico-node would autodetect here
+(pyrr.store.file.host_address).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ..limits import (
     MAX_SOCKET_PATH_BYTES,
     MAX_TTL_SECURITY,
     PORT_RANGE,
+    clip,
     cluster_id_number,
     is_unicast,
     normal_log_level,
@@ -50,7 +53,7 @@ from ..limits import (
     valid_port,
     valid_router_id,
 )
-from ..router_id import detect_router_id
+from .host_address import autodetect_ipv4
 from .toml_table import (
     _MISSING,
     _at_least,
@@ -131,8 +134,8 @@ def load_text(
 ) -> Config:
     """Parse and validate a TOML document; `source` names it in parse errors.
 
-    `env` stands in for the process environment (only `IP` is read, and only when
-    bgp.router_id is not set); None means os.environ.
+    `env` stands in for the process environment (only `IP` and IP_AUTODETECTION_METHOD are
+    read, and only when bgp.router_id is not set); None means os.environ.
     """
     document = _parse(text, source)
     return _build(document, os.environ if env is None else env)
@@ -217,7 +220,7 @@ def _global(t: _Table, env: Mapping[str, str]) -> GlobalConfig:
 
 def _router_id(t: _Table, env: Mapping[str, str]) -> IPv4Address:
     if "router_id" not in t:
-        detected = detect_router_id(env)
+        detected = _router_id_from_ip(env)
         if detected is None:
             raise ConfigError("bgp.router_id", _ROUTER_ID_MISSING)
         return detected
@@ -226,6 +229,27 @@ def _router_id(t: _Table, env: Mapping[str, str]) -> IPv4Address:
     router_id = _ipv4(raw, "bgp.router_id", expect)
     if not valid_router_id(router_id):
         _fail("bgp.router_id", expect, raw)
+    return router_id
+
+
+def _router_id_from_ip(env: Mapping[str, str]) -> IPv4Address | None:
+    """The IP variable as calico/node reads it: an IPv4 address; unset, empty or "autodetect"
+    to look one up; "none" for a node without an IPv4 address."""
+    value = env.get("IP", "").strip()
+    if value.lower() in ("", "autodetect"):
+        return autodetect_ipv4(env)
+    if value.lower() == "none":
+        return None
+    try:
+        router_id = IPv4Address(value)
+    except ValueError:
+        router_id = None
+    if router_id is None or not valid_router_id(router_id):
+        raise ConfigError(
+            "bgp.router_id",
+            "not set, so it comes from the IP environment variable, which must be a non-zero"
+            f' IPv4 address like "198.18.0.104" or "autodetect", got {clip(value)}',
+        )
     return router_id
 
 

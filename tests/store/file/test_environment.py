@@ -23,6 +23,8 @@ from pyrr.store.file.environment import (
     from_environment,
 )
 from pyrr.store.file.merge import merge
+from pyrr.store.file.toml_config import load_text
+from tests.ops.fake_netlink import fake_host
 
 RR_IP = "192.168.56.104"
 DETECTED = IPv4Address("198.18.0.77")
@@ -174,6 +176,26 @@ def test_ip_autodetect() -> None:
         from_environment({**ETCD, "IP": "autodetect"}, autodetect=no_detect)
     assert info.value.field == "IP"
     assert "no usable IPv4 address" in info.value.message
+
+
+def test_ip_autodetect_is_the_file_modes_autodetection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IP=autodetect and a file without bgp.router_id pick the same address on one host: both
+    are calico-node's rule (pyrr.ops.autodetect) with the IP_AUTODETECTION_METHOD given."""
+    host = fake_host(monkeypatch)
+    host.add(1, "lo", "127.0.0.1")
+    host.add(2, "eth0", "198.18.0.5")
+    host.add(3, "eth1", "198.18.1.5")
+    host.add(4, "docker0", "172.17.0.1")
+    for method in ({}, {"IP_AUTODETECTION_METHOD": "interface=eth0"}):
+        env = {**ETCD, "IP": "autodetect", **method}
+        file_mode = load_text("[bgp]\nasn = 64512\n", env=method).bgp.router_id
+        assert from_environment(env).ip == file_mode
+    assert from_environment({**ETCD, "IP": "autodetect"}).ip == IPv4Address("198.18.1.5")
+    fails_as = {**ETCD, "IP": "autodetect", "IP_AUTODETECTION_METHOD": "cidr=x"}
+    with pytest.raises(ConfigError) as info:
+        from_environment(fails_as)
+    assert info.value.field == "IP_AUTODETECTION_METHOD"
+    assert "invalid CIDR 'x'" in info.value.message
 
 
 def test_ip_none() -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from importlib.resources import files
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from socket import AF_INET
 
-import pyroute2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +32,7 @@ from pyrr.store.file.toml_config import (
     load_file,
     load_text,
 )
-from pyrr.store.router_id import detect_router_id
+from tests.ops.fake_netlink import break_netlink, fake_host
 
 ENV = {"IP": "198.18.0.9"}  # keeps tests off the host's real addresses
 RID = IPv4Address("198.18.0.9")
@@ -552,87 +550,103 @@ def test_load_file_parse_error_names_the_file(tmp_path: Path) -> None:
     assert "line 3" in info.value.message
 
 
-# --- detect_router_id -----------------------------------------------------------------------
+# --- the router ID from IP, or autodetected as calico-node does it ----------------------------
+# One detector for both modes (pyrr.ops.autodetect); the cases below were written for the
+# file mode's own detector (store/router_id.py), which it replaced. Where the two disagreed,
+# Calico's rule won, and the test says so.
+
+MISSING = (
+    'not set and no IP environment variable or IPv4 address found; set bgp.router_id = "a.b.c.d"'
+)
 
 
-class FakeMessage:
-    """Just enough of pyroute2's ifaddrmsg."""
-
-    def __init__(self, label: str, address: str, scope: int) -> None:
-        self._attrs = {"IFA_LABEL": label, "IFA_LOCAL": address, "IFA_ADDRESS": address}
-        self._scope = scope
-
-    def get(self, key: str) -> object:
-        return self._scope if key == "scope" else None
-
-    def get_attr(self, name: str) -> object:
-        return self._attrs.get(name)
+def router_id(env: Mapping[str, str]) -> IPv4Address:
+    return load_text(doc(), env=env).bgp.router_id
 
 
-@pytest.fixture
-def host_addresses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeMessage]]:
-    """Replace netlink with a list the test fills in."""
-    messages: list[FakeMessage] = []
-
-    class FakeIPRoute:
-        def __enter__(self) -> FakeIPRoute:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def get_addr(self, family: int) -> list[FakeMessage]:
-            assert family == AF_INET
-            return messages
-
-    monkeypatch.setattr(pyroute2, "IPRoute", FakeIPRoute)
-    yield messages
+def test_ip_variable_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_host(monkeypatch).add(2, "eth0", "198.18.0.5")
+    assert router_id({"IP": " 198.18.0.9 "}) == IPv4Address("198.18.0.9")
 
 
-def test_ip_variable_wins() -> None:
-    assert detect_router_id({"IP": " 198.18.0.9 "}) == IPv4Address("198.18.0.9")
-
-
-def test_ip_none_means_no_address() -> None:
-    assert detect_router_id({"IP": "none"}) is None
+def test_ip_none_means_no_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_host(monkeypatch).add(2, "eth0", "198.18.0.5")  # not looked up
+    error = fail(doc(), env={"IP": "none"})
+    assert (error.field, error.message) == ("bgp.router_id", MISSING)
 
 
 @pytest.mark.parametrize("env", [{}, {"IP": ""}, {"IP": "autodetect"}, {"IP": "AUTODETECT"}])
 def test_autodetect_skips_what_calico_skips(
-    host_addresses: list[FakeMessage], env: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
 ) -> None:
-    host_addresses += [
-        FakeMessage("lo", "127.0.0.1", 254),
-        FakeMessage("lo", "10.255.0.1", 0),  # a global address on loopback: Calico skips lo
-        FakeMessage("kube-ipvs0", "10.96.0.1", 0),  # a Service IP, the same on every node
-        FakeMessage("cali1234", "192.168.3.1", 0),
-        FakeMessage("eth0", "169.254.1.1", 0),
-        FakeMessage("eth0", "10.0.0.5", 253),  # link scope
-        FakeMessage("eth0", "198.18.0.5", 0),
-        FakeMessage("eth1", "198.18.1.5", 0),
-    ]
-    assert detect_router_id(env) == IPv4Address("198.18.0.5")
+    host = fake_host(monkeypatch)
+    host.add(1, "lo", "127.0.0.1", "10.255.0.1")  # a global address on loopback: Calico skips lo
+    host.add(2, "eth0", "169.254.1.1", "198.18.0.5")
+    host.add(3, "eth1", "198.18.1.5")
+    host.add(4, "kube-ipvs0", "10.96.0.1")  # a Service IP, the same on every node
+    host.add(5, "cali1234", "192.168.3.1")
+    # Calico walks the interfaces from the highest index down: eth1 before eth0. (The file
+    # mode's old detector took the kernel's address order, eth0 first: Calico's rule wins.)
+    assert router_id(env) == IPv4Address("198.18.1.5")
+    del host.links[3]
+    host.addresses.remove((3, "198.18.1.5"))
+    assert router_id(env) == IPv4Address("198.18.0.5")  # eth0's link-local one passed over
 
 
-def test_autodetect_finds_nothing(host_addresses: list[FakeMessage]) -> None:
-    host_addresses.append(FakeMessage("lo", "127.0.0.1", 254))
-    assert detect_router_id({}) is None
-    error = fail(doc(), env={"IP": "autodetect"})
+def test_autodetect_is_calicos_where_the_old_file_mode_rule_differed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = fake_host(monkeypatch)
+    host.add(1, "lo", "127.0.0.1")
+    # 10.0.0.5 had link scope: the old detector read only global-scope addresses; calico-node
+    # looks at no scope, only at Go's IsGlobalUnicast, which a private address passes.
+    host.add(2, "eth0", "169.254.1.1", "10.0.0.5", "198.18.0.5")
+    assert router_id({}) == IPv4Address("10.0.0.5")
+    # The old detector skipped every interface whose name starts with "lo" and nodelocaldns*;
+    # calico-node's DEFAULT_INTERFACES_TO_EXCLUDE skips "lo" alone and has no nodelocaldns.
+    host.add(3, "loop0", "198.18.3.3")
+    assert router_id({}) == IPv4Address("198.18.3.3")
+    host.add(4, "nodelocaldns", "169.254.20.10", "198.18.4.4")
+    assert router_id({}) == IPv4Address("198.18.4.4")
+
+
+def test_autodetect_takes_calicos_method_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = fake_host(monkeypatch)
+    host.add(2, "eth0", "198.18.0.5")
+    host.add(3, "eth1", "198.18.1.5")
+    assert router_id({"IP_AUTODETECTION_METHOD": "interface=^eth0$"}) == IPv4Address("198.18.0.5")
+    assert router_id({"IP": "autodetect", "IP_AUTODETECTION_METHOD": "cidr=198.18.1.0/24"}) == (
+        IPv4Address("198.18.1.5")
+    )
+    error = fail(doc(), env={"IP_AUTODETECTION_METHOD": "first_found"})
+    assert error.field == "IP_AUTODETECTION_METHOD"
+    assert "unknown IP autodetection method 'first_found'" in error.message
+
+
+@pytest.mark.parametrize("env", [{}, {"IP": "autodetect"}])
+def test_autodetect_finds_nothing(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    fake_host(monkeypatch).add(1, "lo", "127.0.0.1")
+    error = fail(doc(), env=env)
     assert error.field == "bgp.router_id"
+    assert error.message == MISSING
     assert 'set bgp.router_id = "a.b.c.d"' in error.message
 
 
 def test_autodetect_survives_netlink_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken() -> None:
-        raise OSError("netlink unavailable")
-
-    monkeypatch.setattr(pyroute2, "IPRoute", broken)
-    assert detect_router_id({}) is None
+    break_netlink(monkeypatch)
+    error = fail(doc(), env={})
+    assert (error.field, error.message) == ("bgp.router_id", MISSING)
 
 
 def test_autodetect_on_this_host_does_not_raise() -> None:
-    found = detect_router_id({})
-    assert found is None or (isinstance(found, IPv4Address) and not found.is_loopback)
+    try:
+        found = router_id({})
+    except ConfigError as error:  # this host may have no usable address
+        assert (error.field, error.message) == ("bgp.router_id", MISSING)
+    else:
+        assert not found.is_loopback
 
 
 # --- fuzzing: only ConfigError escapes ------------------------------------------------------
