@@ -49,7 +49,7 @@ async def serve(
     the datastore instead of reading a file."""
     loop = asyncio.get_running_loop()
     if source is not None:
-        first = await source.initial_config()
+        first = await _first_snapshot(loop, source)
         if first is None:
             return 0
         config = first
@@ -128,6 +128,21 @@ async def serve(
     # After SIGUSR2 the supervisor should start us again at once (systemd
     # RestartForceExitStatus=75, Docker --restart on-failure): EX_TEMPFAIL says so.
     return EXIT_RESTART if graceful_restart else 0
+
+
+async def _first_snapshot(loop: asyncio.AbstractEventLoop, source: CalicoSource) -> Config | None:
+    """`source.initial_config()`, ended by SIGTERM, SIGINT or SIGUSR2 (None: stop, exit 0);
+    SIGHUP meanwhile is ignored, as there is nothing to reload yet."""
+    stop = asyncio.Event()
+    waiting = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
+    for sig in waiting:
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: not started"))
+    try:
+        return await source.initial_config(stop)
+    finally:
+        for sig in (*waiting, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
 
 
 async def _start_metrics(speaker: Speaker, address: str) -> MetricsServer | None:

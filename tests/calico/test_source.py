@@ -383,6 +383,31 @@ def _peers(source: CalicoSource) -> dict[str, PeerConfig]:
     return {p.key: p for p in source.config.peers}
 
 
+def test_the_wait_for_the_first_snapshot_ends_on_stop_or_cancel() -> None:
+    """etcd unreachable: initial_config() waits; the runtime's stop event (set on SIGTERM,
+    SIGINT or SIGUSR2) ends the wait with None, and so does a cancellation, with the store
+    stopped both times."""
+    env = {"IP": ME, "ETCD_ENDPOINTS": f"http://127.0.0.1:{free_port(ME)}"}
+
+    async def body() -> None:
+        base, settings_ = settings(env)
+        source = CalicoSource(base, settings_, store_options=FAST)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.5, stop.set)
+        assert await source.initial_config(stop) is None
+        assert not source.ready and source.store.status == "stopped"
+
+        source = CalicoSource(base, settings_, store_options=FAST)
+        waiting = asyncio.ensure_future(source.initial_config())
+        await until("etcd found unreachable", lambda: source.status.startswith("disconnected"))
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert not source.ready and source.store.status == "stopped"
+
+    run(body)
+
+
 def test_speaker_resets_every_session_when_the_local_as_changes() -> None:
     """Speaker.reconfigure: a new local AS is Cease/Other Configuration Change for all."""
     port = free_port(ME)
@@ -558,6 +583,12 @@ def test_pyrr_run_from_the_environment_alone(
             log2,
         )
         assert not sock.exists()  # not serving before the datastore is read
+        proc.send_signal(signal.SIGHUP)  # nothing to reload yet: logged, and pyrr waits on
+        _wait(
+            lambda: any(e["event"] == "SIGHUP ignored: not started" for e in _json_lines(log2)),
+            proc,
+            log2,
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     finally:

@@ -5,10 +5,10 @@ turns them into a Config with pyrr.store.calico.desired's `desired()`, and hands
 the speaker whenever it differs from the running one. The speaker diffs peers by address, so a
 change touches only the sessions it concerns.
 
-Start-up (pyrr.runtime.serve): `initial_config()` starts the store and waits for the first
-snapshot, then the speaker starts with those peers (so listening, readiness and an RFC 4724
-restart's recovery all know the full peer set), then `attach(speaker)` hands it every later
-change.
+Start-up (pyrr.runtime.serve): `initial_config(stop)` starts the store and waits for the first
+snapshot (or for the runtime's `stop` event: signals are the runtime's business), then the
+speaker starts with those peers (so listening, readiness and an RFC 4724 restart's recovery all
+know the full peer set), then `attach(speaker)` hands it every later change.
 
 - A snapshot (the first list, and every re-list after an etcd outage, a compaction or a
   resync) replaces the whole model and is applied at once: the diff against the running
@@ -36,7 +36,6 @@ change.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
@@ -192,28 +191,25 @@ class CalicoSource:
         )
         await self.store.start()
 
-    async def initial_config(self) -> Config | None:
+    async def initial_config(self, stop: asyncio.Event | None = None) -> Config | None:
         """Start, and wait for the first snapshot: the Config to start the speaker with.
 
-        Waits as long as etcd stays unreachable (the store logs it and retries); SIGTERM,
-        SIGINT or SIGUSR2 meanwhile stop the store and return None. SIGHUP is ignored.
+        Waits as long as etcd stays unreachable (the store logs it and retries). When `stop`
+        is set meanwhile (pyrr.runtime sets it on SIGTERM, SIGINT or SIGUSR2), stops the store
+        and returns None; cancelled, stops the store and lets the cancellation through.
         """
         await self.start()
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        waiting = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
-        for sig in waiting:
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: not started"))
-        ready = asyncio.ensure_future(self.wait_ready())
-        stopped = asyncio.ensure_future(stop.wait())
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.wait_ready())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
         try:
-            await asyncio.wait((ready, stopped), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
         finally:
-            ready.cancel()
-            stopped.cancel()
-            for sig in (*waiting, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            for waiting in waits:
+                waiting.cancel()
         if not self._ready or self.config is None:
             log.info("stopped before Calico's datastore was read")
             await self.stop()
