@@ -69,22 +69,16 @@ reflectors of different clusters meshed too, or routes do not cross between clus
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import Final
+from typing import Final, TypeVar
 
 from ...bgp.constants import BGP_PORT
 from ...config import IPAddress, PeerConfig
 from ..file.environment import CALICO_DEFAULT_AS
 from ..limits import MAX_PORT, is_port, normal_log_level
-from .model import (
-    CalicoModel,
-    Desired,
-    Identity,
-    Problem,
-    resource_key,
-)
+from .model import CalicoModel, Desired, Identity, IPVersion, Problem, resource_key
 from .resources import (
     _asn,
     _Bad,
@@ -103,6 +97,8 @@ __all__ = ["desired"]
 
 _LIST_LIMIT: Final = 5  # node names quoted in one problem message
 
+_T = TypeVar("_T")
+
 
 # --- computing the peers ----------------------------------------------------------------------
 
@@ -113,7 +109,7 @@ class _Want:
 
     address: IPAddress
     asn: int
-    family: int
+    family: IPVersion
     kind: str
     description: str
     port: int
@@ -124,13 +120,25 @@ class _Want:
 
 
 class _Run:
-    """One desired() computation: collects problems and skipped nodes as it goes."""
+    """One desired() computation: collects problems and skipped nodes as it goes.
+
+    run() reads the datastore (bgp_config, nodes, bgppeers), then wants the sessions of the
+    BGPPeers that point at pyrr (pointing_wants), of those that configure pyrr towards
+    selected nodes (selector_wants) and of the registered pyrr instances
+    (registration_wants), in that order, which is the order the first of two sessions to one
+    address wins in (peer_configs).
+    """
 
     def __init__(self, model: CalicoModel, me: Identity) -> None:
         self.model = model
         self.me = me
         self.problems: dict[tuple[str, str], None] = {}
         self.skipped: dict[tuple[str, str], None] = {}
+        self.families = (IPVersion.V4, IPVersion.V6) if me.ip6 is not None else (IPVersion.V4,)
+        # What run() reads first.
+        self.config = _BGPConfig()
+        self.nodes: list[_Node] = []
+        self.by_name: dict[str, _Node] = {}
 
     def problem(self, key: str, message: str) -> None:
         self.problems[(key, message)] = None
@@ -148,6 +156,18 @@ class _Run:
             return []
         return [(str(name), resource_key(plural, str(name)), value) for name, value in pairs]
 
+    def read_each(
+        self, plural: str, mapping: Mapping[str, object], read: Callable[[str, str, object], _T]
+    ) -> list[_T]:
+        """`read(name, key, value)` of each resource; one that is malformed is skipped."""
+        found: list[_T] = []
+        for name, key, value in self.items(plural, mapping):
+            try:
+                found.append(read(name, key, value))
+            except _Bad as bad:
+                self.problem(key, f"skipped: {bad}")
+        return found
+
     def bgp_config(self) -> _BGPConfig:
         out = _BGPConfig()
         for name, key, value in self.items("bgpconfigurations", self.model.bgpconfigurations):
@@ -159,139 +179,118 @@ class _Run:
                 self.problem(key, f"skipped: {bad}")
                 continue
             # Field by field: a bad log level must not cost the AS number.
-            port = spec.get("listenPort")
-            if port is not None:
-                if not is_port(port):
-                    self.problem(key, f"spec.listenPort is {_show(port)}, expected 1 to {MAX_PORT}")
-                elif name == "default":
-                    out.listen_port = port
-                else:
-                    out.node_ports[name.removeprefix("node.")] = port
-            if name != "default":
-                continue
-            try:
-                out.asn = _asn(spec.get("asNumber"), "spec.asNumber")
-            except _Bad as bad:
-                self.problem(key, f"{bad}; using the fallback AS")
-            level = spec.get("logSeverityScreen")
-            if level is not None:
-                normal = normal_log_level(level) if isinstance(level, str) else None
-                if normal is None:
-                    self.problem(
-                        key,
-                        f"spec.logSeverityScreen is {_show(level)}, expected Debug, Info,"
-                        " Warning, Error, Fatal or None; ignored",
-                    )
-                out.log_level = normal
+            self.listen_port(out, name, key, spec.get("listenPort"))
+            if name == "default":
+                self.default_config(out, key, spec)
         return out
 
-    def nodes(self) -> list[_Node]:
-        nodes: list[_Node] = []
-        for name, key, value in self.items("nodes", self.model.nodes):
-            try:
-                nodes.append(_node(name, key, value))
-            except _Bad as bad:
-                self.problem(key, f"skipped: {bad}")
-        return nodes
+    def listen_port(self, out: _BGPConfig, name: str, key: str, port: object) -> None:
+        if port is None:
+            return
+        if not is_port(port):
+            self.problem(key, f"spec.listenPort is {_show(port)}, expected 1 to {MAX_PORT}")
+        elif name == "default":
+            out.listen_port = port
+        else:
+            out.node_ports[name.removeprefix("node.")] = port
 
-    def bgppeers(self) -> list[_BGPPeer]:
-        peers: list[_BGPPeer] = []
-        for name, key, value in self.items("bgppeers", self.model.bgppeers):
-            try:
-                peers.append(_bgppeer(name, key, value))
-            except _Bad as bad:
-                self.problem(key, f"skipped: {bad}")
-        return peers
+    def default_config(self, out: _BGPConfig, key: str, spec: Mapping[str, object]) -> None:
+        try:
+            out.asn = _asn(spec.get("asNumber"), "spec.asNumber")
+        except _Bad as bad:
+            self.problem(key, f"{bad}; using the fallback AS")
+        level = spec.get("logSeverityScreen")
+        if level is None:
+            return
+        normal = normal_log_level(level) if isinstance(level, str) else None
+        if normal is None:
+            self.problem(
+                key,
+                f"spec.logSeverityScreen is {_show(level)}, expected Debug, Info,"
+                " Warning, Error, Fatal or None; ignored",
+            )
+        out.log_level = normal
 
     def registrations(self, plural: str, mapping: Mapping[str, object]) -> list[_Registration]:
-        found: list[_Registration] = []
-        for name, key, value in self.items(plural, mapping):
-            try:
-                found.append(_registration(plural, name, value))
-            except _Bad as bad:
-                self.problem(key, f"skipped: {bad}")
-        return found
+        return self.read_each(
+            plural, mapping, lambda name, key, value: _registration(plural, name, value)
+        )
+
+    # -- what the BGPPeers say --
+
+    def node_as(self, node: _Node) -> int:
+        return node.asn or self.config.asn or CALICO_DEFAULT_AS
+
+    def port_of(self, node: _Node) -> int:
+        return self.config.node_ports.get(node.name) or self.config.listen_port or BGP_PORT
+
+    def local_nodes(self, peer: _BGPPeer) -> list[_Node]:
+        """The nodes a BGPPeer configures (its nodeSelector, node, or all)."""
+        if peer.node_selector is not None:
+            sel = peer.node_selector
+            return [n for n in self.nodes if sel.matches(n.labels)]
+        if peer.node is not None:
+            if peer.node not in self.by_name:
+                self.skip(peer.key, f"spec.node names {peer.node!r}, which is not a node")
+                return []
+            return [self.by_name[peer.node]]
+        return list(self.nodes)
+
+    def we_are_local(self, peer: _BGPPeer) -> bool:
+        if self.me.labels is None:
+            return False
+        if peer.node_selector is not None:
+            return peer.node_selector.matches(self.me.labels)
+        return peer.node is None  # global: every node, pyrr included
+
+    def pointing_families(self, peer: _BGPPeer) -> tuple[IPVersion, ...]:
+        me = self.me
+        if peer.peer_selector is not None:
+            if me.labels is not None and peer.peer_selector.matches(me.labels):
+                return self.families
+            return ()
+        if peer.peer_ip == me.ip:
+            return (IPVersion.V4,)
+        if me.ip6 is not None and peer.peer_ip == me.ip6:
+            return (IPVersion.V6,)
+        return ()
+
+    def local_as(self, pointing: Sequence[tuple[_BGPPeer, tuple[IPVersion, ...]]]) -> int:
+        if self.config.asn is not None:
+            return self.config.asn
+        named = {p.asn for p, _ in pointing if p.peer_selector is None and p.asn is not None}
+        return named.pop() if len(named) == 1 else self.me.fallback_as
 
     # -- computing --
 
     def run(self) -> Desired:
-        me = self.me
-        config = self.bgp_config()
-        nodes = self.nodes()
-        bgppeers = self.bgppeers()
-        calico_as = config.asn or CALICO_DEFAULT_AS
-        by_name = {node.name: node for node in nodes}
-        families = (4, 6) if me.ip6 is not None else (4,)
+        self.config = self.bgp_config()
+        self.nodes = self.read_each("nodes", self.model.nodes, _node)
+        self.by_name = {node.name: node for node in self.nodes}
+        bgppeers = self.read_each("bgppeers", self.model.bgppeers, _bgppeer)
+        pointing = [(p, fams) for p in bgppeers if (fams := self.pointing_families(p))]
+        local_as = self.local_as(pointing)
+        wants = self.pointing_wants(pointing, local_as) + self.selector_wants(bgppeers)
+        if self.me.rr_cluster:
+            wants += self.registration_wants(local_as)
+        peers = self.peer_configs(wants, local_as)
+        return Desired(
+            local_as=local_as,
+            log_level=self.config.log_level,
+            peers=peers,
+            problems=tuple(Problem(k, m) for k, m in self.problems),
+            skipped=tuple(Problem(k, m) for k, m in self.skipped),
+        )
 
-        def node_as(node: _Node) -> int:
-            return node.asn or calico_as
-
-        def port_of(node: _Node) -> int:
-            return config.node_ports.get(node.name) or config.listen_port or BGP_PORT
-
-        def local_nodes(peer: _BGPPeer) -> list[_Node]:
-            """The nodes a BGPPeer configures (its nodeSelector, node, or all)."""
-            if peer.node_selector is not None:
-                sel = peer.node_selector
-                return [n for n in nodes if sel.matches(n.labels)]
-            if peer.node is not None:
-                if peer.node not in by_name:
-                    self.skip(peer.key, f"spec.node names {peer.node!r}, which is not a node")
-                    return []
-                return [by_name[peer.node]]
-            return list(nodes)
-
-        def we_are_local(peer: _BGPPeer) -> bool:
-            if me.labels is None:
-                return False
-            if peer.node_selector is not None:
-                return peer.node_selector.matches(me.labels)
-            return peer.node is None  # global: every node, pyrr included
-
-        def pointing_families(peer: _BGPPeer) -> tuple[int, ...]:
-            if peer.peer_selector is not None:
-                if me.labels is not None and peer.peer_selector.matches(me.labels):
-                    return families
-                return ()
-            if peer.peer_ip == me.ip:
-                return (4,)
-            if me.ip6 is not None and peer.peer_ip == me.ip6:
-                return (6,)
-            return ()
-
-        # Local AS.
-        pointing = [(p, pointing_families(p)) for p in bgppeers]
-        pointing = [(p, fams) for p, fams in pointing if fams]
-        if config.asn is not None:
-            local_as = config.asn
-        else:
-            named = {p.asn for p, _ in pointing if p.peer_selector is None and p.asn is not None}
-            local_as = named.pop() if len(named) == 1 else me.fallback_as
-
+    def pointing_wants(
+        self, pointing: Sequence[tuple[_BGPPeer, tuple[IPVersion, ...]]], local_as: int
+    ) -> list[_Want]:
+        """The sessions of the BGPPeers pointing at pyrr, the global ones first."""
+        ordered = [(p, f) for p, f in pointing if p.is_global]
+        ordered += [(p, f) for p, f in pointing if not p.is_global]
         wants: list[_Want] = []
-        ordered = [p for p, _ in pointing if p.is_global] + [
-            p for p, _ in pointing if not p.is_global
-        ]
-        fams_of = {p.key: fams for p, fams in pointing}
-
-        for peer in ordered:
-            kind = "global" if peer.is_global else "node"
-            mismatched: list[str] = []
-            for node in local_nodes(peer):
-                for family in fams_of[peer.key]:
-                    if peer.peer_selector is None:
-                        asn = peer.asn or node_as(node)
-                        if asn != node_as(node):
-                            mismatched.append(node.name)
-                    else:
-                        asn = node_as(node)
-                    want = self.want(
-                        node, family, asn=asn, kind=kind, port=port_of(node), peer=peer
-                    )
-                    if want is not None:
-                        wants.append(want)
-            if mismatched:
-                self.as_mismatch(peer, mismatched, node_as(by_name[mismatched[0]]))
+        for peer, families in ordered:
+            wants += self.peer_wants(peer, families)
             if peer.peer_selector is None and peer.asn is not None and peer.asn != local_as:
                 self.problem(
                     peer.key,
@@ -299,58 +298,74 @@ class _Run:
                     " bgpconfigurations/default spec.asNumber): these sessions are eBGP, not"
                     " route-reflector client sessions",
                 )
+        return wants
 
-        # pyrr as a node the BGPPeer configures, towards the nodes its peerSelector picks.
+    def peer_wants(self, peer: _BGPPeer, families: Sequence[IPVersion]) -> list[_Want]:
+        kind = "global" if peer.is_global else "node"
+        wants: list[_Want] = []
+        mismatched: list[str] = []
+        for node in self.local_nodes(peer):
+            # A peerIP BGPPeer's own asNumber first; with a peerSelector, the node's own AS.
+            asn = self.node_as(node)
+            if peer.peer_selector is None:
+                asn = peer.asn or asn
+            for family in families:
+                if asn != self.node_as(node):
+                    mismatched.append(node.name)
+                want = self.want(node, family, asn=asn, kind=kind, peer=peer)
+                if want is not None:
+                    wants.append(want)
+        if mismatched:
+            self.as_mismatch(peer, mismatched, self.node_as(self.by_name[mismatched[0]]))
+        return wants
+
+    def selector_wants(self, bgppeers: Iterable[_BGPPeer]) -> list[_Want]:
+        """pyrr as a node a BGPPeer configures, towards the nodes its peerSelector picks."""
+        wants: list[_Want] = []
         for peer in bgppeers:
-            if peer.peer_selector is None or not we_are_local(peer):
+            if peer.peer_selector is None or not self.we_are_local(peer):
                 continue
             kind = "global" if peer.is_global else "node"
             sel = peer.peer_selector
-            for node in nodes:
+            for node in self.nodes:
                 if not sel.matches(node.labels):
                     continue
-                for family in families:
-                    want = self.want(
-                        node, family, asn=node_as(node), kind=kind, port=port_of(node), peer=peer
-                    )
+                for family in self.families:
+                    want = self.want(node, family, asn=self.node_as(node), kind=kind, peer=peer)
                     if want is not None:
                         wants.append(want)
+        return wants
 
-        if me.rr_cluster:
-            for family, plural, mapping in (
-                (4, "rr_v4", self.model.rr_v4),
-                (6, "rr_v6", self.model.rr_v6),
-            ):
-                if family not in families:
-                    continue
-                for reg in self.registrations(plural, mapping):
-                    if reg.ip in (me.ip, me.ip6):
-                        continue  # ourselves
-                    wants.append(
-                        _Want(
-                            address=reg.ip,
-                            asn=local_as,
-                            family=family,
-                            kind="rr",
-                            description=f"pyrr {reg.ip}",
-                            port=reg.port,
-                            cluster_id=reg.cluster_id,
-                            source=reg.key,
-                            always_non_client=True,
-                        )
+    def registration_wants(self, local_as: int) -> list[_Want]:
+        """The other registered pyrr instances: an iBGP mesh of non-clients."""
+        me = self.me
+        wants: list[_Want] = []
+        for family, plural, mapping in (
+            (IPVersion.V4, "rr_v4", self.model.rr_v4),
+            (IPVersion.V6, "rr_v6", self.model.rr_v6),
+        ):
+            if family not in self.families:
+                continue
+            for reg in self.registrations(plural, mapping):
+                if reg.ip in (me.ip, me.ip6):
+                    continue  # ourselves
+                wants.append(
+                    _Want(
+                        address=reg.ip,
+                        asn=local_as,
+                        family=family,
+                        kind="rr",
+                        description=f"pyrr {reg.ip}",
+                        port=reg.port,
+                        cluster_id=reg.cluster_id,
+                        source=reg.key,
+                        always_non_client=True,
                     )
-
-        peers = self.peer_configs(wants, local_as)
-        return Desired(
-            local_as=local_as,
-            log_level=config.log_level,
-            peers=peers,
-            problems=tuple(Problem(k, m) for k, m in self.problems),
-            skipped=tuple(Problem(k, m) for k, m in self.skipped),
-        )
+                )
+        return wants
 
     def want(
-        self, node: _Node, family: int, *, asn: int, kind: str, port: int, peer: _BGPPeer
+        self, node: _Node, family: IPVersion, *, asn: int, kind: str, peer: _BGPPeer
     ) -> _Want | None:
         me = self.me
         if not node.has_bgp:
@@ -358,7 +373,7 @@ class _Run:
             return None
         address = node.address(family)
         if address is None:
-            field_name = "ipv4Address" if family == 4 else "ipv6Address"
+            field_name = "ipv4Address" if family == IPVersion.V4 else "ipv6Address"
             self.skip(node.key, f"no spec.bgp.{field_name}: no IPv{family} session ({peer.key})")
             return None
         if address in (me.ip, me.ip6):
@@ -371,7 +386,7 @@ class _Run:
             family=family,
             kind="rr" if is_rr else kind,
             description=node.name,
-            port=port,
+            port=self.port_of(node),
             cluster_id=node.cluster_id,
             source=peer.key,
             has_password=peer.has_password,
@@ -422,7 +437,7 @@ class _Run:
                     client=client,
                     passive=False,
                     port=want.port,
-                    local_address=me.ip if want.family == 4 else me.ip6,
+                    local_address=me.ip if want.family == IPVersion.V4 else me.ip6,
                     description=want.description,
                     kind=want.kind,
                     password=me.password,

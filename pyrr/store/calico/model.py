@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import IntEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final, NamedTuple
 
@@ -37,6 +38,7 @@ __all__ = [
     "RR_V6_PREFIX",
     "CalicoModel",
     "Desired",
+    "IPVersion",
     "Identity",
     "Problem",
     "Resource",
@@ -62,6 +64,13 @@ PREFIXES: Final = (
     RR_V4_PREFIX,
     RR_V6_PREFIX,
 )
+
+
+class IPVersion(IntEnum):
+    """An address family as Calico's fields name it: ipv4Address / ipv6Address, rr_v4 / rr_v6."""
+
+    V4 = 4
+    V6 = 6
 
 
 class Problem(NamedTuple):

@@ -38,6 +38,7 @@ from .model import (
     RESOURCE_PREFIX,
     RR_V4_PREFIX,
     RR_V6_PREFIX,
+    IPVersion,
     Problem,
     Resource,
     resource_key,
@@ -149,8 +150,8 @@ class _Node:
     cluster_id: IPv4Address | None
     labels: Mapping[str, str]
 
-    def address(self, family: int) -> IPAddress | None:
-        return self.ipv4 if family == 4 else self.ipv6
+    def address(self, family: IPVersion) -> IPAddress | None:
+        return self.ipv4 if family == IPVersion.V4 else self.ipv6
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,7 @@ def _asn(value: object, where: str) -> int | None:
     return number or None
 
 
-def _address(text: str, where: str, family: int) -> IPAddress:
+def _address(text: str, where: str, family: IPVersion) -> IPAddress:
     """A node address: "a.b.c.d/len" (the prefix length is dropped) or a bare address."""
     try:
         address = ip_interface(text.strip()).ip
@@ -332,8 +333,8 @@ def _node(name: str, key: str, value: object) -> _Node:
     v6 = _optional_str(bgp, "ipv6Address", "spec.bgp.ipv6Address")
     cid = _optional_str(bgp, "routeReflectorClusterID", "spec.bgp.routeReflectorClusterID")
     cluster_id = _dotted_quad(cid, "spec.bgp.routeReflectorClusterID", " like 224.0.0.1")
-    ipv4 = _address(v4, "spec.bgp.ipv4Address", 4) if v4 is not None else None
-    ipv6 = _address(v6, "spec.bgp.ipv6Address", 6) if v6 is not None else None
+    ipv4 = _address(v4, "spec.bgp.ipv4Address", IPVersion.V4) if v4 is not None else None
+    ipv6 = _address(v6, "spec.bgp.ipv6Address", IPVersion.V6) if v6 is not None else None
     return _Node(
         name=name,
         key=key,
@@ -375,7 +376,7 @@ def _bgppeer(name: str, key: str, value: object) -> _BGPPeer:
 
 
 def _registration(plural: str, name: str, value: object) -> _Registration:
-    family = 4 if plural == "rr_v4" else 6
+    family = IPVersion.V4 if plural == "rr_v4" else IPVersion.V6
     data = _object(value, "the registration")
     ip_text = _optional_str(data, "ip", "ip")
     if ip_text is None:

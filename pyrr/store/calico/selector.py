@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 MAX_NESTING: Final = 64
+# How much of a selector an error message quotes.
+_MAX_SHOWN: Final = 80
+_ELLIPSIS: Final = "..."
 
 # libcalico-go tokenizer.LabelKeyMatcher.
 _KEY: Final = r"[a-zA-Z0-9_./-]{1,512}"
@@ -74,15 +77,22 @@ class SelectorError(ValueError):
         self.text = text
         self.position = position
         self.message = message
-        shown = text if len(text) <= 80 else text[:77] + "..."
+        cut = _MAX_SHOWN - len(_ELLIPSIS)
+        shown = text if len(text) <= _MAX_SHOWN else text[:cut] + _ELLIPSIS
         super().__init__(f"{message} at position {position} in selector {shown!r}")
 
 
 # --- the syntax tree --------------------------------------------------------------------------
 
 
+# Each node evaluates itself (`matches`); recursion depth is bounded by the parser's MAX_NESTING.
+
+
 @dataclass(frozen=True, slots=True)
 class All:
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return True
+
     def __str__(self) -> str:
         return "all()"
 
@@ -90,6 +100,9 @@ class All:
 @dataclass(frozen=True, slots=True)
 class Has:
     key: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return self.key in labels
 
     def __str__(self) -> str:
         return f"has({self.key})"
@@ -100,6 +113,9 @@ class Eq:
     key: str
     value: str
 
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return self.key in labels and labels[self.key] == self.value
+
     def __str__(self) -> str:
         return f"{self.key} == {_quote(self.value)}"
 
@@ -108,6 +124,9 @@ class Eq:
 class Ne:
     key: str
     value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return self.key not in labels or labels[self.key] != self.value
 
     def __str__(self) -> str:
         return f"{self.key} != {_quote(self.value)}"
@@ -118,6 +137,9 @@ class In:
     key: str
     values: frozenset[str]
 
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return self.key in labels and labels[self.key] in self.values
+
     def __str__(self) -> str:
         return f"{self.key} in {_set(self.values)}"
 
@@ -127,6 +149,9 @@ class NotIn:
     key: str
     values: frozenset[str]
 
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return self.key not in labels or labels[self.key] not in self.values
+
     def __str__(self) -> str:
         return f"{self.key} not in {_set(self.values)}"
 
@@ -134,6 +159,9 @@ class NotIn:
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Expr
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return not self.operand.matches(labels)
 
     def __str__(self) -> str:
         return f"!{self.operand}"
@@ -143,6 +171,9 @@ class Not:
 class And:
     operands: tuple[Expr, ...]
 
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(op.matches(labels) for op in self.operands)
+
     def __str__(self) -> str:
         return "(" + " && ".join(map(str, self.operands)) + ")"
 
@@ -150,6 +181,9 @@ class And:
 @dataclass(frozen=True, slots=True)
 class Or:
     operands: tuple[Expr, ...]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return any(op.matches(labels) for op in self.operands)
 
     def __str__(self) -> str:
         return "(" + " || ".join(map(str, self.operands)) + ")"
@@ -167,30 +201,6 @@ def _set(values: frozenset[str]) -> str:
     return "{" + ", ".join(_quote(v) for v in sorted(values)) + "}"
 
 
-def _evaluate(expr: Expr, labels: Mapping[str, str]) -> bool:
-    # Recursion depth is bounded by the parser's MAX_NESTING.
-    match expr:
-        case All():
-            return True
-        case Has(key):
-            return key in labels
-        case Eq(key, value):
-            return key in labels and labels[key] == value
-        case Ne(key, value):
-            return key not in labels or labels[key] != value
-        case In(key, values):
-            return key in labels and labels[key] in values
-        case NotIn(key, values):
-            return key not in labels or labels[key] not in values
-        case Not(operand):
-            return not _evaluate(operand, labels)
-        case And(operands):
-            return all(_evaluate(op, labels) for op in operands)
-        case Or(operands):
-            return any(_evaluate(op, labels) for op in operands)
-    raise AssertionError(f"not a selector node: {expr!r}")  # pragma: no cover
-
-
 @dataclass(frozen=True, slots=True)
 class Selector:
     """A parsed selector; `text` is what was parsed, `expr` its tree (str() of it is canonical)."""
@@ -199,7 +209,7 @@ class Selector:
     expr: Expr
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return _evaluate(self.expr, labels)
+        return self.expr.matches(labels)
 
     def __str__(self) -> str:
         return str(self.expr)
@@ -252,6 +262,17 @@ _SINGLE: Final = {
     "}": _Kind.RBRACE,
     ",": _Kind.COMMA,
 }
+_QUOTES: Final = "'\""
+# Operators written as a doubled character; the character alone is an error.
+_DOUBLED: Final = {"=": _Kind.EQ, "&": _Kind.AND, "|": _Kind.OR}
+# Tried in this order at a word; the group (None: no value) is the token's value.
+_WORDS: Final = (
+    (_HAS, _Kind.HAS, 1),
+    (_NOT_IN, _Kind.NOT_IN, None),
+    (_IN, _Kind.IN, None),
+    (_ALL, _Kind.ALL, None),
+    (_IDENT, _Kind.LABEL, 0),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,54 +294,38 @@ class _Token:
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
-    end = len(text)
     while True:
-        while pos < end and text[pos] in _BLANKS:
+        while pos < len(text) and text[pos] in _BLANKS:
             pos += 1
-        if pos == end:
+        if pos == len(text):
             tokens.append(_Token(_Kind.EOF, pos))
             return tokens
-        ch = text[pos]
-        if ch in _SINGLE:
-            tokens.append(_Token(_SINGLE[ch], pos))
-            pos += 1
-        elif ch in "'\"":
-            close = text.find(ch, pos + 1)
-            if close < 0:
-                raise SelectorError(text, pos, f"unterminated string (no closing {ch})")
-            tokens.append(_Token(_Kind.STRING, pos, text[pos + 1 : close]))
-            pos = close + 1
-        elif ch in "=&|":
-            if text.startswith(ch * 2, pos):
-                kind = {"=": _Kind.EQ, "&": _Kind.AND, "|": _Kind.OR}[ch]
-                tokens.append(_Token(kind, pos))
-                pos += 2
-            else:
-                raise SelectorError(text, pos, f"expected {ch * 2}")
-        elif ch == "!":
-            if text.startswith("!=", pos):
-                tokens.append(_Token(_Kind.NE, pos))
-                pos += 2
-            else:
-                tokens.append(_Token(_Kind.NOT, pos))
-                pos += 1
-        elif m := _HAS.match(text, pos):
-            tokens.append(_Token(_Kind.HAS, pos, m.group(1)))
-            pos = m.end()
-        elif m := _NOT_IN.match(text, pos):
-            tokens.append(_Token(_Kind.NOT_IN, pos))
-            pos = m.end()
-        elif m := _IN.match(text, pos):
-            tokens.append(_Token(_Kind.IN, pos))
-            pos = m.end()
-        elif m := _ALL.match(text, pos):
-            tokens.append(_Token(_Kind.ALL, pos))
-            pos = m.end()
-        elif m := _IDENT.match(text, pos):
-            tokens.append(_Token(_Kind.LABEL, pos, m.group()))
-            pos = m.end()
-        else:
-            raise SelectorError(text, pos, f"unexpected character {ch!r}")
+        token, pos = _next_token(text, pos)
+        tokens.append(token)
+
+
+def _next_token(text: str, pos: int) -> tuple[_Token, int]:
+    """The token at `pos` (not a blank, not the end) and where the next one may start."""
+    ch = text[pos]
+    if ch in _SINGLE:
+        return _Token(_SINGLE[ch], pos), pos + 1
+    if ch in _QUOTES:
+        close = text.find(ch, pos + 1)
+        if close < 0:
+            raise SelectorError(text, pos, f"unterminated string (no closing {ch})")
+        return _Token(_Kind.STRING, pos, text[pos + 1 : close]), close + 1
+    if ch in _DOUBLED:
+        if not text.startswith(ch * 2, pos):
+            raise SelectorError(text, pos, f"expected {ch * 2}")
+        return _Token(_DOUBLED[ch], pos), pos + 2
+    if ch == "!":
+        if text.startswith("!=", pos):
+            return _Token(_Kind.NE, pos), pos + 2
+        return _Token(_Kind.NOT, pos), pos + 1
+    for pattern, kind, group in _WORDS:
+        if m := pattern.match(text, pos):
+            return _Token(kind, pos, "" if group is None else m.group(group)), m.end()
+    raise SelectorError(text, pos, f"unexpected character {ch!r}")
 
 
 # --- the parser -------------------------------------------------------------------------------

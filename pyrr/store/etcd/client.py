@@ -88,6 +88,10 @@ StatusCallback = Callable[[str], None]
 
 # Keys per Range request while listing: bounded messages however big the datastore is.
 LIST_PAGE: Final = 500
+# Tries at listing when etcd compacts the revision being listed between two pages.
+LIST_ATTEMPTS: Final = 3
+# etcd's shortest lease: a registration under a shorter TTL would never be refreshed in time.
+MIN_LEASE_TTL: Final = 2
 # gRPC's default of 4 MiB is too little for one watch response carrying a large transaction.
 MAX_MESSAGE: Final = 64 * 1024 * 1024
 GRPC_OPTIONS: Final = [
@@ -253,7 +257,7 @@ class EtcdStore(_LeaseKeeper):
 
         Thread-safe and non-blocking; calling it again with a new value updates the key.
         """
-        if ttl < 2:
+        if ttl < MIN_LEASE_TTL:
             raise ValueError("registration ttl must be at least 2 s (etcd's minimum lease)")
         self._q.put(_Msg("register", extra={"key": key, "value": bytes(value), "ttl": ttl}))
 
@@ -526,13 +530,14 @@ class EtcdStore(_LeaseKeeper):
             self._registrations_tick(client, now)
 
     def _list(self, client: Any) -> tuple[dict[str, bytes], int]:
-        for attempt in range(3):
+        for attempt in range(1, LIST_ATTEMPTS + 1):
             try:
                 return self._list_once(client)
             except Exception as exc:
                 rpc = _rpc_error(exc)
                 # Compacted under our feet between two pages: start again at a new revision.
-                if rpc is None or rpc.code() != _grpc.StatusCode.OUT_OF_RANGE or attempt == 2:
+                compacted = rpc is not None and rpc.code() == _grpc.StatusCode.OUT_OF_RANGE
+                if not compacted or attempt == LIST_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 

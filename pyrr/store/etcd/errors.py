@@ -15,13 +15,15 @@ __all__ = ["describe_error"]
 
 _grpc: Any = importlib.import_module("grpc")  # no type stubs
 
+# How deep `_rpc_error` looks along __cause__ / __context__ (pyetcd wraps once or twice).
+_MAX_CHAIN: Final = 5
 _TLS_HINTS: Final = ("TSI_", "SSL", "ssl", "handshake", "certificate", "CERTIFICATE")
 
 
 def _rpc_error(exc: BaseException | None) -> Any:
     """The grpc.RpcError behind `exc` (pyetcd wraps it and keeps it as __context__)."""
     seen = 0
-    while exc is not None and seen < 5:
+    while exc is not None and seen < _MAX_CHAIN:
         if isinstance(exc, _grpc.RpcError) and hasattr(exc, "code"):
             return exc
         exc = exc.__cause__ or exc.__context__

@@ -50,6 +50,9 @@ _ALIASES: Final = {
     "prefix_limit": "max_prefixes",
 }
 
+# A quoted string of digits shorter than this is taken for a number written in quotes.
+_QUOTED_NUMBER_HINT_LEN: Final = 40
+
 # What _Table.raw returns for a key the table does not have.
 _MISSING: Final = object()
 
@@ -195,6 +198,6 @@ def _quote_hint(value: object) -> str:
         return ""
     if value.strip().lower() in ("true", "false"):
         return "; write true/false without quotes"
-    if re.fullmatch(r"\s*[+-]?\d+\s*", value) and len(value) < 40:
+    if re.fullmatch(r"\s*[+-]?\d+\s*", value) and len(value) < _QUOTED_NUMBER_HINT_LEN:
         return "; write numbers without quotes"
     return ""
