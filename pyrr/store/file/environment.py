@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from ..calico.selector import LABEL_KEY
@@ -98,6 +98,7 @@ MAX_LABEL_VALUE: Final = 63
 _LABEL_VALUE: Final = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z", re.ASCII)
 
 _IP_EXPECT: Final = "an IPv4 address like 192.168.56.104, or autodetect"
+_Address = TypeVar("_Address", IPv4Address, IPv6Address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,17 +388,7 @@ def _ip(
         if etcd_mode:
             fail("IP", "is none, but a route reflector needs an IPv4 router id: " + _IP_EXPECT)
         return None
-    if "/" in value:
-        fail("IP", f"must be an address without a prefix length, got {clip(value)}")
-    try:
-        address = ip_address(value)
-    except ValueError:
-        fail("IP", f"must be {_IP_EXPECT}, got {clip(value)}")
-    if isinstance(address, IPv6Address):
-        fail("IP", f"is an IPv6 address ({value}); IP takes the IPv4 address, IP6 the IPv6 one")
-    if not is_unicast(address):
-        fail("IP", f"must be a unicast IPv4 address of this host, got {value}")
-    return address
+    return _host_address("IP", value, _IP_EXPECT, IPv4Address)
 
 
 def _ip6(value: str | None) -> IPv6Address | None:
@@ -405,18 +396,29 @@ def _ip6(value: str | None) -> IPv6Address | None:
         return None
     if value.lower() == "autodetect":
         fail("IP6", "autodetect is not supported for IP6: give the address, e.g. IP6=fd00::104")
+    address = _host_address("IP6", value, "an IPv6 address like fd00::104, or empty", IPv6Address)
+    if address.scope_id is not None or address.is_link_local:
+        fail("IP6", f"must be a global or unique-local IPv6 address, not link-local ({value})")
+    return address
+
+
+def _host_address(name: str, value: str, expect: str, family: type[_Address]) -> _Address:
+    """IP's or IP6's value: a unicast address of the variable's family (this host's)."""
+    version, other = (4, "IP6") if family is IPv4Address else (6, "IP")
     if "/" in value:
-        fail("IP6", f"must be an address without a prefix length, got {clip(value)}")
+        fail(name, f"must be an address without a prefix length, got {clip(value)}")
     try:
         address = ip_address(value)
     except ValueError:
-        fail("IP6", f"must be an IPv6 address like fd00::104, or empty, got {clip(value)}")
-    if isinstance(address, IPv4Address):
-        fail("IP6", f"is an IPv4 address ({value}); IP6 takes the IPv6 address, IP the IPv4 one")
-    if address.scope_id is not None or address.is_link_local:
-        fail("IP6", f"must be a global or unique-local IPv6 address, not link-local ({value})")
-    if address.is_unspecified or address.is_multicast:
-        fail("IP6", f"must be a unicast IPv6 address of this host, got {value}")
+        fail(name, f"must be {expect}, got {clip(value)}")
+    if not isinstance(address, family):
+        fail(
+            name,
+            f"is an IPv{address.version} address ({value}); {name} takes the IPv{version}"
+            f" address, {other} the IPv{address.version} one",
+        )
+    if not is_unicast(address):
+        fail(name, f"must be a unicast IPv{version} address of this host, got {value}")
     return address
 
 
