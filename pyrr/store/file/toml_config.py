@@ -68,8 +68,8 @@ from .toml_table import (
 
 __all__ = ["BGP_KEYS", "CONTROL_KEYS", "PEER_KEYS", "TOP_KEYS", "load_file", "load_text"]
 
-# The wording of the limits (pyrr.store.limits) is used for both wrong types and out-of-range
-# values.
+# What a key expects, worded for both wrong types and bad values (as the ranges in
+# pyrr.store.limits are).
 _SOCKET_EXPECT: Final = 'an absolute path like "/run/pyrr/pyrr.sock" ("" = the default)'
 _METRICS_EXPECT: Final = 'an address and port like "127.0.0.1:9179" or "[::1]:9179" ("" = off)'
 
