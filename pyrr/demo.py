@@ -21,12 +21,12 @@ from typing import TextIO
 from .bgp.attributes import PathAttrs
 from .bgp.capabilities import Capabilities, GracefulRestart
 from .bgp.constants import AttrCode, AttrFlag
+from .bgp.encode import pack_announce
 from .bgp.events import Established, Event, SessionDown, UpdateReceived
 from .bgp.fsm import Session, SessionConfig
 from .bgp.nlri import IPV4_UNICAST, prefix_from_str, prefix_to_str
 from .config import Config
 from .control import render, views
-from .out.packer import pack_announce
 from .speaker import Speaker
 from .store.static import load_text
 from .transport.protocol import Connection

@@ -18,6 +18,18 @@ BGP_VERSION = 4
 BGP_PORT = 179
 # RFC 6793 §2: the 2-octet placeholder for a 4-octet AS number.
 AS_TRANS = 23456
+
+# RFC 4271 §4.3: the UPDATE body starts with two 2-octet lengths (withdrawn routes, attributes).
+UPDATE_MIN_BODY_LEN = 4
+# RFC 4271 §4.3: attribute flags, type code and a 1-octet length, or 2 octets with Extended Length.
+ATTR_HEADER_LEN = 3
+ATTR_EXT_HEADER_LEN = 4
+# RFC 4760 §3-4: AFI (2), SAFI (1), then for MP_REACH_NLRI next hop length (1) and reserved (1).
+MP_REACH_HEAD_LEN = 5
+MP_UNREACH_HEAD_LEN = 3
+# Octets of an address on the wire (NEXT_HOP, BGP identifier, MP next hops, RFC 2545 §3).
+IPV4_ADDR_LEN = 4
+IPV6_ADDR_LEN = 16
 # RFC 4271 §4.2: hold time is zero or at least three seconds.
 MIN_HOLD_TIME = 3
 DEFAULT_HOLD_TIME = 240

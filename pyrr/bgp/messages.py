@@ -1,5 +1,5 @@
 """Message framing (RFC 4271 §4.1) and the small messages: OPEN, KEEPALIVE, NOTIFICATION,
-ROUTE-REFRESH. UPDATE has its own module (update.py).
+ROUTE-REFRESH. UPDATE has its own modules (update.py decodes, encode.py encodes).
 
 Every decoder here raises only `BGPError`, with the code, subcode and data RFC 4271 §6 asks for.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
-from .constants import AFI, SAFI, ErrCode, UpdateSub
+from .constants import AFI, IPV6_ADDR_LEN, SAFI, ErrCode, UpdateSub
 from .errors import BGPError
 
 Family = tuple[int, int]
@@ -19,6 +19,10 @@ IPV6_UNICAST: Family = (AFI.IPV6, SAFI.UNICAST)
 SUPPORTED_FAMILIES: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
 
 _MAX_BITS = {AFI.IPV4: 32, AFI.IPV6: 128}
+# RFC 7911 §3: the path identifier in front of an ADD-PATH prefix.
+PATH_ID_LEN = 4
+# The longest NLRI item: an ADD-PATH IPv6 /128, path id + length octet + 16 octets.
+MAX_PREFIX_ITEM_LEN = PATH_ID_LEN + 1 + IPV6_ADDR_LEN
 # Mask that keeps the significant bits of the last octet, by (prefix length % 8).
 _LAST_OCTET_MASK = bytes((0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE))
 

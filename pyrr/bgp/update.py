@@ -7,7 +7,6 @@ the table docs/security.md points at.
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from .attributes import (
     PathAttrs,
     decode_as_path,
     encode_as_path,
-    encode_attr,
     merge_as4_path,
 )
 from .constants import (
@@ -29,12 +27,15 @@ from .constants import (
     AttrCode,
     AttrFlag,
     ErrCode,
-    MsgType,
     UpdateSub,
 )
+from .encode import end_of_rib
 from .errors import BGPError
-from .messages import frame
 from .nlri import IPV4_UNICAST, Family, parse_prefixes
+
+# The encoder is encode.py's. pyrr/peer.py (being rewritten elsewhere) still imports end_of_rib
+# from here: that re-export goes once it imports pyrr.bgp.encode.
+__all__ = ["Action", "Update", "UpdateContext", "decode_update", "end_of_rib"]
 
 
 class Action(IntEnum):
@@ -453,63 +454,3 @@ def _apply_as4(
             upd.notes.append("AS4_PATH ignored: merged path exceeds 65535 octets")
             return
         items[i] = (code, flags, merged)
-
-
-# ---------------------------------------------------------------------------------------------
-# Encoding
-
-
-def mp_reach_attr(family: Family, next_hop: bytes, nlri: bytes) -> bytes:
-    afi, safi = family
-    value = struct.pack("!HBB", afi, safi, len(next_hop)) + next_hop + b"\0" + nlri
-    return encode_attr(AttrCode.MP_REACH_NLRI, AttrFlag.OPTIONAL, value)
-
-
-def mp_unreach_attr(family: Family, withdrawn: bytes) -> bytes:
-    afi, safi = family
-    return encode_attr(
-        AttrCode.MP_UNREACH_NLRI, AttrFlag.OPTIONAL, struct.pack("!HB", afi, safi) + withdrawn
-    )
-
-
-def next_hop_attr(next_hop: bytes) -> bytes:
-    return encode_attr(AttrCode.NEXT_HOP, AttrFlag.TRANSITIVE, next_hop)
-
-
-def update_message(withdrawn: bytes = b"", attrs: bytes = b"", nlri: bytes = b"") -> bytes:
-    """RFC 4271 §4.3 layout; the caller keeps it within the negotiated maximum length."""
-    return frame(
-        MsgType.UPDATE,
-        struct.pack("!H", len(withdrawn))
-        + withdrawn
-        + struct.pack("!H", len(attrs))
-        + attrs
-        + nlri,
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def end_of_rib(family: Family) -> bytes:
-    """RFC 4724 §2: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI otherwise."""
-    if family == IPV4_UNICAST:
-        return update_message()
-    return update_message(attrs=mp_unreach_attr(family, b""))
-
-
-def attrs_block(
-    attrs: PathAttrs,
-    family: Family,
-    next_hop: bytes,
-    four_octet_as: bool = True,
-    mp_nlri: bytes | None = None,
-) -> bytes:
-    """The attribute field for routes of one family sharing `attrs` and `next_hop`.
-
-    IPv4 unicast goes the RFC 4271 way (NEXT_HOP attribute, NLRI after the attributes); other
-    families carry next hop and NLRI in MP_REACH_NLRI (RFC 4760 §3), placed first as RFC 7606
-    §5.1 asks so a receiver can always find the NLRI.
-    """
-    wire = attrs.wire if four_octet_as else attrs.wire_for_as2()
-    if family == IPV4_UNICAST and len(next_hop) == 4:
-        return next_hop_attr(next_hop) + wire
-    return mp_reach_attr(family, next_hop, mp_nlri or b"") + wire
