@@ -17,6 +17,13 @@ from .constants import AS_TRANS, AsPathSegType, AttrCode, AttrFlag, Origin
 AsPath = tuple[tuple[int, tuple[int, ...]], ...]  # ((segment type, (asn, ...)), ...)
 AttrItem = tuple[int, int, bytes]  # (type code, flags, value)
 
+# RFC 5065 §3: confederation segments, which a path's length (§5.3) and eBGP never see.
+# Plain ints, as the flags below.
+CONFED_SEGMENTS = frozenset(
+    {int(AsPathSegType.AS_CONFED_SEQUENCE), int(AsPathSegType.AS_CONFED_SET)}
+)
+_SEGMENT_TYPES = frozenset(int(t) for t in AsPathSegType)
+
 # RFC 4271 §4.3: the flag bits that carry meaning; the low four bits are unused, sent as zero.
 # Plain ints: IntFlag arithmetic goes through the enum machinery, too slow for the hot path.
 _FLAG_MASK = int(AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE | AttrFlag.PARTIAL)
@@ -65,7 +72,7 @@ def decode_as_path(value: bytes, asn_size: int) -> AsPath | None:
         if pos + 2 > end:
             return None
         stype, count = value[pos], value[pos + 1]
-        if stype not in (1, 2, 3, 4) or count == 0:
+        if stype not in _SEGMENT_TYPES or count == 0:
             return None
         stop = pos + 2 + count * asn_size
         if stop > end:

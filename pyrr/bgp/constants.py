@@ -16,14 +16,21 @@ MAX_MESSAGE_LEN = 4096
 MAX_EXTENDED_MESSAGE_LEN = 65535
 BGP_VERSION = 4
 BGP_PORT = 179
-# RFC 6793 §2: the 2-octet placeholder for a 4-octet AS number.
+# RFC 6793 §2: the 2-octet placeholder for a 4-octet AS number; AS numbers are 2 octets on an
+# OLD session, 4 octets on a NEW one (RFC 6793 §3-4).
 AS_TRANS = 23456
+AS2_LEN = 2
+AS4_LEN = 4
+MAX_AS2 = 0xFFFF
 
 # RFC 4271 §4.3: the UPDATE body starts with two 2-octet lengths (withdrawn routes, attributes).
 UPDATE_MIN_BODY_LEN = 4
 # RFC 4271 §4.3: attribute flags, type code and a 1-octet length, or 2 octets with Extended Length.
 ATTR_HEADER_LEN = 3
 ATTR_EXT_HEADER_LEN = 4
+# The largest attribute value: one length octet without Extended Length, two with it.
+MAX_ATTR_LEN_SHORT = 0xFF
+MAX_ATTR_LEN = 0xFFFF
 # RFC 4760 §3-4: AFI (2), SAFI (1), then for MP_REACH_NLRI next hop length (1) and reserved (1).
 MP_REACH_HEAD_LEN = 5
 MP_UNREACH_HEAD_LEN = 3
