@@ -23,6 +23,8 @@ from .attributes import (
 )
 from .constants import (
     AFI,
+    AGGREGATOR2_LEN,
+    AGGREGATOR4_LEN,
     AS2_LEN,
     AS4_LEN,
     AS_TRANS,
@@ -165,17 +167,12 @@ def _next_hop(v: bytes, ctx: UpdateContext) -> bytes:
     return v
 
 
-# RFC 4271 §5.1.7 / RFC 6793 §3: the aggregating AS (2 or 4 octets), then its BGP identifier.
-_AGGREGATOR2_LEN = AS2_LEN + IPV4_ADDR_LEN
-_AGGREGATOR4_LEN = AS4_LEN + IPV4_ADDR_LEN
-
-
 def _aggregator(v: bytes, ctx: UpdateContext) -> bytes:
     if ctx.four_octet_as:
-        if len(v) != _AGGREGATOR4_LEN:
+        if len(v) != AGGREGATOR4_LEN:
             raise _Bad(f"length {len(v)}, expected 8")
         return v
-    if len(v) != _AGGREGATOR2_LEN:
+    if len(v) != AGGREGATOR2_LEN:
         raise _Bad(f"length {len(v)}, expected 6")
     return struct.pack("!I", int.from_bytes(v[:2], "big")) + v[2:]
 
@@ -557,7 +554,7 @@ def _apply_as4(
     if as4_aggr is not None and AttrCode.AGGREGATOR in idx:
         i = idx[AttrCode.AGGREGATOR]
         code, flags, value = items[i]
-        if len(as4_aggr) != _AGGREGATOR4_LEN or int.from_bytes(value[:AS4_LEN], "big") != AS_TRANS:
+        if len(as4_aggr) != AGGREGATOR4_LEN or int.from_bytes(value[:AS4_LEN], "big") != AS_TRANS:
             # §4.2.3: an AGGREGATOR that is not AS_TRANS means the aggregating speaker was
             # 2-octet: AS4_AGGREGATOR and AS4_PATH are both ignored.
             upd.notes.append("AS4_AGGREGATOR and AS4_PATH ignored (AGGREGATOR is not AS_TRANS)")
