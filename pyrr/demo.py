@@ -20,7 +20,14 @@ from typing import TextIO
 
 from .bgp.attributes import PathAttrs
 from .bgp.capabilities import Capabilities, GracefulRestart
-from .bgp.constants import AttrCode, AttrFlag
+from .bgp.constants import (
+    DEFAULT_LOCAL_PREF,
+    IPV4_ADDR_LEN,
+    MAX_MESSAGE_LEN,
+    AttrCode,
+    AttrFlag,
+    Origin,
+)
 from .bgp.encode import pack_announce
 from .bgp.events import Established, Event, SessionDown, UpdateReceived
 from .bgp.fsm import Session, SessionConfig
@@ -100,13 +107,14 @@ class SimNode:
     def _announce(self, conn: Connection) -> None:
         attrs = PathAttrs(
             [
-                (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
+                (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, bytes((Origin.IGP,))),
                 (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
-                (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
+                (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", DEFAULT_LOCAL_PREF)),
             ]
         )
         fam, pfx = prefix_from_str(self.block)
-        msgs = pack_announce(fam, attrs.wire, socket.inet_aton(self.address), [pfx], 4096)
+        nh = socket.inet_aton(self.address)
+        msgs = pack_announce(fam, attrs.wire, nh, [pfx], MAX_MESSAGE_LEN)
         conn.write_messages([*msgs])
 
     def _learn(self, ev: UpdateReceived) -> None:
@@ -115,7 +123,7 @@ class SimNode:
             for p in prefixes:
                 self.learned.pop(prefix_to_str(p, fam), None)
         for fam, nh, prefixes in upd.announced:
-            hop = socket.inet_ntoa(nh) if len(nh) == 4 else nh.hex()
+            hop = socket.inet_ntoa(nh) if len(nh) == IPV4_ADDR_LEN else nh.hex()
             for p in prefixes:
                 self.learned[prefix_to_str(p, fam)] = hop
 

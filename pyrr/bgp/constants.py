@@ -44,6 +44,9 @@ AGGREGATOR4_LEN = AS4_LEN + IPV4_ADDR_LEN
 OPEN_FIXED_LEN = 10
 # RFC 9072 §2: Non-Ext OP Type (1, = 255) and the 2-octet Extended Opt. Parm. Length.
 OPEN_EXT_PARAMS_HEAD_LEN = 3
+# RFC 4271 §5.1.5 requires LOCAL_PREF towards internal peers but leaves its value to local
+# policy; 100 is what BIRD, FRR and GoBGP use for a route that has none.
+DEFAULT_LOCAL_PREF = 100
 # RFC 4271 §4.2: hold time is zero or at least three seconds.
 MIN_HOLD_TIME = 3
 DEFAULT_HOLD_TIME = 240
