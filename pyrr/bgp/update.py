@@ -1,8 +1,10 @@
-"""UPDATE messages (RFC 4271 §4.3, RFC 4760 MP-BGP) with RFC 7606 revised error handling.
+"""Decoding UPDATE messages (RFC 4271 §4.3, RFC 4760 MP-BGP) with RFC 7606 error handling.
 
 Decoding returns an `Update` or raises `BGPError` only where RFC 7606 leaves session reset as the
-one answer (the NLRI can no longer be located). Every per-attribute decision is in `_RULES` below,
-the table docs/security.md points at.
+one answer (the NLRI can no longer be located). `decode_update` pulls the message apart in
+order (lengths, IPv4 withdrawn routes and NLRI, the attribute walk, the verdict); the walk hands
+each attribute to its handler in `_HANDLERS`, one per type code. What a malformed attribute
+costs is in `_RULES`, the table docs/security.md points at. Encoding is encode.py's.
 """
 
 from __future__ import annotations
