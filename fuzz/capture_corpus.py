@@ -45,11 +45,11 @@ from pathlib import Path
 
 from pyrr.bgp.capabilities import Capabilities, GracefulRestart
 from pyrr.bgp.constants import MAX_EXTENDED_MESSAGE_LEN, AddPathMode, MsgType, State
+from pyrr.bgp.encode import end_of_rib
 from pyrr.bgp.errors import BGPError
 from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.messages import Framer, RouteRefresh, decode_open
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
-from pyrr.bgp.update import end_of_rib
 from tests.lab.bird import Bird2, CalicoBird, Neighbor
 from tests.lab.frr import Frr
 from tests.lab.gobgp import Gobgp

@@ -25,9 +25,15 @@ from pyrr.bgp.constants import (
     GRFlags,
     RefreshSubtype,
 )
+from pyrr.bgp.encode import (
+    end_of_rib,
+    mp_reach_attr,
+    mp_unreach_attr,
+    next_hop_attr,
+    update_message,
+)
 from pyrr.bgp.messages import KEEPALIVE, Open, RouteRefresh, shutdown_notification
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, encode_prefix
-from pyrr.bgp.update import attrs_block, end_of_rib, mp_unreach_attr, update_message
 
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 
@@ -113,7 +119,7 @@ def update_ipv4() -> bytes:
         for p in ("10.65.0.0/26", "10.65.1.64/26", "192.168.0.0/16", "0.0.0.0/0")
     )
     withdrawn = b"".join(encode_prefix(ip_network(p)) for p in ("10.66.0.0/26", "10.0.0.1/32"))
-    block = attrs_block(_attrs(), IPV4_UNICAST, IPv4Address("10.0.0.11").packed)
+    block = next_hop_attr(IPv4Address("10.0.0.11").packed) + _attrs().wire
     return update_message(withdrawn=withdrawn, attrs=block, nlri=nlri)
 
 
@@ -126,14 +132,14 @@ def _v6_nlri() -> bytes:
 
 def update_ipv6_nh16() -> bytes:
     nh = IPv6Address("fd00::11").packed
-    return update_message(attrs=attrs_block(_attrs(), IPV6_UNICAST, nh, mp_nlri=_v6_nlri()))
+    return update_message(attrs=mp_reach_attr(IPV6_UNICAST, nh, _v6_nlri()) + _attrs().wire)
 
 
 def update_ipv6_nh32() -> bytes:
     nh = IPv6Address("fd00::11").packed + IPv6Address("fe80::11").packed
     withdraw = mp_unreach_attr(IPV6_UNICAST, encode_prefix(ip_network("fd00:10:245::/122")))
     # MP_REACH first (RFC 7606 §5.1), then the rest; MP_UNREACH in the same message.
-    block = attrs_block(_attrs(), IPV6_UNICAST, nh, mp_nlri=_v6_nlri())
+    block = mp_reach_attr(IPV6_UNICAST, nh, _v6_nlri()) + _attrs().wire
     return update_message(attrs=block + withdraw)
 
 

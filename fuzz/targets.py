@@ -26,6 +26,7 @@ from pyrr.bgp.capabilities import Capabilities
 from pyrr.bgp.constants import (
     AFI,
     HEADER_LEN,
+    IPV4_ADDR_LEN,
     MARKER,
     MAX_EXTENDED_MESSAGE_LEN,
     MAX_MESSAGE_LEN,
@@ -35,6 +36,7 @@ from pyrr.bgp.constants import (
     MsgType,
     State,
 )
+from pyrr.bgp.encode import mp_reach_attr, next_hop_attr, update_message
 from pyrr.bgp.errors import BGPError
 from pyrr.bgp.events import Event, SessionDown
 from pyrr.bgp.fsm import Session, SessionConfig
@@ -49,13 +51,7 @@ from pyrr.bgp.messages import (
     decode_route_refresh,
 )
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
-from pyrr.bgp.update import (
-    Update,
-    UpdateContext,
-    attrs_block,
-    decode_update,
-    update_message,
-)
+from pyrr.bgp.update import Update, UpdateContext, decode_update
 
 __all__ = [
     "SESSION_SCENARIOS",
@@ -138,13 +134,10 @@ def _check_reencode(upd: Update, ctx: UpdateContext) -> None:
     assert attrs is not None
     for fam, nh, prefixes in upd.announced:
         nlri = b"".join(prefixes)
-        block = attrs_block(
-            attrs, fam, nh, True, None if fam == IPV4_UNICAST and len(nh) == 4 else nlri
-        )
-        if fam == IPV4_UNICAST and len(nh) == 4:
-            msg = update_message(attrs=block, nlri=nlri)
+        if fam == IPV4_UNICAST and len(nh) == IPV4_ADDR_LEN:
+            msg = update_message(attrs=next_hop_attr(nh) + attrs.wire, nlri=nlri)
         else:
-            msg = update_message(attrs=block)
+            msg = update_message(attrs=mp_reach_attr(fam, nh, nlri) + attrs.wire)
         again = decode_update(msg[HEADER_LEN:], ctx)
         assert not again.error, again.error
         assert again.attrs == attrs, (again.attrs, attrs)

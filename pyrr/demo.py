@@ -20,13 +20,20 @@ from typing import TextIO
 
 from .bgp.attributes import PathAttrs
 from .bgp.capabilities import Capabilities, GracefulRestart
-from .bgp.constants import AttrCode, AttrFlag
+from .bgp.constants import (
+    DEFAULT_LOCAL_PREF,
+    IPV4_ADDR_LEN,
+    MAX_MESSAGE_LEN,
+    AttrCode,
+    AttrFlag,
+    Origin,
+)
+from .bgp.encode import pack_announce
 from .bgp.events import Established, Event, SessionDown, UpdateReceived
 from .bgp.fsm import Session, SessionConfig
 from .bgp.nlri import IPV4_UNICAST, prefix_from_str, prefix_to_str
 from .config import Config
 from .control import render, views
-from .out.packer import pack_announce
 from .speaker import Speaker
 from .store.file.toml_config import load_text
 from .transport.protocol import Connection
@@ -100,13 +107,14 @@ class SimNode:
     def _announce(self, conn: Connection) -> None:
         attrs = PathAttrs(
             [
-                (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
+                (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, bytes((Origin.IGP,))),
                 (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
-                (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
+                (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", DEFAULT_LOCAL_PREF)),
             ]
         )
         fam, pfx = prefix_from_str(self.block)
-        msgs = pack_announce(fam, attrs.wire, socket.inet_aton(self.address), [pfx], 4096)
+        nh = socket.inet_aton(self.address)
+        msgs = pack_announce(fam, attrs.wire, nh, [pfx], MAX_MESSAGE_LEN)
         conn.write_messages([*msgs])
 
     def _learn(self, ev: UpdateReceived) -> None:
@@ -115,7 +123,7 @@ class SimNode:
             for p in prefixes:
                 self.learned.pop(prefix_to_str(p, fam), None)
         for fam, nh, prefixes in upd.announced:
-            hop = socket.inet_ntoa(nh) if len(nh) == 4 else nh.hex()
+            hop = socket.inet_ntoa(nh) if len(nh) == IPV4_ADDR_LEN else nh.hex()
             for p in prefixes:
                 self.learned[prefix_to_str(p, fam)] = hop
 

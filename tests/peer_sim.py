@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.capabilities import Capabilities, GracefulRestart
 from pyrr.bgp.constants import AttrCode, AttrFlag, State
+from pyrr.bgp.encode import end_of_rib, pack_announce, pack_withdraw
 from pyrr.bgp.events import Event, SessionDown, UpdateReceived
 from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.messages import Notification
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_from_str, prefix_to_str
-from pyrr.bgp.update import end_of_rib
-from pyrr.out.packer import pack_announce, pack_withdraw
 from pyrr.transport.protocol import Connection
 
 

@@ -518,8 +518,8 @@ def test_open_and_keepalive_in_one_segment_get_keepalive_then_end_of_rib() -> No
     """A client's OPEN and KEEPALIVE often arrive in one read: the RR's KEEPALIVE (queued by
     the OPEN) must still go out before the End-of-RIB the KEEPALIVE's Established triggers."""
     from pyrr.bgp.constants import MsgType
+    from pyrr.bgp.encode import end_of_rib
     from pyrr.bgp.messages import KEEPALIVE
-    from pyrr.bgp.update import end_of_rib
 
     async def go() -> None:
         async with running([client("127.0.2.7")]) as (_sp, port):

@@ -10,12 +10,40 @@ RIB interns on it and outbound packing groups by it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from .constants import AS_TRANS, AsPathSegType, AttrCode, AttrFlag, Origin
+from .constants import (
+    AGGREGATOR4_LEN,
+    AS2_LEN,
+    AS4_LEN,
+    AS_TRANS,
+    IPV4_ADDR_LEN,
+    MAX_AS2,
+    MAX_ATTR_LEN_SHORT,
+    AsPathSegType,
+    AttrCode,
+    AttrFlag,
+    Origin,
+)
 
 AsPath = tuple[tuple[int, tuple[int, ...]], ...]  # ((segment type, (asn, ...)), ...)
 AttrItem = tuple[int, int, bytes]  # (type code, flags, value)
+
+# RFC 5065 §3: confederation segments, which a path's length (§5.3) and eBGP never see.
+# Plain ints, as the flags below.
+CONFED_SEGMENTS = frozenset(
+    {int(AsPathSegType.AS_CONFED_SEQUENCE), int(AsPathSegType.AS_CONFED_SET)}
+)
+_SEGMENT_TYPES = frozenset(int(t) for t in AsPathSegType)
+_AS4_PATH_SEGMENTS = frozenset({int(AsPathSegType.AS_SET), int(AsPathSegType.AS_SEQUENCE)})
+# RFC 4271 §4.3: a segment is its type, its count of ASes (one octet), then the ASes.
+_SEGMENT_HEAD_LEN = 2
+_MAX_SEGMENT_ASNS = 0xFF
+# MED and LOCAL_PREF are 4-octet numbers (RFC 4271 §4.3); communities 4 octets (RFC 1997),
+# large communities 12 (RFC 8092 §3).
+_U32_LEN = 4
+_COMMUNITY_LEN = 4
+_LARGE_COMMUNITY_LEN = 12
 
 # RFC 4271 §4.3: the flag bits that carry meaning; the low four bits are unused, sent as zero.
 # Plain ints: IntFlag arithmetic goes through the enum machinery, too slow for the hot path.
@@ -51,7 +79,7 @@ def encode_attr(code: int, flags: int, value: bytes) -> bytes:
     """One attribute TLV; the Extended Length bit is set exactly when the value needs it."""
     flags &= _FLAG_MASK
     n = len(value)
-    if n > 255:
+    if n > MAX_ATTR_LEN_SHORT:
         return struct.pack("!BBH", flags | _EXTENDED_LENGTH, code, n) + value
     return struct.pack("!BBB", flags, code, n) + value
 
@@ -60,33 +88,33 @@ def decode_as_path(value: bytes, asn_size: int) -> AsPath | None:
     """AS_PATH / AS4_PATH segments, or None when malformed (RFC 7606 §7.2 says what that is)."""
     segs: list[tuple[int, tuple[int, ...]]] = []
     pos, end = 0, len(value)
-    fmt = "!%dI" if asn_size == 4 else "!%dH"
+    fmt = "!%dI" if asn_size == AS4_LEN else "!%dH"
     while pos < end:
-        if pos + 2 > end:
+        if pos + _SEGMENT_HEAD_LEN > end:
             return None
         stype, count = value[pos], value[pos + 1]
-        if stype not in (1, 2, 3, 4) or count == 0:
+        if stype not in _SEGMENT_TYPES or count == 0:
             return None
-        stop = pos + 2 + count * asn_size
+        stop = pos + _SEGMENT_HEAD_LEN + count * asn_size
         if stop > end:
             return None
-        segs.append((stype, struct.unpack_from(fmt % count, value, pos + 2)))
+        segs.append((stype, struct.unpack_from(fmt % count, value, pos + _SEGMENT_HEAD_LEN)))
         pos = stop
     return tuple(segs)
 
 
-def encode_as_path(path: AsPath, asn_size: int = 4) -> bytes:
+def encode_as_path(path: AsPath, asn_size: int = AS4_LEN) -> bytes:
     out = bytearray()
     for stype, asns in path:
-        # A segment holds at most 255 ASes (one length octet): split longer ones.
-        for i in range(0, len(asns), 255):
-            chunk = asns[i : i + 255]
+        # RFC 4271 §4.3: a segment holds at most 255 ASes (one length octet): split longer ones.
+        for i in range(0, len(asns), _MAX_SEGMENT_ASNS):
+            chunk = asns[i : i + _MAX_SEGMENT_ASNS]
             out += bytes((stype, len(chunk)))
-            if asn_size == 4:
+            if asn_size == AS4_LEN:
                 out += struct.pack("!%dI" % len(chunk), *chunk)
             else:
                 out += struct.pack(
-                    "!%dH" % len(chunk), *(a if a <= 0xFFFF else AS_TRANS for a in chunk)
+                    "!%dH" % len(chunk), *(a if a <= MAX_AS2 else AS_TRANS for a in chunk)
                 )
     return bytes(out)
 
@@ -112,7 +140,7 @@ def merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath:
     out: list[tuple[int, tuple[int, ...]]] = []
     prev_taken = False
     for i, (stype, asns) in enumerate(as_path):
-        if stype in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET):
+        if stype in CONFED_SEGMENTS:
             # §4.2.3: "a valid AS_CONFED_SEQUENCE or AS_CONFED_SET path segment SHALL be
             # prepended if it is either the leading path segment or is adjacent to a path
             # segment that is prepended" (AS4_PATH never carries them, §4.2.2), even when no
@@ -142,7 +170,7 @@ def first_as(path: AsPath) -> int | None:
     for stype, asns in path:
         if stype == AsPathSegType.AS_SEQUENCE and asns:
             return asns[0]
-        if stype in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET):
+        if stype in CONFED_SEGMENTS:
             continue
         return None
     return None
@@ -225,22 +253,19 @@ class PathAttrs:
         out: list[AttrItem] = []
         for code, flags, value in self.items:
             if code == AttrCode.AS_PATH:
-                out.append((code, flags, encode_as_path(self.as_path, 2)))
-                if any(a > 0xFFFF for _t, asns in self.as_path for a in asns):
+                out.append((code, flags, encode_as_path(self.as_path, AS2_LEN)))
+                if any(a > MAX_AS2 for _t, asns in self.as_path for a in asns):
                     # RFC 6793 §4.2.2: confederation segments are never put in AS4_PATH.
-                    path4 = tuple(
-                        s
-                        for s in self.as_path
-                        if s[0] in (AsPathSegType.AS_SET, AsPathSegType.AS_SEQUENCE)
-                    )
-                    out.append((AttrCode.AS4_PATH, _OPT_TRANS, encode_as_path(path4, 4)))
-            elif code == AttrCode.AGGREGATOR and len(value) == 8:
-                asn = int.from_bytes(value[:4], "big")
-                if asn > 0xFFFF:
-                    out.append((code, flags, struct.pack("!H", AS_TRANS) + value[4:]))
+                    path4 = tuple(s for s in self.as_path if s[0] in _AS4_PATH_SEGMENTS)
+                    out.append((AttrCode.AS4_PATH, _OPT_TRANS, encode_as_path(path4, AS4_LEN)))
+            elif code == AttrCode.AGGREGATOR and len(value) == AGGREGATOR4_LEN:
+                asn = int.from_bytes(value[:AS4_LEN], "big")
+                router = value[AS4_LEN:]
+                if asn > MAX_AS2:
+                    out.append((code, flags, struct.pack("!H", AS_TRANS) + router))
                     out.append((AttrCode.AS4_AGGREGATOR, _OPT_TRANS, value))
                 else:
-                    out.append((code, flags, struct.pack("!H", asn) + value[4:]))
+                    out.append((code, flags, struct.pack("!H", asn) + router))
             else:
                 out.append((code, flags, value))
         out.sort(key=lambda it: it[0])
@@ -259,39 +284,87 @@ def describe_items(items: Iterable[AttrItem]) -> str:
     return ", ".join(parts)
 
 
-def describe_attr(code: int, flags: int, value: bytes, asn_size: int = 4) -> str:
+def _origin_text(name: str, value: bytes, asn_size: int) -> str | None:
+    return f"{name}={Origin(value[0]).name}" if len(value) == 1 else None
+
+
+def _as_path_text(name: str, value: bytes, asn_size: int) -> str | None:
+    path = decode_as_path(value, asn_size)
+    if path is None:
+        return None
+    return f"{name}=" + " ".join(
+        " ".join(map(str, asns))
+        if t == AsPathSegType.AS_SEQUENCE
+        else "{" + ",".join(map(str, asns)) + "}"
+        for t, asns in path
+    )
+
+
+def _as4_path_text(name: str, value: bytes, asn_size: int) -> str | None:
+    return _as_path_text(name, value, AS4_LEN)  # RFC 6793 §3: always 4-octet ASes
+
+
+def _address_text(name: str, value: bytes, asn_size: int) -> str | None:
+    return f"{name}={_ip4(value)}" if len(value) == IPV4_ADDR_LEN else None
+
+
+def _number_text(name: str, value: bytes, asn_size: int) -> str | None:
+    return f"{name}={int.from_bytes(value, 'big')}" if len(value) == _U32_LEN else None
+
+
+def _cluster_list_text(name: str, value: bytes, asn_size: int) -> str | None:
+    if len(value) % IPV4_ADDR_LEN:
+        return None
+    step = IPV4_ADDR_LEN
+    return f"{name}=" + " ".join(_ip4(value[i : i + step]) for i in range(0, len(value), step))
+
+
+def _communities_text(name: str, value: bytes, asn_size: int) -> str | None:
+    if len(value) % _COMMUNITY_LEN:
+        return None
+    pairs = struct.iter_unpack("!HH", value)
+    return f"{name}=" + " ".join(f"{hi}:{lo}" for hi, lo in pairs)
+
+
+def _large_communities_text(name: str, value: bytes, asn_size: int) -> str | None:
+    if len(value) % _LARGE_COMMUNITY_LEN:
+        return None
+    return f"{name}=" + " ".join(
+        ":".join(str(x) for x in struct.unpack_from("!III", value, i))
+        for i in range(0, len(value), _LARGE_COMMUNITY_LEN)
+    )
+
+
+def _name_only(name: str, value: bytes, asn_size: int) -> str | None:
+    return name
+
+
+# How `describe_attr` shows each attribute it knows; None (or ValueError) means "show the hex".
+_DESCRIBERS: dict[int, Callable[[str, bytes, int], str | None]] = {
+    AttrCode.ORIGIN: _origin_text,
+    AttrCode.AS_PATH: _as_path_text,
+    AttrCode.AS4_PATH: _as4_path_text,
+    AttrCode.NEXT_HOP: _address_text,
+    AttrCode.ORIGINATOR_ID: _address_text,
+    AttrCode.MULTI_EXIT_DISC: _number_text,
+    AttrCode.LOCAL_PREF: _number_text,
+    AttrCode.CLUSTER_LIST: _cluster_list_text,
+    AttrCode.COMMUNITIES: _communities_text,
+    AttrCode.LARGE_COMMUNITIES: _large_communities_text,
+    AttrCode.ATOMIC_AGGREGATE: _name_only,
+}
+
+
+def describe_attr(code: int, flags: int, value: bytes, asn_size: int = AS4_LEN) -> str:
     try:
         name = AttrCode(code).name
     except ValueError:
         return f"attr{code}(flags=0x{flags:02x}, {value.hex()})"
-    try:
-        if code == AttrCode.ORIGIN and len(value) == 1:
-            return f"ORIGIN={Origin(value[0]).name}"
-        if code in (AttrCode.AS_PATH, AttrCode.AS4_PATH):
-            path = decode_as_path(value, 4 if code == AttrCode.AS4_PATH else asn_size)
-            if path is not None:
-                return f"{name}=" + " ".join(
-                    " ".join(map(str, asns))
-                    if t == AsPathSegType.AS_SEQUENCE
-                    else "{" + ",".join(map(str, asns)) + "}"
-                    for t, asns in path
-                )
-        if code in (AttrCode.NEXT_HOP, AttrCode.ORIGINATOR_ID) and len(value) == 4:
-            return f"{name}={_ip4(value)}"
-        if code in (AttrCode.MULTI_EXIT_DISC, AttrCode.LOCAL_PREF) and len(value) == 4:
-            return f"{name}={int.from_bytes(value, 'big')}"
-        if code == AttrCode.CLUSTER_LIST and len(value) % 4 == 0:
-            return f"{name}=" + " ".join(_ip4(value[i : i + 4]) for i in range(0, len(value), 4))
-        if code == AttrCode.COMMUNITIES and len(value) % 4 == 0:
-            pairs = struct.iter_unpack("!HH", value)
-            return f"{name}=" + " ".join(f"{hi}:{lo}" for hi, lo in pairs)
-        if code == AttrCode.LARGE_COMMUNITIES and len(value) % 12 == 0:
-            return f"{name}=" + " ".join(
-                ":".join(str(x) for x in struct.unpack_from("!III", value, i))
-                for i in range(0, len(value), 12)
-            )
-        if code == AttrCode.ATOMIC_AGGREGATE:
-            return name
-    except ValueError:
-        pass
-    return f"{name}({value.hex()})"
+    describe = _DESCRIBERS.get(code)
+    text = None
+    if describe is not None:
+        try:
+            text = describe(name, value, asn_size)
+        except ValueError:  # an undefined ORIGIN value
+            text = None
+    return text if text is not None else f"{name}({value.hex()})"

@@ -7,9 +7,11 @@ as raw (code, value) pairs and otherwise ignored (RFC 5492 §3: "MUST ignore").
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .constants import (
+    AS4_LEN,
     GR_AF_FORWARDING,
     AddPathMode,
     CapCode,
@@ -18,9 +20,25 @@ from .constants import (
     OpenSub,
 )
 from .errors import BGPError
-from .nlri import Family
+from .nlri import IPV4_UNICAST, Family
 
 RawCap = tuple[int, bytes]
+
+# The sizes of capability values and of their per-family tuples, each of which starts with
+# AFI (2) and SAFI (1).
+_AFI_SAFI_LEN = 3
+_MULTIPROTOCOL_LEN = 4  # RFC 4760 §8: AFI, reserved, SAFI
+_ADD_PATH_LEN = 4  # RFC 7911 §4: AFI, SAFI, Send/Receive
+_EXT_NH_LEN = 6  # RFC 8950 §3: NLRI AFI, NLRI SAFI (2 octets here), next hop AFI
+_LLGR_FAMILY_LEN = 7  # RFC 9494 §3: AFI, SAFI, flags, long-lived stale time (3)
+# RFC 4724 §3: restart flags (4 bits) and restart time (12 bits), then AFI, SAFI, flags tuples.
+_GR_HEAD_LEN = 2
+_GR_FAMILY_LEN = 4
+_GR_FLAGS_SHIFT = 12
+_GR_TIME_MASK = 0x0FFF
+_GR_KNOWN_FLAGS = GRFlags.RESTART | GRFlags.NOTIFICATION
+# RFC 7911 §4: the only Send/Receive values.
+_ADD_PATH_MODES = frozenset({AddPathMode.RECEIVE, AddPathMode.SEND, AddPathMode.BOTH})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +121,9 @@ class Capabilities:
             )
         gr = self.graceful_restart
         if gr is not None:
-            val = struct.pack("!H", (int(gr.flags) << 12) | (gr.restart_time & 0x0FFF))
+            val = struct.pack(
+                "!H", (int(gr.flags) << _GR_FLAGS_SHIFT) | (gr.restart_time & _GR_TIME_MASK)
+            )
             val += b"".join(
                 struct.pack("!HBB", a, s, GR_AF_FORWARDING if fwd else 0)
                 for (a, s), fwd in gr.families
@@ -164,13 +184,127 @@ def split_tlvs(data: bytes) -> list[RawCap]:
 
 
 def _afi_safi_list(code: int, value: bytes, size: int) -> list[tuple[Family, bytes]]:
+    """Tuples of `size` octets that start with AFI (2) and SAFI (1): (family, the rest)."""
     if len(value) % size:
         raise _bad_cap(code, value, f"length {len(value)} is not a multiple of {size}")
     out = []
     for i in range(0, len(value), size):
-        afi, safi = struct.unpack_from("!HB", value, i)[0], value[i + 2]
-        out.append(((afi, safi), value[i + 3 : i + size]))
+        afi, safi = struct.unpack_from("!HB", value, i)
+        out.append(((afi, safi), value[i + _AFI_SAFI_LEN : i + size]))
     return out
+
+
+class _Found:
+    """The capabilities of one OPEN as they are decoded, before they become `Capabilities`."""
+
+    __slots__ = ("add_path", "ext_nh", "families", "kw", "unknown")
+
+    def __init__(self) -> None:
+        self.families: list[Family] = []
+        self.kw: dict[str, object] = {}
+        self.add_path: dict[Family, AddPathMode] = {}
+        self.ext_nh: list[tuple[Family, int]] = []
+        self.unknown: list[RawCap] = []
+
+
+_CapDecoder = Callable[[_Found, int, bytes], None]
+
+
+def _multiprotocol(found: _Found, code: int, value: bytes) -> None:
+    if len(value) != _MULTIPROTOCOL_LEN:
+        raise _bad_cap(code, value, "length must be 4 (RFC 4760 §8)")
+    afi, _res, safi = struct.unpack("!HBB", value)
+    if (afi, safi) not in found.families:
+        found.families.append((afi, safi))
+
+
+def _present(name: str) -> _CapDecoder:
+    """A capability whose presence is all it says (RFC 2918, RFC 7313, RFC 8654)."""
+
+    def decode(found: _Found, code: int, value: bytes) -> None:
+        found.kw[name] = True
+
+    return decode
+
+
+def _four_octet_as(found: _Found, code: int, value: bytes) -> None:
+    if len(value) != AS4_LEN:
+        raise _bad_cap(code, value, "length must be 4 (RFC 6793 §3)")
+    found.kw["four_octet_as"] = struct.unpack("!I", value)[0]
+
+
+def _graceful_restart(found: _Found, code: int, value: bytes) -> None:
+    if len(value) < _GR_HEAD_LEN:
+        raise _bad_cap(code, value, "shorter than 2 octets (RFC 4724 §3)")
+    (head,) = struct.unpack_from("!H", value)
+    # A trailing partial tuple is ignored rather than fatal: GR is an optimisation, and
+    # refusing the session over it would lose more than it protects.
+    whole = (len(value) - _GR_HEAD_LEN) // _GR_FAMILY_LEN * _GR_FAMILY_LEN
+    usable = value[_GR_HEAD_LEN : _GR_HEAD_LEN + whole]
+    fams = tuple(
+        (fam, bool(rest[0] & GR_AF_FORWARDING))
+        for fam, rest in _afi_safi_list(code, usable, _GR_FAMILY_LEN)
+    )
+    found.kw["graceful_restart"] = GracefulRestart(
+        flags=GRFlags((head >> _GR_FLAGS_SHIFT) & _GR_KNOWN_FLAGS),
+        restart_time=head & _GR_TIME_MASK,
+        families=fams,
+    )
+
+
+def _add_path(found: _Found, code: int, value: bytes) -> None:
+    tuples = _afi_safi_list(code, value, _ADD_PATH_LEN)
+    if any(rest[0] not in _ADD_PATH_MODES for _fam, rest in tuples):
+        # RFC 7911 §4: "If any other value is received, then the capability SHOULD be treated
+        # as not received" (refusing the OPEN kept the peer out).
+        found.unknown.append((code, value))
+        return
+    for fam, rest in tuples:
+        found.add_path[fam] = AddPathMode(rest[0])
+
+
+def _long_lived_gr(found: _Found, code: int, value: bytes) -> None:
+    llgr = tuple(
+        (fam, rest[0], int.from_bytes(rest[1:], "big"))
+        for fam, rest in _afi_safi_list(code, value, _LLGR_FAMILY_LEN)
+    )
+    found.kw["long_lived_gr"] = LongLivedGR(llgr)
+
+
+def _extended_next_hop(found: _Found, code: int, value: bytes) -> None:
+    if len(value) % _EXT_NH_LEN:
+        raise _bad_cap(code, value, "length is not a multiple of 6 (RFC 8950 §3)")
+    for i in range(0, len(value), _EXT_NH_LEN):
+        a, s, nh = struct.unpack_from("!HHH", value, i)
+        found.ext_nh.append(((a, s), nh))
+
+
+def _fqdn(found: _Found, code: int, value: bytes) -> None:
+    fqdn = _decode_fqdn(value)
+    if fqdn is None:
+        found.unknown.append((code, value))
+    else:
+        found.kw["fqdn"] = fqdn
+
+
+def _unknown(found: _Found, code: int, value: bytes) -> None:
+    found.unknown.append((code, value))  # RFC 5492 §3: ignored, kept for the record
+
+
+# One decoder per capability code pyrr understands (as update.py has one per attribute).
+_DECODERS: dict[int, _CapDecoder] = {
+    CapCode.MULTIPROTOCOL: _multiprotocol,
+    CapCode.ROUTE_REFRESH: _present("route_refresh"),
+    CapCode.ROUTE_REFRESH_CISCO: _present("route_refresh_cisco"),
+    CapCode.ENHANCED_ROUTE_REFRESH: _present("enhanced_route_refresh"),
+    CapCode.EXTENDED_MESSAGE: _present("extended_message"),
+    CapCode.FOUR_OCTET_AS: _four_octet_as,
+    CapCode.GRACEFUL_RESTART: _graceful_restart,
+    CapCode.ADD_PATH: _add_path,
+    CapCode.LONG_LIVED_GRACEFUL_RESTART: _long_lived_gr,
+    CapCode.EXTENDED_NEXT_HOP: _extended_next_hop,
+    CapCode.FQDN: _fqdn,
+}
 
 
 def decode_capabilities(raw: list[RawCap]) -> Capabilities:
@@ -179,79 +313,15 @@ def decode_capabilities(raw: list[RawCap]) -> Capabilities:
     Several instances of one code are merged where the RFC expects lists (multiprotocol);
     for the others the last instance wins, as BIRD does.
     """
-    families: list[Family] = []
-    kw: dict[str, object] = {}
-    add_path: dict[Family, AddPathMode] = {}
-    ext_nh: list[tuple[Family, int]] = []
-    unknown: list[RawCap] = []
+    found = _Found()
     for code, value in raw:
-        if code == CapCode.MULTIPROTOCOL:
-            if len(value) != 4:
-                raise _bad_cap(code, value, "length must be 4 (RFC 4760 §8)")
-            afi, _res, safi = struct.unpack("!HBB", value)
-            if (afi, safi) not in families:
-                families.append((afi, safi))
-        elif code == CapCode.ROUTE_REFRESH:
-            kw["route_refresh"] = True
-        elif code == CapCode.ROUTE_REFRESH_CISCO:
-            kw["route_refresh_cisco"] = True
-        elif code == CapCode.ENHANCED_ROUTE_REFRESH:
-            kw["enhanced_route_refresh"] = True
-        elif code == CapCode.EXTENDED_MESSAGE:
-            kw["extended_message"] = True
-        elif code == CapCode.FOUR_OCTET_AS:
-            if len(value) != 4:
-                raise _bad_cap(code, value, "length must be 4 (RFC 6793 §3)")
-            kw["four_octet_as"] = struct.unpack("!I", value)[0]
-        elif code == CapCode.GRACEFUL_RESTART:
-            if len(value) < 2:
-                raise _bad_cap(code, value, "shorter than 2 octets (RFC 4724 §3)")
-            (head,) = struct.unpack_from("!H", value)
-            # A trailing partial tuple is ignored rather than fatal: GR is an optimisation,
-            # and refusing the session over it would lose more than it protects.
-            usable = value[2 : 2 + ((len(value) - 2) // 4) * 4]
-            fams = tuple(
-                (fam, bool(rest[0] & GR_AF_FORWARDING))
-                for fam, rest in _afi_safi_list(code, usable, 4)
-            )
-            kw["graceful_restart"] = GracefulRestart(
-                flags=GRFlags((head >> 12) & 0xC), restart_time=head & 0x0FFF, families=fams
-            )
-        elif code == CapCode.ADD_PATH:
-            tuples = _afi_safi_list(code, value, 4)
-            if any(rest[0] not in (1, 2, 3) for _fam, rest in tuples):
-                # RFC 7911 §4: "If any other value is received, then the capability SHOULD
-                # be treated as not received" (refusing the OPEN kept the peer out).
-                unknown.append((code, value))
-                continue
-            for fam, rest in tuples:
-                add_path[fam] = AddPathMode(rest[0])
-        elif code == CapCode.LONG_LIVED_GRACEFUL_RESTART:
-            llgr = tuple(
-                (fam, rest[0], int.from_bytes(rest[1:4], "big"))
-                for fam, rest in _afi_safi_list(code, value, 7)
-            )
-            kw["long_lived_gr"] = LongLivedGR(llgr)
-        elif code == CapCode.EXTENDED_NEXT_HOP:
-            if len(value) % 6:
-                raise _bad_cap(code, value, "length is not a multiple of 6 (RFC 8950 §3)")
-            for i in range(0, len(value), 6):
-                a, s, nh = struct.unpack_from("!HHH", value, i)
-                ext_nh.append(((a, s), nh))
-        elif code == CapCode.FQDN:
-            fqdn = _decode_fqdn(value)
-            if fqdn is None:
-                unknown.append((code, value))
-            else:
-                kw["fqdn"] = fqdn
-        else:
-            unknown.append((code, value))
+        _DECODERS.get(code, _unknown)(found, code, value)
     return Capabilities(
-        families=tuple(families),
-        add_path=tuple(add_path.items()),
-        extended_next_hop=tuple(ext_nh),
-        unknown=tuple(unknown),
-        **kw,  # type: ignore[arg-type]
+        families=tuple(found.families),
+        add_path=tuple(found.add_path.items()),
+        extended_next_hop=tuple(found.ext_nh),
+        unknown=tuple(found.unknown),
+        **found.kw,  # type: ignore[arg-type]
     )
 
 
@@ -325,8 +395,8 @@ def _agree(local: Capabilities, peer: Capabilities) -> _Agreement:
     if hit is not None and hit[0] is local and hit[1] is peer:
         return hit[2]
     # RFC 4760 §8: a speaker that sends no multiprotocol capability supports IPv4 unicast only.
-    peer_fams = peer.families or ((1, 1),)
-    local_fams = local.families or ((1, 1),)
+    peer_fams = peer.families or (IPV4_UNICAST,)
+    local_fams = local.families or (IPV4_UNICAST,)
     fams = tuple(f for f in local_fams if f in peer_fams)
     # RFC 7911 §4: a direction is on when one side sends and the other receives.
     rx = frozenset(

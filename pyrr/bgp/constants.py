@@ -16,8 +16,37 @@ MAX_MESSAGE_LEN = 4096
 MAX_EXTENDED_MESSAGE_LEN = 65535
 BGP_VERSION = 4
 BGP_PORT = 179
-# RFC 6793 §2: the 2-octet placeholder for a 4-octet AS number.
+# RFC 6793 §2: the 2-octet placeholder for a 4-octet AS number; AS numbers are 2 octets on an
+# OLD session, 4 octets on a NEW one (RFC 6793 §3-4).
 AS_TRANS = 23456
+AS2_LEN = 2
+AS4_LEN = 4
+MAX_AS2 = 0xFFFF
+
+# RFC 4271 §4.3: the UPDATE body starts with two 2-octet lengths (withdrawn routes, attributes).
+UPDATE_MIN_BODY_LEN = 4
+# RFC 4271 §4.3: attribute flags, type code and a 1-octet length, or 2 octets with Extended Length.
+ATTR_HEADER_LEN = 3
+ATTR_EXT_HEADER_LEN = 4
+# The largest attribute value: one length octet without Extended Length, two with it.
+MAX_ATTR_LEN_SHORT = 0xFF
+MAX_ATTR_LEN = 0xFFFF
+# RFC 4760 §3-4: AFI (2), SAFI (1), then for MP_REACH_NLRI next hop length (1) and reserved (1).
+MP_REACH_HEAD_LEN = 5
+MP_UNREACH_HEAD_LEN = 3
+# Octets of an address on the wire (NEXT_HOP, BGP identifier, MP next hops, RFC 2545 §3).
+IPV4_ADDR_LEN = 4
+IPV6_ADDR_LEN = 16
+# RFC 4271 §5.1.7 / RFC 6793 §3: AGGREGATOR is the aggregating AS, then its BGP identifier.
+AGGREGATOR2_LEN = AS2_LEN + IPV4_ADDR_LEN
+AGGREGATOR4_LEN = AS4_LEN + IPV4_ADDR_LEN
+# RFC 4271 §4.2: Version (1), My AS (2), Hold Time (2), BGP Identifier (4), Opt Parm Len (1).
+OPEN_FIXED_LEN = 10
+# RFC 9072 §2: Non-Ext OP Type (1, = 255) and the 2-octet Extended Opt. Parm. Length.
+OPEN_EXT_PARAMS_HEAD_LEN = 3
+# RFC 4271 §5.1.5 requires LOCAL_PREF towards internal peers but leaves its value to local
+# policy; 100 is what BIRD, FRR and GoBGP use for a route that has none.
+DEFAULT_LOCAL_PREF = 100
 # RFC 4271 §4.2: hold time is zero or at least three seconds.
 MIN_HOLD_TIME = 3
 DEFAULT_HOLD_TIME = 240
@@ -73,6 +102,18 @@ class CapCode(IntEnum):
     ROUTE_REFRESH_CISCO = 128  # pre-standard route refresh, still sent by FRR
 
 
+class OtherCapCode(IntEnum):
+    """IANA Capability Codes pyrr does not negotiate, named for `pyrr decode` only."""
+
+    BGPSEC = 7  # RFC 8205
+    MULTIPLE_LABELS = 8  # RFC 8277
+    BGP_ROLE = 9  # RFC 9234
+    DYNAMIC_CAPABILITY = 67  # draft-ietf-idr-dynamic-cap
+    MULTISESSION = 68  # draft-ietf-idr-bgp-multisession
+    SOFTWARE_VERSION = 75  # draft-abraitis-bgp-version-capability
+    PATHS_LIMIT = 76  # draft-abraitis-idr-addpath-paths-limit
+
+
 class AddPathMode(IntFlag):
     """RFC 7911 §4: Send/Receive field."""
 
@@ -91,6 +132,7 @@ class GRFlags(IntFlag):
 
 
 GR_AF_FORWARDING = 0x80  # RFC 4724 §3: Flags for Address Family, "F" bit
+LLGR_AF_FORWARDING = 0x80  # RFC 9494 §3: the same "F" bit in the long-lived GR flags
 
 
 class AttrFlag(IntFlag):

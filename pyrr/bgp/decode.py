@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv6Address
 
 from .attributes import describe_attr
-from .capabilities import decode_capabilities
+from .capabilities import Capabilities, decode_capabilities
 from .constants import (
     AFI,
+    AS2_LEN,
+    AS4_LEN,
     AS_TRANS,
+    ATTR_EXT_HEADER_LEN,
+    ATTR_HEADER_LEN,
     HEADER_LEN,
+    IPV4_ADDR_LEN,
+    IPV6_ADDR_LEN,
+    LLGR_AF_FORWARDING,
+    MAX_AS2,
     MAX_EXTENDED_MESSAGE_LEN,
     MAX_MESSAGE_LEN,
+    MP_REACH_HEAD_LEN,
+    MP_UNREACH_HEAD_LEN,
+    OPEN_EXT_PARAMS_HEAD_LEN,
+    OPEN_FIXED_LEN,
+    AddPathMode,
     AttrCode,
     AttrFlag,
     CapCode,
@@ -28,6 +41,8 @@ from .constants import (
     HeaderSub,
     MsgType,
     OpenSub,
+    OtherCapCode,
+    ParamType,
     RefreshSubtype,
 )
 from .errors import BGPError, describe
@@ -48,19 +63,20 @@ _TOKEN = re.compile(
     r"(?P<sep>[\s:,\-]+)|(?P<pre>0[xX]|\\[xX])|(?P<hex>[0-9a-fA-F]+)|(?P<bad>.)", re.DOTALL
 )
 
-# Capabilities that pyrr does not negotiate but that are common enough to name (IANA registry).
-_EXTRA_CAP_NAMES = {
-    7: "BGPSEC",  # RFC 8205
-    8: "MULTIPLE_LABELS",  # RFC 8277
-    9: "BGP_ROLE",  # RFC 9234
-    67: "DYNAMIC_CAPABILITY",  # draft-ietf-idr-dynamic-cap
-    68: "MULTISESSION",  # draft-ietf-idr-bgp-multisession
-    75: "SOFTWARE_VERSION",  # draft-abraitis-bgp-version-capability
-    76: "PATHS_LIMIT",  # draft-abraitis-idr-addpath-paths-limit
-}
-# RFC 9234 §4.1: BGP Role values.
+# RFC 9234 §4.1: BGP Role values, one octet.
 _ROLES = {0: "provider", 1: "route server", 2: "route server client", 3: "customer", 4: "peer"}
-_ADD_PATH_MODES = {1: "receive", 2: "send", 3: "send/receive"}
+_ROLE_LEN = 1
+_ADD_PATH_MODES = {
+    AddPathMode.RECEIVE: "receive",
+    AddPathMode.SEND: "send",
+    AddPathMode.BOTH: "send/receive",
+}
+# RFC 4271 §4.3: the low four bits of the attribute flags octet are unused.
+_UNUSED_FLAG_BITS = 0x0F
+# RFC 4271 §6.1: Bad Message Length data is the 2-octet length field.
+_LENGTH_FIELD_LEN = 2
+# Where in an OPEN body the BGP Identifier is (RFC 4271 §4.2: after version, AS, hold time).
+_OPEN_ID_AT = 5
 _REFRESH_SUBTYPES: dict[int, str] = {
     RefreshSubtype.NORMAL: "normal route refresh (RFC 2918)",
     RefreshSubtype.BORR: "BoRR, beginning of route refresh (RFC 7313)",
@@ -213,7 +229,8 @@ def _describe_message(mtype: int, body: bytes, ctx: UpdateContext, out: list[str
 
 
 def _asn_text(asn: int) -> str:
-    return f"{asn} (asdot {asn >> 16}.{asn & 0xFFFF})" if asn > 0xFFFF else str(asn)
+    # RFC 5396 §1: asdot shows a 4-octet AS as its two 2-octet halves.
+    return f"{asn} (asdot {asn >> 16}.{asn & MAX_AS2})" if asn > MAX_AS2 else str(asn)
 
 
 def _ip4(raw: bytes) -> str:
@@ -223,8 +240,14 @@ def _ip4(raw: bytes) -> str:
 def _describe_open(body: bytes, out: list[str]) -> None:
     version, my_as, hold, _router_id, plen = struct.unpack_from("!BHHIB", body)
     params = f"{plen} bytes"
-    if plen == 255 and body[10:11] == b"\xff" and len(body) >= 13:
-        params = f"{struct.unpack_from('!H', body, 11)[0]} bytes (RFC 9072 extended length)"
+    if (
+        plen == ParamType.EXTENDED_LENGTH
+        and len(body) >= OPEN_FIXED_LEN + OPEN_EXT_PARAMS_HEAD_LEN
+        and body[OPEN_FIXED_LEN] == ParamType.EXTENDED_LENGTH
+    ):
+        # RFC 9072 §2: Non-Ext OP Len and Type both 255, then the 2-octet length.
+        ext_len = struct.unpack_from("!H", body, OPEN_FIXED_LEN + 1)[0]
+        params = f"{ext_len} bytes (RFC 9072 extended length)"
     try:
         opn = decode_open(body)
     except BGPError:
@@ -232,7 +255,7 @@ def _describe_open(body: bytes, out: list[str]) -> None:
         out.append(f"version: {version}")
         out.append(f"my AS: {my_as}")
         out.append(f"hold time: {hold}")
-        out.append(f"BGP identifier: {_ip4(body[5:9])}")
+        out.append(f"BGP identifier: {_ip4(body[_OPEN_ID_AT : _OPEN_ID_AT + IPV4_ADDR_LEN])}")
         out.append(f"optional parameters: {params}")
         raise
     out.append(f"version: {opn.version}")
@@ -251,10 +274,12 @@ def _describe_open(body: bytes, out: list[str]) -> None:
 
 
 def _cap_name(code: int) -> str:
-    try:
-        return CapCode(code).name
-    except ValueError:
-        return _EXTRA_CAP_NAMES.get(code, "unknown")
+    for names in (CapCode, OtherCapCode):
+        try:
+            return names(code).name
+        except ValueError:
+            pass
+    return "unknown"
 
 
 def _describe_capability(code: int, value: bytes) -> str:
@@ -268,54 +293,97 @@ def _describe_capability(code: int, value: bytes) -> str:
 
 def _capability_detail(code: int, value: bytes) -> str:
     caps = decode_capabilities([(code, value)])
-    if code == CapCode.MULTIPROTOCOL:
-        return family_name(caps.families[0])
-    if code == CapCode.FOUR_OCTET_AS and caps.four_octet_as is not None:
-        return _asn_text(caps.four_octet_as)
-    if code == CapCode.GRACEFUL_RESTART and caps.graceful_restart is not None:
-        gr = caps.graceful_restart
-        flags = ",".join(f for f, on in (("R", gr.restarting), ("N", gr.notification)) if on)
-        fams = ", ".join(f"{family_name(fam)} F={int(fwd)}" for fam, fwd in gr.families)
-        return f"flags {flags or '-'}, restart time {gr.restart_time}s; " + (fams or "no families")
-    if code == CapCode.LONG_LIVED_GRACEFUL_RESTART and caps.long_lived_gr is not None:
-        return (
-            ", ".join(
-                f"{family_name(fam)} F={int(bool(flags & 0x80))} stale time {stale}s"
-                for fam, flags, stale in caps.long_lived_gr.families
-            )
-            or "no families"
+    detail = _CAP_DETAILS.get(code)
+    text = detail(caps, value) if detail is not None else None
+    return text if text is not None else value.hex() or "(empty)"
+
+
+# Each returns the text for one capability, or None for "show its hex".
+def _multiprotocol_text(caps: Capabilities, value: bytes) -> str | None:
+    return family_name(caps.families[0])
+
+
+def _four_octet_as_text(caps: Capabilities, value: bytes) -> str | None:
+    return None if caps.four_octet_as is None else _asn_text(caps.four_octet_as)
+
+
+def _graceful_restart_text(caps: Capabilities, value: bytes) -> str | None:
+    gr = caps.graceful_restart
+    if gr is None:
+        return None
+    flags = ",".join(f for f, on in (("R", gr.restarting), ("N", gr.notification)) if on)
+    fams = ", ".join(f"{family_name(fam)} F={int(fwd)}" for fam, fwd in gr.families)
+    return f"flags {flags or '-'}, restart time {gr.restart_time}s; " + (fams or "no families")
+
+
+def _long_lived_gr_text(caps: Capabilities, value: bytes) -> str | None:
+    if caps.long_lived_gr is None:
+        return None
+    return (
+        ", ".join(
+            f"{family_name(fam)} F={int(bool(flags & LLGR_AF_FORWARDING))} stale time {stale}s"
+            for fam, flags, stale in caps.long_lived_gr.families
         )
-    if code == CapCode.ADD_PATH:
-        return (
-            ", ".join(
-                f"{family_name(fam)} {_ADD_PATH_MODES[int(mode)]}" for fam, mode in caps.add_path
-            )
-            or "no families"
+        or "no families"
+    )
+
+
+def _add_path_text(caps: Capabilities, value: bytes) -> str | None:
+    return (
+        ", ".join(f"{family_name(fam)} {_ADD_PATH_MODES[mode]}" for fam, mode in caps.add_path)
+        or "no families"
+    )
+
+
+def _extended_next_hop_text(caps: Capabilities, value: bytes) -> str | None:
+    return (
+        ", ".join(
+            f"{family_name(fam)} next hop {_afi_name(nh_afi)}"
+            for fam, nh_afi in caps.extended_next_hop
         )
-    if code == CapCode.EXTENDED_NEXT_HOP:
-        return (
-            ", ".join(
-                f"{family_name(fam)} next hop {_afi_name(nh_afi)}"
-                for fam, nh_afi in caps.extended_next_hop
-            )
-            or "no families"
-        )
-    if code == CapCode.FQDN:
-        if caps.fqdn is None:
-            return f"malformed: {value.hex()}"
-        return f'hostname "{caps.fqdn[0]}" domain "{caps.fqdn[1]}"'
-    if code in (
-        CapCode.ROUTE_REFRESH,
-        CapCode.ROUTE_REFRESH_CISCO,
-        CapCode.ENHANCED_ROUTE_REFRESH,
-        CapCode.EXTENDED_MESSAGE,
-    ):
-        return f"unexpected value {value.hex()} (ignored)" if value else ""
-    if code == 9 and len(value) == 1:
-        return _ROLES.get(value[0], f"role {value[0]}")
-    if code == 75 and value and value[0] + 1 == len(value):
-        return '"' + value[1:].decode("utf-8", "replace") + '"'
-    return value.hex() or "(empty)"
+        or "no families"
+    )
+
+
+def _fqdn_text(caps: Capabilities, value: bytes) -> str | None:
+    if caps.fqdn is None:
+        return f"malformed: {value.hex()}"
+    return f'hostname "{caps.fqdn[0]}" domain "{caps.fqdn[1]}"'
+
+
+def _empty_text(caps: Capabilities, value: bytes) -> str | None:
+    # RFC 2918 §2, RFC 7313 §4, RFC 8654 §3: these carry no value.
+    return f"unexpected value {value.hex()} (ignored)" if value else ""
+
+
+def _role_text(caps: Capabilities, value: bytes) -> str | None:
+    if len(value) != _ROLE_LEN:
+        return None
+    return _ROLES.get(value[0], f"role {value[0]}")
+
+
+def _software_version_text(caps: Capabilities, value: bytes) -> str | None:
+    # draft-abraitis-bgp-version-capability: a length octet, then that much text.
+    if not value or value[0] + 1 != len(value):
+        return None
+    return '"' + value[1:].decode("utf-8", "replace") + '"'
+
+
+_CAP_DETAILS: dict[int, Callable[[Capabilities, bytes], str | None]] = {
+    CapCode.MULTIPROTOCOL: _multiprotocol_text,
+    CapCode.FOUR_OCTET_AS: _four_octet_as_text,
+    CapCode.GRACEFUL_RESTART: _graceful_restart_text,
+    CapCode.LONG_LIVED_GRACEFUL_RESTART: _long_lived_gr_text,
+    CapCode.ADD_PATH: _add_path_text,
+    CapCode.EXTENDED_NEXT_HOP: _extended_next_hop_text,
+    CapCode.FQDN: _fqdn_text,
+    CapCode.ROUTE_REFRESH: _empty_text,
+    CapCode.ROUTE_REFRESH_CISCO: _empty_text,
+    CapCode.ENHANCED_ROUTE_REFRESH: _empty_text,
+    CapCode.EXTENDED_MESSAGE: _empty_text,
+    OtherCapCode.BGP_ROLE: _role_text,
+    OtherCapCode.SOFTWARE_VERSION: _software_version_text,
+}
 
 
 def _afi_name(afi: int) -> str:
@@ -345,7 +413,7 @@ def _describe_notification(body: bytes, out: list[str]) -> None:
     out.append(f"data: {data.hex()}")
     if (
         note.code == ErrCode.MESSAGE_HEADER
-        and len(data) == 2
+        and len(data) == _LENGTH_FIELD_LEN
         and (note.subcode == HeaderSub.BAD_MESSAGE_LENGTH)
     ):
         out.append(f"bad length: {int.from_bytes(data, 'big')}")
@@ -380,40 +448,43 @@ def _flags_text(flags: int) -> str:
         parts.append("partial")
     if flags & AttrFlag.EXTENDED_LENGTH:
         parts.append("extended length")
-    if flags & 0x0F:
-        parts.append(f"unused bits 0x{flags & 0x0F:x}")
+    if flags & _UNUSED_FLAG_BITS:
+        parts.append(f"unused bits 0x{flags & _UNUSED_FLAG_BITS:x}")
     return f"flags 0x{flags:02x} " + ", ".join(parts)
 
 
 def _next_hop_text(nh: bytes) -> str:
-    if len(nh) == 4:
+    if len(nh) == IPV4_ADDR_LEN:
         return _ip4(nh)
-    if len(nh) == 16:
+    if len(nh) == IPV6_ADDR_LEN:
         return str(IPv6Address(nh))
-    if len(nh) == 32:
+    if len(nh) == 2 * IPV6_ADDR_LEN:
         # RFC 2545 §3: global address, then link-local address.
-        return f"{IPv6Address(nh[:16])} link-local {IPv6Address(nh[16:])}"
+        return f"{IPv6Address(nh[:IPV6_ADDR_LEN])} link-local {IPv6Address(nh[IPV6_ADDR_LEN:])}"
     return f"0x{nh.hex()}" if nh else "(none)"
 
 
 def _mp_reach_text(v: bytes) -> str:
-    if len(v) < 5:
+    if len(v) < MP_REACH_HEAD_LEN:
         return f"MP_REACH_NLRI(malformed: {v.hex()})"
     afi, safi, nhlen = struct.unpack_from("!HBB", v)
     fam = family_name((afi, safi))
-    if 4 + nhlen + 1 > len(v):
+    if MP_REACH_HEAD_LEN + nhlen > len(v):
         return f"MP_REACH_NLRI {fam}, next hop overruns the attribute ({v.hex()})"
-    nh = v[4 : 4 + nhlen]
-    reserved = v[4 + nhlen]
-    text = f"MP_REACH_NLRI {fam}, next hop {_next_hop_text(nh)}, NLRI {len(v) - 5 - nhlen} bytes"
+    # RFC 4760 §3: AFI, SAFI, next hop length, next hop, reserved octet, NLRI.
+    nh_at = MP_REACH_HEAD_LEN - 1
+    nh = v[nh_at : nh_at + nhlen]
+    reserved = v[nh_at + nhlen]
+    nlri_len = len(v) - MP_REACH_HEAD_LEN - nhlen
+    text = f"MP_REACH_NLRI {fam}, next hop {_next_hop_text(nh)}, NLRI {nlri_len} bytes"
     return text + (f", reserved octet {reserved}" if reserved else "")
 
 
 def _mp_unreach_text(v: bytes) -> str:
-    if len(v) < 3:
+    if len(v) < MP_UNREACH_HEAD_LEN:
         return f"MP_UNREACH_NLRI(malformed: {v.hex()})"
     afi, safi = struct.unpack_from("!HB", v)
-    n = len(v) - 3
+    n = len(v) - MP_UNREACH_HEAD_LEN
     return f"MP_UNREACH_NLRI {family_name((afi, safi))}, " + (
         f"NLRI {n} bytes" if n else "no NLRI (End-of-RIB)"
     )
@@ -423,19 +494,19 @@ def _walk_attrs(body: bytes, start: int, end: int) -> Iterator[tuple[int, int, b
     """The attributes as they are on the wire; a string where the field stops making sense."""
     pos = start
     while pos < end:
-        if end - pos < 3:
+        if end - pos < ATTR_HEADER_LEN:
             yield f"{end - pos} stray bytes at the end of the attribute field"
             return
         flags, code = body[pos], body[pos + 1]
         if flags & AttrFlag.EXTENDED_LENGTH:
-            if end - pos < 4:
+            if end - pos < ATTR_EXT_HEADER_LEN:
                 yield f"attribute {code}: header truncated"
                 return
             length = struct.unpack_from("!H", body, pos + 2)[0]
-            vstart = pos + 4
+            vstart = pos + ATTR_EXT_HEADER_LEN
         else:
             length = body[pos + 2]
-            vstart = pos + 3
+            vstart = pos + ATTR_HEADER_LEN
         if vstart + length > end:
             yield (
                 f"attribute {code} ({_flags_text(flags)}): length {length} overruns the "
@@ -455,7 +526,7 @@ def _prefix_text(item: bytes, fam: Family, addpath: bool) -> str:
 
 def _describe_update(body: bytes, ctx: UpdateContext, out: list[str]) -> None:
     n = len(body)
-    asn_size = 4 if ctx.four_octet_as else 2
+    asn_size = AS4_LEN if ctx.four_octet_as else AS2_LEN
     wlen = struct.unpack_from("!H", body)[0]
     # How many withdrawn groups come from the message itself: decode_update appends the
     # treat-as-withdraw ones after these.
@@ -477,8 +548,10 @@ def _describe_update(body: bytes, ctx: UpdateContext, out: list[str]) -> None:
                 text = _mp_reach_text(value)
             elif code == AttrCode.MP_UNREACH_NLRI:
                 text = _mp_unreach_text(value)
-                fam = struct.unpack_from("!HB", value) if len(value) >= 3 else None
-                if len(value) > 3 and fam in ctx.families:
+                fam = (
+                    struct.unpack_from("!HB", value) if len(value) >= MP_UNREACH_HEAD_LEN else None
+                )
+                if len(value) > MP_UNREACH_HEAD_LEN and fam in ctx.families:
                     own_withdrawn += 1
             else:
                 text = describe_attr(code, flags, value, asn_size)

@@ -1,5 +1,5 @@
 """Message framing (RFC 4271 §4.1) and the small messages: OPEN, KEEPALIVE, NOTIFICATION,
-ROUTE-REFRESH. UPDATE has its own module (update.py).
+ROUTE-REFRESH. UPDATE has its own modules (update.py decodes, encode.py encodes).
 
 Every decoder here raises only `BGPError`, with the code, subcode and data RFC 4271 §6 asks for.
 """
@@ -16,8 +16,12 @@ from .constants import (
     BGP_VERSION,
     HEADER_LEN,
     MARKER,
+    MAX_AS2,
     MAX_MESSAGE_LEN,
     MIN_HOLD_TIME,
+    OPEN_EXT_PARAMS_HEAD_LEN,
+    OPEN_FIXED_LEN,
+    UPDATE_MIN_BODY_LEN,
     CeaseSub,
     ErrCode,
     HeaderSub,
@@ -29,12 +33,16 @@ from .constants import (
 )
 from .errors import BGPError, describe
 
+# RFC 4271 §4.5: a NOTIFICATION body is Error code (1), Error subcode (1), then data.
+_NOTIFICATION_MIN_BODY_LEN = 2
+# RFC 2918 §3: AFI (2), Reserved (1; RFC 7313 §3's subtype), SAFI (1).
+_ROUTE_REFRESH_BODY_LEN = 4
 # RFC 4271 §4.2-4.4, RFC 2918 §3: the smallest legal length of each message type.
 MIN_LENGTH = {
-    MsgType.OPEN: 29,
-    MsgType.UPDATE: 23,
-    MsgType.NOTIFICATION: 21,
-    MsgType.KEEPALIVE: 19,
+    MsgType.OPEN: HEADER_LEN + OPEN_FIXED_LEN,
+    MsgType.UPDATE: HEADER_LEN + UPDATE_MIN_BODY_LEN,
+    MsgType.NOTIFICATION: HEADER_LEN + _NOTIFICATION_MIN_BODY_LEN,
+    MsgType.KEEPALIVE: HEADER_LEN,
     # RFC 7313 §5: a ROUTE-REFRESH of the wrong length is a ROUTE-REFRESH Message Error
     # (7/1, decode_route_refresh), not a header error; only the header itself is required.
     MsgType.ROUTE_REFRESH: 19,
@@ -48,6 +56,10 @@ def frame(msg_type: int, body: bytes = b"") -> bytes:
 
 
 KEEPALIVE = frame(MsgType.KEEPALIVE)
+
+
+# The Framer drops the messages it has handed out once this many octets of them pile up.
+_COMPACT_AFTER = 65536
 
 
 class Framer:
@@ -114,7 +126,7 @@ class Framer:
         if pos == len(buf):
             buf.clear()
             pos = 0
-        elif pos > 65536:
+        elif pos > _COMPACT_AFTER:
             del buf[:pos]
             pos = 0
         self._pos = pos
@@ -137,12 +149,12 @@ class Open:
         return str(IPv4Address(self.router_id))
 
     def encode(self) -> bytes:
-        my_as = self.asn if self.asn <= 0xFFFF else AS_TRANS
+        my_as = self.asn if self.asn <= MAX_AS2 else AS_TRANS  # RFC 6793 §4.1
         caps = self.capabilities.encode()
         params = b""
         if caps:
             # One capabilities optional parameter holding every capability (RFC 5492 §4).
-            if len(caps) > 255:
+            if len(caps) > _MAX_PARAM_LEN:
                 raise ValueError("capabilities exceed one optional parameter")
             params = bytes((ParamType.CAPABILITIES, len(caps))) + caps
         body = (
@@ -152,6 +164,17 @@ class Open:
         return frame(MsgType.OPEN, body)
 
 
+# RFC 4271 §4.2: an optional parameter is type (1), length (1), value; RFC 9072 §2 makes the
+# length 2 octets once the OPEN announces extended parameters.
+_PARAM_HEAD_LEN = 2
+_EXT_PARAM_HEAD_LEN = 3
+_MAX_PARAM_LEN = 0xFF
+# RFC 9072 §2: "Non-Ext OP Len" 255 followed by "Non-Ext OP Type" 255.
+_EXTENDED_PARAMS = int(ParamType.EXTENDED_LENGTH)
+_EXTENDED_PARAMS_TYPE = bytes((ParamType.EXTENDED_LENGTH,))
+# Where in an OPEN body the Opt Parm Len octet is (the parameters follow it).
+_OPT_PARM_LEN_AT = OPEN_FIXED_LEN - 1
+
 _PARAMS_SEEN: dict[bytes, tuple[tuple[RawCap, ...], Capabilities]] = {}
 _PARAMS_SEEN_MAX = 256
 
@@ -159,7 +182,7 @@ _PARAMS_SEEN_MAX = 256
 def decode_open(body: bytes) -> Open:
     """Parse an OPEN body. Checks that need our configuration (peer AS, router id clash) are
     the session's, not the codec's."""
-    if len(body) < 10:
+    if len(body) < OPEN_FIXED_LEN:
         raise BGPError(
             ErrCode.MESSAGE_HEADER,
             HeaderSub.BAD_MESSAGE_LENGTH,
@@ -178,12 +201,12 @@ def decode_open(body: bytes) -> Open:
     # the fixed part differs): their decoding is kept, keyed by their bytes, so that a
     # thousand sessions coming up decode them once. Capabilities is immutable, so sharing it
     # is safe; errors are never cached, a new OPEN with the same bytes raises again.
-    key = body[9:]
+    key = body[_OPT_PARM_LEN_AT:]
     known = _PARAMS_SEEN.get(key)
     raw: list[RawCap] = []
     if known is None:
-        raw = _split_params(plen, body[10:])
-    if hold in (1, 2):
+        raw = _split_params(plen, body[OPEN_FIXED_LEN:])
+    if 0 < hold < MIN_HOLD_TIME:
         # RFC 4271 §6.2: hold time must be zero or at least three seconds.
         raise BGPError(
             ErrCode.OPEN_MESSAGE, OpenSub.UNACCEPTABLE_HOLD_TIME, reason=f"hold time {hold}"
@@ -216,12 +239,12 @@ def _split_params(plen: int, params: bytes) -> list[RawCap]:
     """RFC 4271 §4.2 / RFC 5492 optional parameters (RFC 9072 extended lengths) into
     capability TLVs: every parameter must be Capabilities."""
     ext = False
-    if plen == 255 and params[:1] == bytes((ParamType.EXTENDED_LENGTH,)):
+    if plen == _EXTENDED_PARAMS and params[:1] == _EXTENDED_PARAMS_TYPE:
         # RFC 9072 §2: non-extended length 255 + type 255 announce 2-octet lengths.
-        if len(params) < 3:
+        if len(params) < OPEN_EXT_PARAMS_HEAD_LEN:
             raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC, reason="bad extended params")
         plen = struct.unpack_from("!H", params, 1)[0]
-        params = params[3:]
+        params = params[OPEN_EXT_PARAMS_HEAD_LEN:]
         ext = True
     if plen != len(params):
         raise BGPError(
@@ -231,7 +254,7 @@ def _split_params(plen: int, params: bytes) -> list[RawCap]:
         )
     raw: list[RawCap] = []
     pos = 0
-    hl = 3 if ext else 2
+    hl = _EXT_PARAM_HEAD_LEN if ext else _PARAM_HEAD_LEN
     while pos < len(params):
         if pos + hl > len(params):
             raise BGPError(ErrCode.OPEN_MESSAGE, OpenSub.UNSPECIFIC, reason="parameter truncated")
@@ -297,7 +320,7 @@ def shutdown_notification(subcode: int, message: str = "") -> Notification:
 
 
 def decode_notification(body: bytes) -> Notification:
-    if len(body) < 2:
+    if len(body) < _NOTIFICATION_MIN_BODY_LEN:
         raise BGPError(
             ErrCode.MESSAGE_HEADER,
             HeaderSub.BAD_MESSAGE_LENGTH,
@@ -319,7 +342,7 @@ class RouteRefresh:
 
 
 def decode_route_refresh(body: bytes) -> RouteRefresh:
-    if len(body) != 4:
+    if len(body) != _ROUTE_REFRESH_BODY_LEN:
         # RFC 7313 §5: Invalid Message Length, data = the complete message.
         whole = MARKER + struct.pack("!HB", len(body) + HEADER_LEN, MsgType.ROUTE_REFRESH) + body
         raise BGPError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
-from .constants import AFI, SAFI, ErrCode, UpdateSub
+from .constants import AFI, IPV4_ADDR_LEN, IPV6_ADDR_LEN, SAFI, ErrCode, UpdateSub
 from .errors import BGPError
 
 Family = tuple[int, int]
@@ -18,7 +18,11 @@ IPV4_UNICAST: Family = (AFI.IPV4, SAFI.UNICAST)
 IPV6_UNICAST: Family = (AFI.IPV6, SAFI.UNICAST)
 SUPPORTED_FAMILIES: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
 
-_MAX_BITS = {AFI.IPV4: 32, AFI.IPV6: 128}
+_MAX_BITS = {AFI.IPV4: 8 * IPV4_ADDR_LEN, AFI.IPV6: 8 * IPV6_ADDR_LEN}
+# RFC 7911 §3: the path identifier in front of an ADD-PATH prefix.
+PATH_ID_LEN = 4
+# The longest NLRI item: an ADD-PATH IPv6 /128, path id + length octet + 16 octets.
+MAX_PREFIX_ITEM_LEN = PATH_ID_LEN + 1 + IPV6_ADDR_LEN
 # Mask that keeps the significant bits of the last octet, by (prefix length % 8).
 _LAST_OCTET_MASK = bytes((0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE))
 
@@ -56,7 +60,7 @@ def parse_prefixes(
     out: list[bytes] = []
     append = out.append
     pos = 0
-    head = 5 if addpath else 1
+    head = PATH_ID_LEN + 1 if addpath else 1  # (path id +) the length octet
     last_mask = _LAST_OCTET_MASK
     while pos < end:
         if pos + head > end:
@@ -85,28 +89,28 @@ def encode_prefix(net: IPv4Network | IPv6Network, path_id: int | None = None) ->
     body = net.network_address.packed[: (plen + 7) >> 3]
     head = bytes((plen,))
     if path_id is not None:
-        head = path_id.to_bytes(4, "big") + head
+        head = path_id.to_bytes(PATH_ID_LEN, "big") + head
     return head + body
 
 
 def decode_prefix(item: bytes, afi: int, addpath: bool = False) -> IPv4Network | IPv6Network:
     """The `ip_network` for one wire-form prefix (for display and config, not the hot path)."""
     if addpath:
-        item = item[4:]
+        item = item[PATH_ID_LEN:]
     plen = item[0]
-    size = 4 if afi == AFI.IPV4 else 16
+    size = IPV4_ADDR_LEN if afi == AFI.IPV4 else IPV6_ADDR_LEN
     raw = item[1:] + bytes(size - (len(item) - 1))
     return ip_network((raw, plen))
 
 
 def split_path_id(item: bytes) -> tuple[int, bytes]:
     """RFC 7911 §3: (path identifier, prefix) of an ADD-PATH NLRI item."""
-    return int.from_bytes(item[:4], "big"), item[4:]
+    return int.from_bytes(item[:PATH_ID_LEN], "big"), item[PATH_ID_LEN:]
 
 
 def prefix_from_str(text: str) -> tuple[Family, bytes]:
     net = ip_network(text, strict=False)
-    fam = IPV4_UNICAST if net.version == 4 else IPV6_UNICAST
+    fam = IPV4_UNICAST if isinstance(net, IPv4Network) else IPV6_UNICAST
     return fam, encode_prefix(net)
 
 

@@ -1,40 +1,58 @@
-"""UPDATE messages (RFC 4271 §4.3, RFC 4760 MP-BGP) with RFC 7606 revised error handling.
+"""Decoding UPDATE messages (RFC 4271 §4.3, RFC 4760 MP-BGP) with RFC 7606 error handling.
 
 Decoding returns an `Update` or raises `BGPError` only where RFC 7606 leaves session reset as the
-one answer (the NLRI can no longer be located). Every per-attribute decision is in `_RULES` below,
-the table docs/security.md points at.
+one answer (the NLRI can no longer be located). `decode_update` pulls the message apart in
+order (lengths, IPv4 withdrawn routes and NLRI, the attribute walk, the verdict); the walk hands
+each attribute to its handler in `_HANDLERS`, one per type code. What a malformed attribute
+costs is in `_RULES`, the table docs/security.md points at. Encoding is encode.py's.
 """
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from .attributes import (
+    CONFED_SEGMENTS,
     EXPECTED_FLAGS,
     AttrItem,
     PathAttrs,
     decode_as_path,
     encode_as_path,
-    encode_attr,
     merge_as4_path,
 )
 from .constants import (
     AFI,
+    AGGREGATOR2_LEN,
+    AGGREGATOR4_LEN,
+    AS2_LEN,
+    AS4_LEN,
     AS_TRANS,
+    ATTR_EXT_HEADER_LEN,
+    ATTR_HEADER_LEN,
+    IPV4_ADDR_LEN,
+    IPV6_ADDR_LEN,
+    MAX_AS2,
+    MAX_ATTR_LEN,
+    MP_REACH_HEAD_LEN,
+    MP_UNREACH_HEAD_LEN,
+    UPDATE_MIN_BODY_LEN,
     AsPathSegType,
     AttrCode,
     AttrFlag,
     ErrCode,
-    MsgType,
+    Origin,
     UpdateSub,
 )
+from .encode import end_of_rib
 from .errors import BGPError
-from .messages import frame
 from .nlri import IPV4_UNICAST, Family, parse_prefixes
+
+# The encoder is encode.py's. pyrr/peer.py (being rewritten elsewhere) still imports end_of_rib
+# from here: that re-export goes once it imports pyrr.bgp.encode.
+__all__ = ["Action", "Update", "UpdateContext", "decode_update", "end_of_rib"]
 
 
 class Action(IntEnum):
@@ -101,35 +119,36 @@ def _multiple(n: int) -> Callable[[bytes, UpdateContext], bytes]:
     return check
 
 
+# RFC 4271 §5.1.1: IGP, EGP, INCOMPLETE; anything above is undefined (RFC 7606 §7.1).
+_LAST_ORIGIN = max(Origin)
+
+
 def _origin(v: bytes, ctx: UpdateContext) -> bytes:
     if len(v) != 1:
         raise _Bad(f"length {len(v)}, expected 1")
-    if v[0] > 2:
+    if v[0] > _LAST_ORIGIN:
         raise _Bad(f"undefined ORIGIN value {v[0]}")
     return v
 
 
 def _as_path(v: bytes, ctx: UpdateContext) -> bytes:
-    size = 4 if ctx.four_octet_as else 2
+    size = AS4_LEN if ctx.four_octet_as else AS2_LEN
     path = decode_as_path(v, size)
     if path is None:
         raise _Bad("malformed AS_PATH segments")
     # RFC 4271 §6.3: an external peer's AS must lead the path (RFC 7606 §7.2: withdraw); a
     # 2-octet session shows a big AS as AS_TRANS.
-    leading_ok = (ctx.peer_as, AS_TRANS if ctx.peer_as > 0xFFFF and not ctx.four_octet_as else 0)
+    leading_ok = (ctx.peer_as, AS_TRANS if ctx.peer_as > MAX_AS2 and not ctx.four_octet_as else 0)
     if not ctx.ibgp and (
         not path or path[0][0] != AsPathSegType.AS_SEQUENCE or path[0][1][0] not in leading_ok
     ):
         raise _Bad("AS_PATH does not start with the peer's AS")
-    if (
-        any(t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path)
-        and not ctx.ibgp
-    ):
+    if not ctx.ibgp and any(t in CONFED_SEGMENTS for t, _ in path):
         raise _Bad("confederation segment from an external peer")  # RFC 5065 §5.3
-    if size == 4:
+    if size == AS4_LEN:
         return v
-    wide = encode_as_path(path, 4)
-    if len(wide) > 0xFFFF:
+    wide = encode_as_path(path, AS4_LEN)
+    if len(wide) > MAX_ATTR_LEN:
         # A 2-octet AS_PATH of more than 32 KiB (possible with RFC 8654 extended messages) has
         # no 4-octet form that fits an attribute's 2-octet length (RFC 4271 §4.3): the route
         # cannot be kept, so withdraw it (RFC 7606 §7.2) rather than fail to encode it.
@@ -137,10 +156,14 @@ def _as_path(v: bytes, ctx: UpdateContext) -> bytes:
     return wide
 
 
+# RFC 5771 / RFC 1112 §4: 224.0.0.0/4 is multicast and 240.0.0.0/4 reserved: no next hop there.
+_FIRST_MULTICAST_OCTET = 224
+
+
 def _next_hop(v: bytes, ctx: UpdateContext) -> bytes:
-    if len(v) != 4:
+    if len(v) != IPV4_ADDR_LEN:
         raise _Bad(f"length {len(v)}, expected 4")
-    if v == b"\0\0\0\0" or v[0] >= 224:
+    if v == b"\0\0\0\0" or v[0] >= _FIRST_MULTICAST_OCTET:
         # RFC 4271 §6.3: semantically incorrect next hop, route ignored, no NOTIFICATION.
         raise _Bad(f"unusable next hop {'.'.join(map(str, v))}")
     return v
@@ -148,10 +171,10 @@ def _next_hop(v: bytes, ctx: UpdateContext) -> bytes:
 
 def _aggregator(v: bytes, ctx: UpdateContext) -> bytes:
     if ctx.four_octet_as:
-        if len(v) != 8:
+        if len(v) != AGGREGATOR4_LEN:
             raise _Bad(f"length {len(v)}, expected 8")
         return v
-    if len(v) != 6:
+    if len(v) != AGGREGATOR2_LEN:
         raise _Bad(f"length {len(v)}, expected 6")
     return struct.pack("!I", int.from_bytes(v[:2], "big")) + v[2:]
 
@@ -212,15 +235,21 @@ def _reset(sub: int, reason: str, data: bytes = b"") -> BGPError:
 
 
 # RFC 4760 §3 / RFC 2545 §3 / RFC 8950 §3: next hop lengths each AFI may use.
-_NEXT_HOP_LENGTHS: dict[int, tuple[int, ...]] = {AFI.IPV4: (4, 16, 32), AFI.IPV6: (16, 32)}
+_NEXT_HOP_LENGTHS: dict[int, tuple[int, ...]] = {
+    AFI.IPV4: (IPV4_ADDR_LEN, IPV6_ADDR_LEN, 2 * IPV6_ADDR_LEN),
+    AFI.IPV6: (IPV6_ADDR_LEN, 2 * IPV6_ADDR_LEN),
+}
+
+# RFC 4760 §3: the next hop follows AFI, SAFI and its length; the reserved octet follows it.
+_MP_NEXT_HOP_AT = MP_REACH_HEAD_LEN - 1
 
 
 def _parse_mp_reach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
     # RFC 4760 §3; RFC 7606 §7.11: anything we cannot parse here is a session reset.
-    if len(v) < 5:
+    if len(v) < MP_REACH_HEAD_LEN:
         raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI shorter than 5 octets")
     afi, safi, nhlen = struct.unpack_from("!HBB", v)
-    if 4 + nhlen + 1 > len(v):
+    if MP_REACH_HEAD_LEN + nhlen > len(v):
         raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, "MP_REACH_NLRI next hop overruns")
     fam = (afi, safi)
     if fam not in ctx.families:
@@ -228,21 +257,24 @@ def _parse_mp_reach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
         # the session (the peer is sending what it was not asked for).
         upd.notes.append(f"MP_REACH_NLRI for family {afi}/{safi} not negotiated: ignored")
         return
-    nh = v[4 : 4 + nhlen]
+    nh = v[_MP_NEXT_HOP_AT : _MP_NEXT_HOP_AT + nhlen]
     ok: tuple[int, ...] = _NEXT_HOP_LENGTHS.get(afi, ())
     if nhlen not in ok:
         raise _reset(
             UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, f"MP next hop length {nhlen} for AFI {afi}"
         )
     prefixes = parse_prefixes(
-        memoryview(v)[5 + nhlen :], afi, fam in ctx.add_path_rx, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR
+        memoryview(v)[MP_REACH_HEAD_LEN + nhlen :],
+        afi,
+        fam in ctx.add_path_rx,
+        UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
     )
     if prefixes:
         upd.announced.append((fam, bytes(nh), prefixes))
 
 
 def _parse_mp_unreach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
-    if len(v) < 3:
+    if len(v) < MP_UNREACH_HEAD_LEN:
         raise _reset(UpdateSub.OPTIONAL_ATTRIBUTE_ERROR, "MP_UNREACH_NLRI shorter than 3 octets")
     afi, safi = struct.unpack_from("!HB", v)
     fam = (afi, safi)
@@ -250,7 +282,10 @@ def _parse_mp_unreach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
         upd.notes.append(f"MP_UNREACH_NLRI for family {afi}/{safi} not negotiated: ignored")
         return
     prefixes = parse_prefixes(
-        memoryview(v)[3:], afi, fam in ctx.add_path_rx, UpdateSub.OPTIONAL_ATTRIBUTE_ERROR
+        memoryview(v)[MP_UNREACH_HEAD_LEN:],
+        afi,
+        fam in ctx.add_path_rx,
+        UpdateSub.OPTIONAL_ATTRIBUTE_ERROR,
     )
     if prefixes:
         upd.withdrawn.append((fam, prefixes))
@@ -258,169 +293,259 @@ def _parse_mp_unreach(v: bytes, ctx: UpdateContext, upd: Update) -> None:
         upd.end_of_rib = fam  # RFC 4724 §2: an empty MP_UNREACH is that family's End-of-RIB
 
 
-def decode_update(body: bytes, ctx: UpdateContext) -> Update:
-    """Decode an UPDATE body; raises BGPError only for session-reset errors (RFC 7606 §2)."""
+# ---------------------------------------------------------------------------------------------
+# The attribute walk: one handler per attribute type code (as BIRD's bgp_attr_table), called
+# with the walk's state, the attribute's flags, code and value, and where its header starts.
+
+
+class _Walk:
+    """What the walk over one UPDATE's attributes has found so far."""
+
+    __slots__ = (
+        "as4_aggr",
+        "as4_path",
+        "body",
+        "ctx",
+        "has_nlri",
+        "items",
+        "next_hop",
+        "reasons",
+        "seen",
+        "upd",
+        "worst",
+    )
+
+    def __init__(self, body: bytes, ctx: UpdateContext, upd: Update, has_nlri: bool) -> None:
+        self.body = body
+        self.ctx = ctx
+        self.upd = upd
+        self.has_nlri = has_nlri
+        self.worst = Action.NONE
+        self.reasons: list[str] = []
+        self.items: list[AttrItem] = []
+        self.seen: set[int] = set()
+        self.next_hop = b""
+        self.as4_path: bytes | None = None
+        self.as4_aggr: bytes | None = None
+
+    def fail(self, action: Action, reason: str) -> None:
+        """Record an RFC 7606 outcome; the worst one recorded decides (RFC 7606 §2)."""
+        self.worst = max(self.worst, action)
+        self.reasons.append(reason)
+
+    def whole(self, flags: int, value: bytes, pos: int) -> bytes:
+        """The attribute as it was on the wire (RFC 4271 §6.3: the NOTIFICATION data)."""
+        head = ATTR_EXT_HEADER_LEN if flags & _EXT_LEN else ATTR_HEADER_LEN
+        return bytes(self.body[pos : pos + head + len(value)])
+
+
+_Handler = Callable[[_Walk, int, int, bytes, int], None]
+
+
+def _validated(w: _Walk, flags: int, code: int, value: bytes) -> bytes | None:
+    """The canonical value of a known attribute, or None once its RFC 7606 rule is applied."""
+    check, action, rfc = _RULES[code]
+    try:
+        if flags & _OPT_TRANS_FLAGS != EXPECTED_FLAGS[code]:
+            raise _Bad(f"flags 0x{flags:02x}")  # RFC 7606 §3 c: malformed, per its rule
+        return check(value, w.ctx)
+    except _Bad as bad:
+        if not w.ctx.ibgp and code in _EBGP_DISCARD:
+            action = Action.ATTRIBUTE_DISCARD
+        w.fail(action, f"{AttrCode(code).name} {bad.reason}: {action.name} ({rfc})")
+        return None
+
+
+def _on_known(w: _Walk, flags: int, code: int, value: bytes, pos: int) -> None:
+    checked = _validated(w, flags, code, value)
+    if checked is not None:
+        expected = EXPECTED_FLAGS[code]
+        # Only an optional transitive attribute may carry Partial (RFC 4271 §4.3).
+        partial = flags & _PARTIAL if expected == _OPT_TRANS_FLAGS else 0
+        w.items.append((code, expected | partial, checked))
+
+
+def _on_next_hop(w: _Walk, flags: int, code: int, value: bytes, pos: int) -> None:
+    if not w.has_nlri:
+        # RFC 4760 §3: an UPDATE with no NLRI outside MP_REACH_NLRI "SHOULD NOT carry the
+        # NEXT_HOP attribute. If such a message contains the NEXT_HOP attribute, the BGP
+        # speaker that receives the message SHOULD ignore this attribute." Validating it
+        # would withdraw MP routes over a next hop that applies to none of them.
+        w.upd.notes.append("NEXT_HOP without IPv4 NLRI ignored (RFC 4760 §3)")
+        return
+    checked = _validated(w, flags, code, value)
+    if checked is not None:
+        w.next_hop = checked
+
+
+def _on_as4(w: _Walk, flags: int, code: int, value: bytes, pos: int) -> None:
+    if w.ctx.four_octet_as:
+        # RFC 6793 §4.1: never sent between NEW speakers; discard.
+        w.upd.notes.append(f"attribute {code} from a 4-octet-AS peer discarded (RFC 6793 §4.1)")
+    elif code == AttrCode.AS4_PATH:
+        w.as4_path = value  # folded in by _apply_as4 once AS_PATH is known (RFC 6793 §4.2.3)
+    else:
+        w.as4_aggr = value
+
+
+def _on_mp(w: _Walk, flags: int, code: int, value: bytes, pos: int) -> None:
+    # RFC 4271 §6.3: the Attribute Flags Error and Optional Attribute Error data is the
+    # erroneous attribute (type, length and value).
+    if flags & _OPT_TRANS_FLAGS != EXPECTED_FLAGS[code]:
+        raise _reset(
+            UpdateSub.ATTRIBUTE_FLAGS_ERROR, f"attribute {code} flags", w.whole(flags, value, pos)
+        )
+    parse = _parse_mp_reach if code == AttrCode.MP_REACH_NLRI else _parse_mp_unreach
+    try:
+        parse(value, w.ctx, w.upd)
+    except BGPError as err:
+        if err.subcode == UpdateSub.OPTIONAL_ATTRIBUTE_ERROR and not err.data:
+            err.data = w.whole(flags, value, pos)
+        raise
+
+
+def _on_unknown(w: _Walk, flags: int, code: int, value: bytes, pos: int) -> None:
+    if not flags & _OPTIONAL:
+        # RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute.
+        raise _reset(
+            UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+            f"unrecognized well-known attribute {code}",
+            w.whole(flags, value, pos),
+        )
+    if flags & _TRANSITIVE:
+        # RFC 4271 §5: pass an unknown optional transitive on, marked Partial.
+        w.items.append((code, flags | _PARTIAL, value))
+    # Unknown optional non-transitive: quietly ignored (RFC 4271 §5).
+
+
+_HANDLERS: dict[int, _Handler] = {
+    **dict.fromkeys(_RULES, _on_known),
+    AttrCode.NEXT_HOP: _on_next_hop,
+    AttrCode.AS4_PATH: _on_as4,
+    AttrCode.AS4_AGGREGATOR: _on_as4,
+    AttrCode.MP_REACH_NLRI: _on_mp,
+    AttrCode.MP_UNREACH_NLRI: _on_mp,
+}
+_U16 = struct.Struct("!H")
+
+
+def _walk_attributes(w: _Walk, pos: int, end: int) -> None:
+    """Every attribute of body[pos:end], in order, through its handler.
+
+    An iterative walk: an UPDATE full of tiny attributes costs a loop, not a stack. Where the
+    attribute field stops making sense, RFC 7606 §4 withdraws and the walk ends.
+    """
+    body, seen, handler = w.body, w.seen, _HANDLERS.get
+    while pos < end:
+        if end - pos < ATTR_HEADER_LEN:
+            w.fail(Action.TREAT_AS_WITHDRAW, "attribute header truncated (RFC 7606 §4)")
+            return
+        flags, code = body[pos], body[pos + 1]
+        if flags & _EXT_LEN:
+            if end - pos < ATTR_EXT_HEADER_LEN:
+                w.fail(Action.TREAT_AS_WITHDRAW, "attribute header truncated (RFC 7606 §4)")
+                return
+            vstart = pos + ATTR_EXT_HEADER_LEN
+            vend = vstart + _U16.unpack_from(body, pos + 2)[0]
+        else:
+            vstart = pos + ATTR_HEADER_LEN
+            vend = vstart + body[pos + 2]
+        if vend > end:
+            w.fail(
+                Action.TREAT_AS_WITHDRAW,
+                f"attribute {code} overruns the attribute field (RFC 7606 §4)",
+            )
+            return
+        if code in seen:
+            _repeated(w, code)
+        else:
+            seen.add(code)
+            handler(code, _on_unknown)(w, flags, code, body[vstart:vend], pos)
+        pos = vend
+
+
+def _repeated(w: _Walk, code: int) -> None:
+    if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
+        raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, f"repeated attribute {code}")
+    # RFC 7606 §3 g: keep the first, discard the repeats.
+    w.upd.notes.append(f"repeated attribute {code} discarded (RFC 7606 §3 g)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The message: lengths, IPv4 withdrawn routes and NLRI, attributes, then the verdict.
+
+
+def _pull_lengths(body: bytes) -> tuple[int, int]:
+    """(withdrawn routes length, end of the attribute field); RFC 7606 §4 resets otherwise."""
     n = len(body)
-    if n < 4:
+    if n < UPDATE_MIN_BODY_LEN:
         raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, "UPDATE shorter than 4 octets")
-    (wlen,) = struct.unpack_from("!H", body)
-    if 2 + wlen + 2 > n:
+    wlen = _U16.unpack_from(body)[0]
+    if UPDATE_MIN_BODY_LEN + wlen > n:
         # RFC 7606 §4: without a locatable attribute field nothing can be withdrawn: reset.
         raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, "withdrawn routes length overruns")
-    (alen,) = struct.unpack_from("!H", body, 2 + wlen)
-    astart = 4 + wlen
-    aend = astart + alen
+    aend = UPDATE_MIN_BODY_LEN + wlen + _U16.unpack_from(body, 2 + wlen)[0]
     if aend > n:
         raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, "total path attribute length overruns")
+    return wlen, aend
+
+
+def _pull_ipv4(body: bytes, wlen: int, aend: int, ctx: UpdateContext, upd: Update) -> list[bytes]:
+    """The Withdrawn Routes field into `upd`; the NLRI field returned (RFC 4271 §4.3)."""
     mv = memoryview(body)
     v4 = IPV4_UNICAST in ctx.families
     v4_addpath = IPV4_UNICAST in ctx.add_path_rx
-    upd = Update()
     if wlen:
         wd = parse_prefixes(mv[2 : 2 + wlen], AFI.IPV4, v4_addpath)
         if v4:
             upd.withdrawn.append((IPV4_UNICAST, wd))
-    nlri = parse_prefixes(mv[aend:], AFI.IPV4, v4_addpath) if aend < n else []
+    nlri = parse_prefixes(mv[aend:], AFI.IPV4, v4_addpath) if aend < len(body) else []
     if nlri and not v4:
         upd.notes.append("IPv4 NLRI on a session without IPv4 unicast: ignored")
-        nlri = []
-    if not wlen and not alen and aend == n:
+        return []
+    return nlri
+
+
+def decode_update(body: bytes, ctx: UpdateContext) -> Update:
+    """Decode an UPDATE body; raises BGPError only for session-reset errors (RFC 7606 §2)."""
+    wlen, aend = _pull_lengths(body)
+    upd = Update()
+    nlri = _pull_ipv4(body, wlen, aend, ctx, upd)
+    astart = UPDATE_MIN_BODY_LEN + wlen
+    if not wlen and aend == astart == len(body):
         upd.end_of_rib = IPV4_UNICAST  # RFC 4724 §2: the empty UPDATE
         return upd
-
-    worst = Action.NONE
-    reasons: list[str] = []
-    items: list[AttrItem] = []
-    seen: set[int] = set()
-    next_hop = b""
-    as4_path: bytes | None = None
-    as4_aggr: bytes | None = None
-    pos = astart
-    while pos < aend:
-        # An iterative walk: an UPDATE full of tiny attributes costs a loop, not a stack.
-        if aend - pos < 3:
-            worst = max(worst, Action.TREAT_AS_WITHDRAW)
-            reasons.append("attribute header truncated (RFC 7606 §4)")
-            break
-        flags, code = body[pos], body[pos + 1]
-        if flags & _EXT_LEN:
-            if aend - pos < 4:
-                worst = max(worst, Action.TREAT_AS_WITHDRAW)
-                reasons.append("attribute header truncated (RFC 7606 §4)")
-                break
-            (length,) = struct.unpack_from("!H", body, pos + 2)
-            vstart = pos + 4
-        else:
-            length = body[pos + 2]
-            vstart = pos + 3
-        vend = vstart + length
-        if vend > aend:
-            worst = max(worst, Action.TREAT_AS_WITHDRAW)
-            reasons.append(f"attribute {code} overruns the attribute field (RFC 7606 §4)")
-            break
-        value = body[vstart:vend]
-        pos = vend
-        if code in seen:
-            if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
-                raise _reset(UpdateSub.MALFORMED_ATTRIBUTE_LIST, f"repeated attribute {code}")
-            # RFC 7606 §3 g: keep the first, discard the repeats.
-            upd.notes.append(f"repeated attribute {code} discarded (RFC 7606 §3 g)")
-            continue
-        seen.add(code)
-        expected = EXPECTED_FLAGS.get(code)
-        if expected is None:
-            if not flags & _OPTIONAL:
-                # RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute.
-                raise _reset(
-                    UpdateSub.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
-                    f"unrecognized well-known attribute {code}",
-                    bytes(body[vstart - (4 if flags & _EXT_LEN else 3) : vend]),
-                )
-            if flags & _TRANSITIVE:
-                # RFC 4271 §5: pass an unknown optional transitive on, marked Partial.
-                items.append((code, flags | _PARTIAL, value))
-            # Unknown optional non-transitive: quietly ignored (RFC 4271 §5).
-            continue
-        if code == AttrCode.NEXT_HOP and not nlri:
-            # RFC 4760 §3: an UPDATE with no NLRI outside MP_REACH_NLRI "SHOULD NOT carry the
-            # NEXT_HOP attribute. If such a message contains the NEXT_HOP attribute, the BGP
-            # speaker that receives the message SHOULD ignore this attribute." Validating it
-            # would withdraw MP routes over a next hop that applies to none of them.
-            upd.notes.append("NEXT_HOP without IPv4 NLRI ignored (RFC 4760 §3)")
-            continue
-        if code in (AttrCode.MP_REACH_NLRI, AttrCode.MP_UNREACH_NLRI):
-            # RFC 4271 §6.3: the Attribute Flags Error and Optional Attribute Error data is
-            # the erroneous attribute (type, length and value).
-            whole = bytes(body[vstart - (4 if flags & _EXT_LEN else 3) : vend])
-            if flags & _OPT_TRANS_FLAGS != expected:
-                raise _reset(UpdateSub.ATTRIBUTE_FLAGS_ERROR, f"attribute {code} flags", whole)
-            try:
-                if code == AttrCode.MP_REACH_NLRI:
-                    _parse_mp_reach(value, ctx, upd)
-                else:
-                    _parse_mp_unreach(value, ctx, upd)
-            except BGPError as err:
-                if err.subcode == UpdateSub.OPTIONAL_ATTRIBUTE_ERROR and not err.data:
-                    err.data = whole
-                raise
-            continue
-        check, action, rfc = _RULES[code]
-        if code in (AttrCode.AS4_PATH, AttrCode.AS4_AGGREGATOR):
-            if ctx.four_octet_as:
-                # RFC 6793 §4.1: never sent between NEW speakers; discard.
-                upd.notes.append(
-                    f"attribute {code} from a 4-octet-AS peer discarded (RFC 6793 §4.1)"
-                )
-            elif code == AttrCode.AS4_PATH:
-                as4_path = value
-            else:
-                as4_aggr = value
-            continue
-        if not ctx.ibgp and code in _EBGP_DISCARD:
-            action = Action.ATTRIBUTE_DISCARD
-        try:
-            if flags & _OPT_TRANS_FLAGS != expected:
-                raise _Bad(f"flags 0x{flags:02x}")  # RFC 7606 §3 c: malformed, per its rule
-            value = check(value, ctx)
-        except _Bad as bad:
-            worst = max(worst, action)
-            reasons.append(f"{AttrCode(code).name} {bad.reason}: {action.name} ({rfc})")
-            continue
-        if code == AttrCode.NEXT_HOP:
-            next_hop = value
-            continue
-        # Only an optional transitive attribute may carry Partial (RFC 4271 §4.3).
-        partial = flags & _PARTIAL if expected == _OPT_TRANS_FLAGS else 0
-        items.append((code, expected | partial, value))
-
+    w = _Walk(body, ctx, upd, bool(nlri))
+    _walk_attributes(w, astart, aend)
     if not ctx.four_octet_as:
-        _apply_as4(items, as4_path, as4_aggr, upd)
-
-    if nlri and worst < Action.TREAT_AS_WITHDRAW:
-        upd.announced.insert(0, (IPV4_UNICAST, next_hop, nlri))
-        if not next_hop:
-            worst = Action.TREAT_AS_WITHDRAW
-            reasons.append("NEXT_HOP missing (RFC 7606 §3 d)")
-    elif nlri:
-        upd.announced.insert(0, (IPV4_UNICAST, next_hop, nlri))
+        _apply_as4(w.items, w.as4_path, w.as4_aggr, upd)
+    if nlri:
+        upd.announced.insert(0, (IPV4_UNICAST, w.next_hop, nlri))
+        if not w.next_hop and w.worst < Action.TREAT_AS_WITHDRAW:
+            w.fail(Action.TREAT_AS_WITHDRAW, "NEXT_HOP missing (RFC 7606 §3 d)")
     if upd.announced:
-        present = {c for c, _f, _v in items}
-        for code in (AttrCode.ORIGIN, AttrCode.AS_PATH):
-            if code not in present and code in seen and worst >= Action.TREAT_AS_WITHDRAW:
-                continue  # already counted as malformed
-            if code not in present:
-                worst = max(worst, Action.TREAT_AS_WITHDRAW)
-                reasons.append(f"{AttrCode(code).name} missing (RFC 7606 §3 d)")
-    if worst >= Action.TREAT_AS_WITHDRAW:
-        upd.error = "; ".join(reasons)
+        _require_well_known(w)
+    if w.worst >= Action.TREAT_AS_WITHDRAW:
+        upd.error = "; ".join(w.reasons)
         upd.withdrawn.extend((fam, pfx) for fam, _nh, pfx in upd.announced)
         upd.announced = []
         return upd
-    if reasons:
-        upd.notes.extend(reasons)
+    if w.reasons:
+        upd.notes.extend(w.reasons)
     if upd.announced:
-        upd.attrs = PathAttrs(items)
+        upd.attrs = PathAttrs(w.items)
     return upd
+
+
+def _require_well_known(w: _Walk) -> None:
+    """RFC 7606 §3 d: routes without ORIGIN or AS_PATH are withdrawn (NEXT_HOP: see above)."""
+    present = {c for c, _f, _v in w.items}
+    for code in (AttrCode.ORIGIN, AttrCode.AS_PATH):
+        if code in present:
+            continue
+        if code in w.seen and w.worst >= Action.TREAT_AS_WITHDRAW:
+            continue  # already counted as malformed
+        w.fail(Action.TREAT_AS_WITHDRAW, f"{AttrCode(code).name} missing (RFC 7606 §3 d)")
 
 
 def _apply_as4(
@@ -431,85 +556,23 @@ def _apply_as4(
     if as4_aggr is not None and AttrCode.AGGREGATOR in idx:
         i = idx[AttrCode.AGGREGATOR]
         code, flags, value = items[i]
-        if len(as4_aggr) != 8 or int.from_bytes(value[:4], "big") != AS_TRANS:
+        if len(as4_aggr) != AGGREGATOR4_LEN or int.from_bytes(value[:AS4_LEN], "big") != AS_TRANS:
             # §4.2.3: an AGGREGATOR that is not AS_TRANS means the aggregating speaker was
             # 2-octet: AS4_AGGREGATOR and AS4_PATH are both ignored.
             upd.notes.append("AS4_AGGREGATOR and AS4_PATH ignored (AGGREGATOR is not AS_TRANS)")
             return
         items[i] = (code, flags, as4_aggr)
     if as4_path is not None and AttrCode.AS_PATH in idx:
-        path4 = decode_as_path(as4_path, 4)
-        if path4 is None or any(
-            t in (AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET) for t, _ in path4
-        ):
+        path4 = decode_as_path(as4_path, AS4_LEN)
+        if path4 is None or any(t in CONFED_SEGMENTS for t, _ in path4):
             upd.notes.append("malformed AS4_PATH discarded (RFC 6793 §6)")
             return
         i = idx[AttrCode.AS_PATH]
         code, flags, value = items[i]
-        path = decode_as_path(value, 4) or ()
-        merged = encode_as_path(merge_as4_path(path, path4), 4)
-        if len(merged) > 0xFFFF:
+        path = decode_as_path(value, AS4_LEN) or ()
+        merged = encode_as_path(merge_as4_path(path, path4), AS4_LEN)
+        if len(merged) > MAX_ATTR_LEN:
             # Same bound as in _as_path: keep AS_PATH rather than build an unencodable value.
             upd.notes.append("AS4_PATH ignored: merged path exceeds 65535 octets")
             return
         items[i] = (code, flags, merged)
-
-
-# ---------------------------------------------------------------------------------------------
-# Encoding
-
-
-def mp_reach_attr(family: Family, next_hop: bytes, nlri: bytes) -> bytes:
-    afi, safi = family
-    value = struct.pack("!HBB", afi, safi, len(next_hop)) + next_hop + b"\0" + nlri
-    return encode_attr(AttrCode.MP_REACH_NLRI, AttrFlag.OPTIONAL, value)
-
-
-def mp_unreach_attr(family: Family, withdrawn: bytes) -> bytes:
-    afi, safi = family
-    return encode_attr(
-        AttrCode.MP_UNREACH_NLRI, AttrFlag.OPTIONAL, struct.pack("!HB", afi, safi) + withdrawn
-    )
-
-
-def next_hop_attr(next_hop: bytes) -> bytes:
-    return encode_attr(AttrCode.NEXT_HOP, AttrFlag.TRANSITIVE, next_hop)
-
-
-def update_message(withdrawn: bytes = b"", attrs: bytes = b"", nlri: bytes = b"") -> bytes:
-    """RFC 4271 §4.3 layout; the caller keeps it within the negotiated maximum length."""
-    return frame(
-        MsgType.UPDATE,
-        struct.pack("!H", len(withdrawn))
-        + withdrawn
-        + struct.pack("!H", len(attrs))
-        + attrs
-        + nlri,
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def end_of_rib(family: Family) -> bytes:
-    """RFC 4724 §2: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI otherwise."""
-    if family == IPV4_UNICAST:
-        return update_message()
-    return update_message(attrs=mp_unreach_attr(family, b""))
-
-
-def attrs_block(
-    attrs: PathAttrs,
-    family: Family,
-    next_hop: bytes,
-    four_octet_as: bool = True,
-    mp_nlri: bytes | None = None,
-) -> bytes:
-    """The attribute field for routes of one family sharing `attrs` and `next_hop`.
-
-    IPv4 unicast goes the RFC 4271 way (NEXT_HOP attribute, NLRI after the attributes); other
-    families carry next hop and NLRI in MP_REACH_NLRI (RFC 4760 §3), placed first as RFC 7606
-    §5.1 asks so a receiver can always find the NLRI.
-    """
-    wire = attrs.wire if four_octet_as else attrs.wire_for_as2()
-    if family == IPV4_UNICAST and len(next_hop) == 4:
-        return next_hop_attr(next_hop) + wire
-    return mp_reach_attr(family, next_hop, mp_nlri or b"") + wire

@@ -38,6 +38,8 @@ PEER_LABELS = ("peer", "type")
 FAMILY_LABELS = ("peer", "type", "family")
 MAX_REQUEST_HEAD = 8192
 REQUEST_TIMEOUT = 5.0
+# RFC 9112 §3: a request line is method, target and version, separated by single spaces.
+_REQUEST_LINE_PARTS = 3
 
 
 class SpeakerCollector(Collector):
@@ -269,7 +271,7 @@ class MetricsServer:
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split()
         text = "text/plain; charset=utf-8"
-        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        if len(parts) != _REQUEST_LINE_PARTS or not parts[2].startswith("HTTP/"):
             return "400 Bad Request", b"bad request\n", text, ""
         method, target = parts[0], parts[1].split("?", 1)[0]
         if method not in ("GET", "HEAD"):

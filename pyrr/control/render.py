@@ -19,9 +19,12 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+_DAY = 24 * 60 * 60  # seconds: older than this, SINCE shows the date instead of the time
+
+
 def _since(ts: float) -> str:
     t = time.localtime(ts)
-    if time.time() - ts > 86400:
+    if time.time() - ts > _DAY:
         return time.strftime("%Y-%m-%d", t)
     return time.strftime("%H:%M:%S", t)
 
@@ -50,8 +53,8 @@ def status_text(st: dict[str, Any]) -> str:
         f"{sum(st['routes'].values())} routes, {st['update_groups']} update group(s)",
         "",
     ]
-    for version, label in ((4, "IPv4"), (6, "IPv6")):
-        peers = [p for p in st["peers"] if (":" in p["address"]) == (version == 6)]
+    for v6, label in ((False, "IPv4"), (True, "IPv6")):
+        peers = [p for p in st["peers"] if (":" in p["address"]) == v6]
         out.append(f"{label} BGP status")
         out.append(table(peer_rows(peers)) if peers else f"No {label} peers found.")
         out.append("")

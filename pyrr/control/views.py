@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
 from ..bgp.attributes import describe_items
-from ..bgp.constants import State
+from ..bgp.constants import IPV4_ADDR_LEN, IPV6_ADDR_LEN, State
 from ..bgp.nlri import (
     IPV4_UNICAST,
     IPV6_UNICAST,
@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 
 
 def next_hop_text(nh: bytes) -> str:
-    if len(nh) == 4:
+    if len(nh) == IPV4_ADDR_LEN:
         return socket.inet_ntop(socket.AF_INET, nh)
-    if len(nh) == 16:
+    if len(nh) == IPV6_ADDR_LEN:
         return socket.inet_ntop(socket.AF_INET6, nh)
-    if len(nh) == 32:
-        glob = socket.inet_ntop(socket.AF_INET6, nh[:16])
-        return f"{glob} ({socket.inet_ntop(socket.AF_INET6, nh[16:])})"
+    if len(nh) == 2 * IPV6_ADDR_LEN:
+        # RFC 2545 §3: a global address, then a link-local one.
+        glob = socket.inet_ntop(socket.AF_INET6, nh[:IPV6_ADDR_LEN])
+        return f"{glob} ({socket.inet_ntop(socket.AF_INET6, nh[IPV6_ADDR_LEN:])})"
     return nh.hex()
 
 

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
+from ..bgp.encode import end_of_rib, pack_announce, pack_withdraw
 from ..bgp.nlri import Family
-from ..bgp.update import end_of_rib
 from ..rib.loc_rib import Change, Rib
 from ..rib.path import Path, Source
 from ..rib.reflect import Role, ebgp_attrs, ibgp_attrs, may_export
-from .packer import pack_announce, pack_withdraw
 
 _PATH_ID_ONE = b"\0\0\0\1"
 

@@ -1,4 +1,5 @@
-"""Test helpers for the sans-IO core: a fake clock and two Sessions joined by an in-memory link."""
+"""Test helpers for the sans-IO core: a fake clock, two Sessions joined by an in-memory link, and
+`attrs_block` to craft UPDATEs the product's encoder (pyrr/bgp/encode.py) would not make."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TypeVar
 
+from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.capabilities import Capabilities
-from pyrr.bgp.constants import MAX_EXTENDED_MESSAGE_LEN, State
+from pyrr.bgp.constants import IPV4_ADDR_LEN, MAX_EXTENDED_MESSAGE_LEN, State
+from pyrr.bgp.encode import mp_reach_attr, next_hop_attr
 from pyrr.bgp.events import Event
 from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.messages import Framer
-from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
+from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 
 E = TypeVar("E", bound=Event)
 
@@ -203,3 +206,23 @@ def feed(session: Session, messages: Iterable[bytes], now: float = 1000.0) -> li
     for msg in messages:
         session.receive_data(msg, now)
     return session.events()
+
+
+def attrs_block(
+    attrs: PathAttrs,
+    family: Family,
+    next_hop: bytes,
+    four_octet_as: bool = True,
+    mp_nlri: bytes | None = None,
+) -> bytes:
+    """The attribute field for routes of one family sharing `attrs` and `next_hop`.
+
+    IPv4 unicast goes the RFC 4271 way (NEXT_HOP attribute, NLRI after the attributes); other
+    families carry next hop and NLRI in MP_REACH_NLRI (RFC 4760 §3), placed first as RFC 7606
+    §5.1 asks so a receiver can always find the NLRI. With `four_octet_as=False` the attributes
+    take their RFC 6793 §4.2.2 form for a 2-octet peer.
+    """
+    wire = attrs.wire if four_octet_as else attrs.wire_for_as2()
+    if family == IPV4_UNICAST and len(next_hop) == IPV4_ADDR_LEN:
+        return next_hop_attr(next_hop) + wire
+    return mp_reach_attr(family, next_hop, mp_nlri or b"") + wire

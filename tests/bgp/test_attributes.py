@@ -21,8 +21,11 @@ from pyrr.bgp.attributes import (
     merge_as4_path,
 )
 from pyrr.bgp.constants import AS_TRANS, AsPathSegType, AttrCode, AttrFlag, Origin
+from pyrr.bgp.encode import update_message
 from pyrr.bgp.nlri import IPV4_UNICAST
-from pyrr.bgp.update import UpdateContext, attrs_block, decode_update, update_message
+from pyrr.bgp.update import UpdateContext, decode_update
+
+from .helpers import attrs_block
 
 SEQ, SET = AsPathSegType.AS_SEQUENCE, AsPathSegType.AS_SET
 CSEQ, CSET = AsPathSegType.AS_CONFED_SEQUENCE, AsPathSegType.AS_CONFED_SET

@@ -23,6 +23,7 @@ from pyrr.bgp.constants import (
     RefreshSubtype,
     State,
 )
+from pyrr.bgp.encode import end_of_rib, update_message
 from pyrr.bgp.errors import LocalProtocolError
 from pyrr.bgp.events import (
     ConnectRequested,
@@ -37,9 +38,8 @@ from pyrr.bgp.events import (
 from pyrr.bgp.fsm import Session, collision_keep_outgoing
 from pyrr.bgp.messages import KEEPALIVE, Notification, Open, RouteRefresh
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, prefix_from_str
-from pyrr.bgp.update import attrs_block, end_of_rib, update_message
 
-from .helpers import FakeClock, SessionPair, caps, config, rid
+from .helpers import FakeClock, SessionPair, attrs_block, caps, config, rid
 from .helpers import feed as _feed
 
 T0 = 1000.0

@@ -17,21 +17,12 @@ from pyrr.bgp.attributes import (
     encode_as_path,
 )
 from pyrr.bgp.constants import AFI, AS_TRANS, AsPathSegType, AttrCode, AttrFlag, UpdateSub
+from pyrr.bgp.encode import end_of_rib, mp_reach_attr, mp_unreach_attr, update_message
 from pyrr.bgp.errors import BGPError
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, encode_prefix
-from pyrr.bgp.update import (
-    _RULES,
-    Action,
-    Update,
-    UpdateContext,
-    attrs_block,
-    decode_update,
-    end_of_rib,
-    mp_reach_attr,
-    mp_unreach_attr,
-    next_hop_attr,
-    update_message,
-)
+from pyrr.bgp.update import _RULES, Action, Update, UpdateContext, decode_update
+
+from .helpers import attrs_block
 
 SEQ, SET = AsPathSegType.AS_SEQUENCE, AsPathSegType.AS_SET
 CSEQ = AsPathSegType.AS_CONFED_SEQUENCE
@@ -868,36 +859,6 @@ def test_as4_attributes_from_4_octet_peer_discarded() -> None:
     assert upd.attrs.get(AttrCode.AS4_PATH) is None
     assert upd.attrs.get(AttrCode.AS4_AGGREGATOR) is None
     assert sum("RFC 6793 §4.1" in n for n in upd.notes) == 2
-
-
-# -- encoders --------------------------------------------------------------------------------
-
-
-def test_update_message_layout() -> None:
-    msg = update_message(withdrawn=P2, attrs=ORIGIN, nlri=P1)
-    assert msg[:16] == b"\xff" * 16
-    assert struct.unpack_from("!HB", msg, 16) == (len(msg), 2)
-    assert msg[19:] == (
-        struct.pack("!H", len(P2)) + P2 + struct.pack("!H", len(ORIGIN)) + ORIGIN + P1
-    )
-
-
-def test_mp_attribute_encoders() -> None:
-    assert mp_reach_attr(IPV6_UNICAST, NH6, V6A) == (
-        b"\x80\x0e" + bytes((5 + 16 + len(V6A),)) + b"\x00\x02\x01\x10" + NH6 + b"\x00" + V6A
-    )
-    assert mp_unreach_attr(IPV6_UNICAST, V6A) == (
-        b"\x80\x0f" + bytes((3 + len(V6A),)) + b"\x00\x02\x01" + V6A
-    )
-    assert next_hop_attr(NH4) == b"\x40\x03\x04" + NH4
-    big = b"".join(pfx(f"fd00:{i:x}::/64") for i in range(40))
-    attr = mp_reach_attr(IPV6_UNICAST, NH6_LL, big)
-    assert attr[0] == 0x90 and struct.unpack_from("!H", attr, 2)[0] == 5 + 32 + len(big)
-
-
-def test_attrs_block_ipv4() -> None:
-    pa = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00")])
-    assert attrs_block(pa, IPV4_UNICAST, NH4) == next_hop_attr(NH4) + pa.wire
 
 
 def test_decode_update_accepts_family_enums() -> None:

@@ -22,9 +22,11 @@ from pyrr.bgp.constants import (
     RefreshSubtype,
 )
 from pyrr.bgp.decode import decode_bytes, decode_hex, parse_hex
+from pyrr.bgp.encode import end_of_rib, mp_reach_attr, mp_unreach_attr, update_message
 from pyrr.bgp.messages import KEEPALIVE, Notification, Open, RouteRefresh, shutdown_notification
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, encode_prefix, prefix_from_str
-from pyrr.bgp.update import attrs_block, end_of_rib, mp_reach_attr, mp_unreach_attr, update_message
+
+from ..bgp.helpers import attrs_block
 
 WK = AttrFlag.TRANSITIVE
 OPT = AttrFlag.OPTIONAL

@@ -9,10 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.constants import MAX_MESSAGE_LEN, AttrCode
+from pyrr.bgp.encode import end_of_rib, pack_announce
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
-from pyrr.bgp.update import end_of_rib
 from pyrr.out.groups import GroupKey, Outbound, UpdateGroup
-from pyrr.out.packer import pack_announce
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Path, Source
 from pyrr.rib.reflect import Role, ibgp_attrs, may_export

@@ -63,9 +63,9 @@ async def drive(args: argparse.Namespace, result: dict[str, object]) -> None:
     """Run the scenario, filling `result` as it goes (so a failure still reports the rest)."""
     # Imported here: the pyrr entry point must patch the watermarks before pyrr loads.
     from pyrr.bgp.constants import AttrCode, AttrFlag, State
+    from pyrr.bgp.encode import pack_announce, pack_withdraw
     from pyrr.bgp.nlri import IPV4_UNICAST, prefix_from_str
     from pyrr.control.server import request
-    from pyrr.out.packer import pack_announce, pack_withdraw
 
     from ..peer_sim import SimPeer, basic_attrs
 

@@ -1,4 +1,5 @@
-"""UPDATE packing: what goes in comes back out of pyrr's decoder, within the size limit, dense."""
+"""The UPDATE encoder (pyrr/bgp/encode.py): the message and attribute primitives byte for byte,
+and packing: what goes in comes back out of pyrr's decoder, within the size limit, dense."""
 
 from __future__ import annotations
 
@@ -7,11 +8,26 @@ import struct
 
 import pytest
 
-from pyrr.bgp.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
+from pyrr.bgp.attributes import PathAttrs
+from pyrr.bgp.constants import (
+    HEADER_LEN,
+    MAX_EXTENDED_MESSAGE_LEN,
+    MAX_MESSAGE_LEN,
+    AttrCode,
+    AttrFlag,
+)
+from pyrr.bgp.encode import (
+    mp_reach_attr,
+    mp_unreach_attr,
+    next_hop_attr,
+    pack_announce,
+    pack_withdraw,
+    update_message,
+)
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_str
-from pyrr.out.packer import pack_announce, pack_withdraw
 
 from ..rib.factories import attrs, decode_messages, nh, pfx, with_path_id
+from .helpers import attrs_block
 
 ATTRS = attrs(
     local_pref=100,
@@ -40,10 +56,49 @@ def v6_slash64(n: int) -> list[bytes]:
     ]
 
 
+WK = AttrFlag.TRANSITIVE
+NH4 = nh("10.0.0.11")
+NH6 = nh("fd00::11")
+NH6_LL = NH6 + nh("fe80::11")
+ORIGIN = b"\x40\x01\x01\x00"  # ORIGIN IGP, well-known flags
+P1, P2 = pfx("10.65.0.0/26"), pfx("192.168.0.0/16")
+V6A = pfx("fd00:10:244::/122")
+
+
 def check_sizes(msgs: list[bytes], max_len: int) -> None:
     for m in msgs:
         assert len(m) <= max_len
         assert struct.unpack_from("!H", m, 16)[0] == len(m)
+
+
+# -- message and attribute primitives ----------------------------------------------------------
+
+
+def test_update_message_layout() -> None:
+    msg = update_message(withdrawn=P2, attrs=ORIGIN, nlri=P1)
+    assert msg[:16] == b"\xff" * 16
+    assert struct.unpack_from("!HB", msg, 16) == (len(msg), 2)
+    assert msg[19:] == (
+        struct.pack("!H", len(P2)) + P2 + struct.pack("!H", len(ORIGIN)) + ORIGIN + P1
+    )
+
+
+def test_mp_attribute_encoders() -> None:
+    assert mp_reach_attr(IPV6_UNICAST, NH6, V6A) == (
+        b"\x80\x0e" + bytes((5 + 16 + len(V6A),)) + b"\x00\x02\x01\x10" + NH6 + b"\x00" + V6A
+    )
+    assert mp_unreach_attr(IPV6_UNICAST, V6A) == (
+        b"\x80\x0f" + bytes((3 + len(V6A),)) + b"\x00\x02\x01" + V6A
+    )
+    assert next_hop_attr(NH4) == b"\x40\x03\x04" + NH4
+    big = b"".join(pfx(f"fd00:{i:x}::/64") for i in range(40))
+    attr = mp_reach_attr(IPV6_UNICAST, NH6_LL, big)
+    assert attr[0] == 0x90 and struct.unpack_from("!H", attr, 2)[0] == 5 + 32 + len(big)
+
+
+def test_attrs_block_ipv4() -> None:
+    pa = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00")])
+    assert attrs_block(pa, IPV4_UNICAST, NH4) == next_hop_attr(NH4) + pa.wire
 
 
 # -- round trips ----------------------------------------------------------------------------
