@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import struct
 
-from ..bgp.attributes import encode_attr
-from ..bgp.constants import HEADER_LEN, MARKER, AttrCode, AttrFlag, MsgType
-from ..bgp.nlri import IPV4_UNICAST, Family
-from ..bgp.update import mp_unreach_attr
+from .attributes import encode_attr
+from .constants import HEADER_LEN, MARKER, AttrCode, AttrFlag, MsgType
+from .nlri import IPV4_UNICAST, Family
+from .update import mp_unreach_attr
 
 # Header (19) + withdrawn length (2) + attribute length (2).
 _UPDATE_OVERHEAD = HEADER_LEN + 4
@@ -98,3 +98,9 @@ def pack_withdraw(family: Family, prefixes: list[bytes], max_len: int) -> list[b
         return [_message(run, b"", b"") for run in _chunks(prefixes, room)]
     room = max_len - _UPDATE_OVERHEAD - 4 - 3
     return [_message(b"", mp_unreach_attr(family, run), b"") for run in _chunks(prefixes, room)]
+
+
+# TEMPORARY (arch-core branch): the codec branch provides the real one encoder.
+from .update import end_of_rib  # noqa: E402
+
+__all__ = ["end_of_rib", "pack_announce", "pack_withdraw"]
