@@ -97,7 +97,9 @@ class Speaker:
         return [k for k, n in self.peers.items() if n.established is not None]
 
     def take_effects(self) -> list[Effect]:
-        effects, self.effects = self.effects, []
+        # Cleared in place: every neighbour holds this very list.
+        effects = self.effects[:]
+        self.effects.clear()
         return effects
 
     def next_timer(self) -> float | None:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyrr.bgp.constants import State
 from pyrr.config import parse_host_port
 from pyrr.control.metrics import MetricsServer
-from pyrr.speaker import Speaker
+from pyrr.transport.host import Host
 
 from .ops.daemon import PYRR_BIN, pyrr_env, running, write_config
 from .peer_sim import SimPeer, free_port, wait_for
@@ -55,7 +55,7 @@ def test_two_peers_established_and_their_prefixes() -> None:
     async def go() -> None:
         port = free_port()
         addrs = ["127.0.4.1", "127.0.4.2"]
-        sp = Speaker(make_config(port, [client(a) for a in addrs]), asyncio.get_running_loop())
+        sp = Host(make_config(port, [client(a) for a in addrs]), asyncio.get_running_loop())
         await sp.start()
         mport = free_port()
         metrics = MetricsServer(sp, f"127.0.0.1:{mport}")
@@ -81,7 +81,9 @@ def test_two_peers_established_and_their_prefixes() -> None:
                 lambda: len(sims[1].prefixes()) == 3 and len(sims[0].prefixes()) == 1,
                 what="reflection",
             )
-            await wait_for(lambda: all(len(p.eor_at) == 2 for p in sp.peers.values()), what="EoR")
+            await wait_for(
+                lambda: all(len(p.eor_at) == 2 for p in sp.speaker.peers.values()), what="EoR"
+            )
 
             code, ctype, body = await asyncio.to_thread(scrape, url)
             assert code == 200
@@ -127,7 +129,7 @@ def test_two_peers_established_and_their_prefixes() -> None:
 
             # A session that goes down: state, flap, prefixes gone.
             sims[1].close()
-            await wait_for(lambda: sp.peers[b].state != State.ESTABLISHED, what="down")
+            await wait_for(lambda: sp.speaker.peers[b].state != State.ESTABLISHED, what="down")
             s = parse((await asyncio.to_thread(scrape, url))[2])
             assert value(s, "pyrr_peer_up", peer=b, type="client") == 0
             assert value(s, "pyrr_peer_flaps_total", peer=b, type="client") == 1
@@ -146,7 +148,7 @@ def test_two_peers_established_and_their_prefixes() -> None:
 
 def test_http_details() -> None:
     async def go() -> None:
-        sp = Speaker(make_config(free_port(), []), asyncio.get_running_loop())
+        sp = Host(make_config(free_port(), []), asyncio.get_running_loop())
         await sp.start()
         mport = free_port()
         metrics = MetricsServer(sp, f"127.0.0.1:{mport}")

@@ -39,7 +39,7 @@ def resolve(
             continue
         st = other.session.state
         if st == State.ESTABLISHED:
-            if not new.outgoing and gr_helper and peer_open.capabilities.graceful_restart:
+            if _restarted(new, other, peer_open, gr_helper):
                 out.append((other, Outcome.PEER_RESTARTED))
                 continue
             # §6.8: a collision with an Established session closes the new connection. (An
@@ -64,3 +64,16 @@ def resolve(
             if loser is new:
                 return out
     return out
+
+
+def _restarted(new: Link, established: Link, peer_open: Open, gr_helper: bool) -> bool:
+    """RFC 4724 §4.2: a new connection from the peer, opened after our session with it came
+    up, carrying an OPEN with graceful restart, is the peer back from a restart.
+
+    One opened *before* the session came up is the other half of a collision (§6.8: both
+    sides dialed at once), never a restart: the peer had not restarted yet.
+    """
+    if new.outgoing or not gr_helper or peer_open.capabilities.graceful_restart is None:
+        return False
+    up_at = established.session.established_at
+    return up_at is None or new.opened_at > up_at

@@ -35,9 +35,17 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelDial:
+    """Stop the dial `attempt` if its TCP connection is not up yet (an inbound connection from
+    the neighbour arrived meanwhile); one that is up is still reported with `connected`."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionsChanged:
     """The set of Established neighbours changed (remembered for a graceful restart)."""
 
 
-Effect = Dial | SessionsChanged
+Effect = Dial | CancelDial | SessionsChanged
 SESSIONS_CHANGED: Final = SessionsChanged()

@@ -33,12 +33,13 @@ class Sink(Protocol):
 
 
 class Link:
-    __slots__ = ("closed", "outgoing", "session", "sink")
+    __slots__ = ("closed", "opened_at", "outgoing", "session", "sink")
 
-    def __init__(self, session: Session, sink: Sink, outgoing: bool) -> None:
+    def __init__(self, session: Session, sink: Sink, outgoing: bool, opened_at: float) -> None:
         self.session = session
         self.sink = sink
         self.outgoing = outgoing
+        self.opened_at = opened_at  # the `now` its TCP connection came up
         self.closed = False  # close or abort was asked of the sink: nothing more is written
 
     def __repr__(self) -> str:

@@ -45,7 +45,7 @@ from ..export.policy import Role, role_of
 from ..rib.path import Source
 from .backoff import Backoff
 from .collision import Outcome, resolve
-from .effects import SESSIONS_CHANGED, Dial, Effect
+from .effects import SESSIONS_CHANGED, CancelDial, Dial, Effect
 from .graceful import Helper
 from .link import Link, Sink
 from .local import Local
@@ -89,7 +89,8 @@ class Neighbor:
         )
         self.links: list[Link] = []
         self.dialer: Session | None = None  # a session in Connect/Active waiting for TCP
-        self.dial_attempt = 0  # the Dial under way (0: none)
+        self.dial_attempt = 0  # the Dial under way (0: none) ...
+        self.dial_session: Session | None = None  # ... for this session
         self.established: Link | None = None
         self.negotiated: Negotiated | None = None
         self.group_key: GroupKey | None = None  # set while a member of the export layer
@@ -158,8 +159,12 @@ class Neighbor:
 
     def accept(self, sink: Sink, now: float) -> Link:
         """An inbound connection from this peer: it gets a fresh session (RFC 4271 §8.2.2:
-        a connection arriving in Connect/Active moves the FSM to OpenSent)."""
-        self._cancel_dialer()
+        a connection arriving in Connect/Active moves the FSM to OpenSent). Our own dial stops
+        retrying; one whose TCP connection is already up still becomes a link, and §6.8
+        collision resolution decides between the two."""
+        self.dialer = None
+        if self.dial_attempt:
+            self.effects.append(CancelDial(self.dial_attempt))
         waiting = [
             c
             for c in self.links
@@ -173,19 +178,22 @@ class Neighbor:
 
     def connected(self, attempt: int, sink: Sink, now: float) -> Link | None:
         """Our dial succeeded; None when it is no longer wanted (the caller closes it)."""
-        s = self.dialer
+        s = self.dial_session
         if attempt != self.dial_attempt or s is None or self.stopped:
             return None
-        self.dialer = None
         self.dial_attempt = 0
+        self.dial_session = None
+        if self.dialer is s:
+            self.dialer = None
         return self._open(s, sink, True, now)
 
     def dial_failed(self, attempt: int, now: float, error: str) -> None:
         if attempt != self.dial_attempt:
             return
+        s = self.dial_session
         self.dial_attempt = 0
-        s = self.dialer
-        if s is not None:
+        self.dial_session = None
+        if s is not None and s is self.dialer:
             self.last_error = error
             s.connection_failed(now)
             self._drive_dialer(now)
@@ -276,7 +284,10 @@ class Neighbor:
 
     def _cancel_dialer(self) -> None:
         self.dialer = None
+        if self.dial_attempt:
+            self.effects.append(CancelDial(self.dial_attempt))
         self.dial_attempt = 0
+        self.dial_session = None
 
     def _drive_dialer(self, now: float) -> None:
         s = self.dialer
@@ -285,6 +296,7 @@ class Neighbor:
         for ev in s.events():
             if isinstance(ev, ConnectRequested) and not self.dial_attempt:
                 self.dial_attempt = next(_attempts)
+                self.dial_session = s
                 timeout = max(MIN_CONNECT_TIMEOUT, s.config.connect_retry_time)
                 local = self.local.source_address(self.config)
                 self.effects.append(Dial(self, self.dial_attempt, local, timeout))
@@ -294,7 +306,7 @@ class Neighbor:
     # -- one link's events -------------------------------------------------------------------
 
     def _open(self, s: Session, sink: Sink, outgoing: bool, now: float) -> Link:
-        link = Link(s, sink, outgoing)
+        link = Link(s, sink, outgoing, now)
         self.links.append(link)
         s.connection_made(now)
         self._process(link, now)

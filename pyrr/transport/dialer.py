@@ -50,11 +50,19 @@ async def dial(host: ConnectionHost, loop: asyncio.AbstractEventLoop, effect: Di
         sock.close()
         _failed(host, loop, effect, f"connect: {exc or 'timeout'}")
         return
-    except BaseException:
+    except asyncio.CancelledError:
+        # CancelDial (or shutdown): the neighbour must know this attempt is over.
         sock.close()
+        _failed(host, loop, effect, "connect: cancelled")
         raise
     conn = Connection(host, loop, effect)
-    await loop.connect_accepted_socket(lambda: conn, sock)
+    try:
+        await loop.connect_accepted_socket(lambda: conn, sock)
+    except asyncio.CancelledError:
+        if conn.transport is None:  # connection_made never ran: nobody owns the socket
+            sock.close()
+            _failed(host, loop, effect, "connect: cancelled")
+        raise
 
 
 def _failed(

@@ -17,7 +17,7 @@ import structlog
 
 from ..config import Config
 from ..ops.restart_state import load_state, save_state
-from ..session.effects import Dial
+from ..session.effects import CancelDial, Dial
 from ..session.link import Link
 from ..session.neighbor import Neighbor
 from ..session.recovery import DEFERRAL_BOUND
@@ -50,7 +50,7 @@ class Host:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._state_timer: asyncio.TimerHandle | None = None
-        self._dials: set[asyncio.Task[None]] = set()
+        self._dials: dict[int, asyncio.Task[None]] = {}  # by attempt
         # Wall clock minus loop clock: what status shows as dates (the speaker knows only the
         # loop's monotonic time).
         self.wall_offset = time.time() - self.loop.time()
@@ -115,7 +115,7 @@ class Host:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._timer_at = None
-        for task in self._dials:
+        for task in self._dials.values():
             task.cancel()
 
     # -- the speaker's decisions -------------------------------------------------------------
@@ -125,9 +125,11 @@ class Host:
         if sp.effects:
             for effect in sp.take_effects():
                 if isinstance(effect, Dial):
-                    task = self.loop.create_task(dial(self, self.loop, effect))
-                    self._dials.add(task)
-                    task.add_done_callback(self._dials.discard)
+                    self._dial(effect)
+                elif isinstance(effect, CancelDial):
+                    task = self._dials.get(effect.attempt)
+                    if task is not None:
+                        task.cancel()
                 else:
                     self._sessions_changed()
         at = sp.timers.next_at()
@@ -136,6 +138,11 @@ class Host:
                 self._timer.cancel()
             self._timer_at = at
             self._timer = self.loop.call_at(at, self._on_timer)
+
+    def _dial(self, effect: Dial) -> None:
+        task = self.loop.create_task(dial(self, self.loop, effect))
+        self._dials[effect.attempt] = task
+        task.add_done_callback(lambda _t: self._dials.pop(effect.attempt, None))
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None

@@ -9,6 +9,7 @@ the owner's business.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol
 
 from ..bgp.events import Event
@@ -71,7 +72,7 @@ class SessionStream(Stream):
         if at is not None:
             self._timer = self.loop.call_at(at, self._on_timer)
 
-    def write_messages(self, messages: list[bytes]) -> None:
+    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
         """Write encoded messages (UPDATEs) behind what the session has queued."""
         if not self.session.closing:
             self.session.note_updates_sent(len(messages))

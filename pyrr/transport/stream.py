@@ -49,13 +49,18 @@ class Stream(asyncio.Protocol):
             t.writelines(chunks)
             self.bytes_out += sum(map(len, chunks))
 
-    def local_address(self) -> str | None:
-        """Our address on this connection, looked up when first asked (one system call that
-        most connections never need: only eBGP next-hop-self uses it)."""
+    @property
+    def local(self) -> tuple[str, int] | None:
+        """Our address and port on this connection, looked up when first asked (one system
+        call that most connections never need: only eBGP next-hop-self uses it)."""
         if self._local is None and self.transport is not None:
             sock = self.transport.get_extra_info("sockname")
             self._local = (sock[0], sock[1]) if sock else None
-        return self._local[0] if self._local else None
+        return self._local
+
+    def local_address(self) -> str | None:
+        local = self.local
+        return local[0] if local else None
 
     @property
     def write_buffer_size(self) -> int:

@@ -27,12 +27,12 @@ from pyrr.bgp.constants import (
     OpenSub,
     State,
 )
+from pyrr.bgp.encode import pack_announce
 from pyrr.bgp.events import SessionDown
 from pyrr.bgp.fsm import Session
 from pyrr.bgp.messages import KEEPALIVE, Framer, Open, decode_open
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 from pyrr.bgp.update import UpdateContext, decode_update
-from pyrr.out.packer import pack_announce
 
 from .helpers import config, rid
 

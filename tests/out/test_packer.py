@@ -8,8 +8,8 @@ import struct
 import pytest
 
 from pyrr.bgp.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
+from pyrr.bgp.encode import pack_announce, pack_withdraw
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_str
-from pyrr.out.packer import pack_announce, pack_withdraw
 
 from ..rib.factories import attrs, decode_messages, nh, pfx, with_path_id
 

@@ -39,7 +39,7 @@ MARKER = "10.255.{}.0/24"
 
 
 def run_pyrr(config: str, sock: str, high: int, low: int) -> int:
-    import pyrr.transport.protocol as proto
+    import pyrr.transport.stream as proto
 
     proto.HIGH_WATER = high
     proto.LOW_WATER = low
@@ -63,9 +63,9 @@ async def drive(args: argparse.Namespace, result: dict[str, object]) -> None:
     """Run the scenario, filling `result` as it goes (so a failure still reports the rest)."""
     # Imported here: the pyrr entry point must patch the watermarks before pyrr loads.
     from pyrr.bgp.constants import AttrCode, AttrFlag, State
+    from pyrr.bgp.encode import pack_announce, pack_withdraw
     from pyrr.bgp.nlri import IPV4_UNICAST, prefix_from_str
     from pyrr.control.server import request
-    from pyrr.out.packer import pack_announce, pack_withdraw
 
     from ..peer_sim import SimPeer, basic_attrs
 
