@@ -14,7 +14,7 @@ from pyrr.session.collision import Outcome, resolve
 from pyrr.session.neighbor import MAX_PENDING_INBOUND, Neighbor
 
 from ..rib.factories import decode_messages, update
-from .harness import FAMS, T0, World
+from .harness import FAMS, T0, World, caps
 
 
 def state_of(n: Neighbor) -> State:
@@ -148,7 +148,10 @@ def test_open_wait_and_hold_timers_expire_without_sleeping() -> None:
     assert n.last_error == "hold timer expired"
     # An Established session whose peer goes quiet: the negotiated hold time (9 s) ends it.
     r = w.up(n, hold_time=9)
+    w.advance(30)  # more than three hold times: the peer's KEEPALIVEs restart the timer
+    assert r.state == State.ESTABLISHED and n.state == State.ESTABLISHED
     keepalives = len(r.take((MsgType.KEEPALIVE,)))
+    assert keepalives >= 9  # and ours went out every hold/3 (RFC 4271 §4.4)
     r.mute = True  # the peer stops sending, and stops reading
     w.advance(8.9)
     assert r.notification() is None
@@ -156,7 +159,7 @@ def test_open_wait_and_hold_timers_expire_without_sleeping() -> None:
     w.advance(0.2)
     note = r.notification()
     assert note is not None and note.code == ErrCode.HOLD_TIMER_EXPIRED
-    assert n.state != State.ESTABLISHED and keepalives >= 0
+    assert state_of(n) != State.ESTABLISHED
 
 
 def test_a_peer_that_stops_reading_leaves_the_stream_and_is_dropped() -> None:
@@ -310,3 +313,27 @@ def test_restart_deferral_is_bounded() -> None:
     assert ra.take() == []
     w.advance(0.2)
     assert decode_messages(ra.take()).end_of_rib == list(FAMS)
+
+
+def test_an_inbound_connection_older_than_the_session_is_a_collision_not_a_restart() -> None:
+    """Both sides dialed at once and our connection came up first: the peer's connection, open
+    since before that, is the other half of a collision (§6.8), not the peer back from a restart
+    (RFC 4724 §4.2); treating it as a restart would end the good session."""
+    from pyrr.bgp.capabilities import GracefulRestart
+
+    w = World()
+    n = w.peer("10.0.0.1", passive=False)
+    dial = w.dials[-1]
+    gr = GracefulRestart(restart_time=120, families=((IPV4_UNICAST, True),))
+    early = w.connect(n, caps(gr=gr), silent=True)  # its TCP connection is up, OPEN not yet
+    w.advance(0.5)
+    ours = w.connect(n, caps(gr=gr), dial=dial)
+    assert ours.state == State.ESTABLISHED and n.established is ours.link
+    w.advance(0.5)
+    early.mute = False
+    early.session.connection_made(w.now)  # now its OPEN arrives
+    w.pump()
+    note = early.notification()
+    assert note is not None and note.subcode == CeaseSub.CONNECTION_COLLISION_RESOLUTION
+    assert n.established is ours.link and ours.state == State.ESTABLISHED
+    assert n.flaps == 0 and not n.source.stale
