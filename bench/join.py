@@ -19,10 +19,11 @@ from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.constants import AttrCode
 from pyrr.bgp.nlri import IPV4_UNICAST
 from pyrr.bgp.update import Update
-from pyrr.out.groups import GroupKey, Outbound
+from pyrr.export.export import Export
+from pyrr.export.group import GroupKey
+from pyrr.export.policy import Role
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Source
-from pyrr.rib.reflect import Role
 
 from .memory import _source
 
@@ -32,10 +33,11 @@ BLOCKS = 4
 class _Member:
     def __init__(self, src: Source) -> None:
         self.source = src
+        self.key = src.key
         self.written = 0
 
-    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
-        self.written += sum(len(m) for m in messages)
+    def send_updates(self, chunks: Sequence[bytes | memoryview], count: int) -> None:
+        self.written += sum(len(m) for m in chunks)
 
 
 def measure(n: int) -> tuple[float, int]:
@@ -55,11 +57,11 @@ def measure(n: int) -> tuple[float, int]:
         hop = bytes((198, 18, i >> 8 & 255, i & 255))
         upd = Update(attrs=attrs, announced=[(IPV4_UNICAST, hop, prefixes)])
         rib.apply_update(m.source, upd, frozenset())
-    out = Outbound(rib, 1, lambda fn: None)
+    out = Export(rib, 1, lambda fn: None)
     key = GroupKey(Role.CLIENT, (IPV4_UNICAST,), True, False, frozenset())
     t0 = time.process_time()
     for m in members:
-        out.join(key, m)
+        out.join(m, key)
     return time.process_time() - t0, sum(m.written for m in members)
 
 

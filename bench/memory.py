@@ -21,18 +21,20 @@ from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.constants import AttrCode
 from pyrr.bgp.nlri import IPV4_UNICAST
 from pyrr.bgp.update import Update
-from pyrr.out.groups import GroupKey, Outbound
+from pyrr.export.export import Export
+from pyrr.export.group import GroupKey
+from pyrr.export.policy import Role
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Source
-from pyrr.rib.reflect import Role
 
 
 class _Member:
     def __init__(self, src: Source) -> None:
         self.source = src
+        self.key = src.key
 
-    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
-        del messages  # only the group's own structures are measured
+    def send_updates(self, chunks: Sequence[bytes | memoryview], count: int) -> None:
+        del chunks, count  # only the group's own structures are measured
 
 
 def _prefixes(count: int) -> list[bytes]:
@@ -74,10 +76,10 @@ def measure(count: int) -> dict[str, float]:
     out: dict[str, float] = {"rib_bytes_per_prefix": rib_cost / count}
     for members in (1, 10, 100):
         before = tracemalloc.get_traced_memory()[0]
-        ob = Outbound(rib, 1, lambda fn: None)
+        ob = Export(rib, 1, lambda fn: None)
         key = GroupKey(Role.CLIENT, (IPV4_UNICAST,), True, False, frozenset())
         for i in range(members):
-            ob.join(key, _Member(_source(i + 1)))
+            ob.join(_Member(_source(i + 1)), key)
         gc.collect()
         out[f"adj_out_bytes_per_prefix_{members}_members"] = (
             tracemalloc.get_traced_memory()[0] - before

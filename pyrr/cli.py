@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _host_port(text: str) -> str:
-    from .config import parse_host_port
+    from .store.limits import parse_host_port
 
     try:
         parse_host_port(text)

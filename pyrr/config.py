@@ -69,20 +69,6 @@ class ControlConfig:
     metrics: str = ""  # "ADDRESS:PORT" of the Prometheus /metrics endpoint; "" = off
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
-    """Split "127.0.0.1:9179" or "[::1]:9179" into (address, port); ValueError otherwise."""
-    host, sep, port = text.strip().rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if ip_address(host).version != 6:
-            raise ValueError(f"{host} in brackets is not an IPv6 address")
-    elif ":" in host:
-        raise ValueError("write an IPv6 address in brackets, like [::1]:9179")
-    if not sep or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise ValueError("expected ADDRESS:PORT with a port between 1 and 65535")
-    return str(ip_address(host)), int(port)
-
-
 @dataclass(frozen=True, slots=True)
 class Config:
     bgp: GlobalConfig

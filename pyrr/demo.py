@@ -34,9 +34,9 @@ from .bgp.fsm import Session, SessionConfig
 from .bgp.nlri import IPV4_UNICAST, prefix_from_str, prefix_to_str
 from .config import Config
 from .control import render, views
-from .speaker import Speaker
 from .store.file.toml_config import load_text
-from .transport.protocol import Connection
+from .transport.host import Host
+from .transport.session_stream import SessionStream
 
 DEMO_CONFIG = "demo.toml"
 
@@ -60,7 +60,7 @@ class SimNode:
     rr: tuple[str, int]
     loop: asyncio.AbstractEventLoop
     learned: dict[str, str] = field(default_factory=dict)  # prefix -> next hop
-    conn: Connection | None = None
+    conn: SessionStream | None = None
     established = False
     down_reason = ""
 
@@ -79,12 +79,12 @@ class SimNode:
         sock.setblocking(False)
         sock.bind((self.address, 0))
         await self.loop.sock_connect(sock, self.rr)
-        conn = Connection(self.session(), self, True, self.loop)
+        conn = SessionStream(self.session(), self, True, self.loop)
         self.conn = conn
         await self.loop.connect_accepted_socket(lambda: conn, sock)
 
-    # ConnectionOwner
-    def on_events(self, conn: Connection, events: list[Event]) -> None:
+    # SessionOwner
+    def on_events(self, conn: SessionStream, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, Established):
                 self.established = True
@@ -95,16 +95,10 @@ class SimNode:
                 self.established = False
                 self.down_reason = ev.reason
 
-    def on_pause_writing(self, conn: Connection) -> None:
-        pass  # a simulated node sends one UPDATE; nothing to throttle
-
-    def on_resume_writing(self, conn: Connection) -> None:
-        pass
-
-    def on_connection_lost(self, conn: Connection) -> None:
+    def on_connection_lost(self, conn: SessionStream) -> None:
         self.established = False
 
-    def _announce(self, conn: Connection) -> None:
+    def _announce(self, conn: SessionStream) -> None:
         attrs = PathAttrs(
             [
                 (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, bytes((Origin.IGP,))),
@@ -114,8 +108,7 @@ class SimNode:
         )
         fam, pfx = prefix_from_str(self.block)
         nh = socket.inet_aton(self.address)
-        msgs = pack_announce(fam, attrs.wire, nh, [pfx], MAX_MESSAGE_LEN)
-        conn.write_messages([*msgs])
+        conn.write_messages(pack_announce(fam, attrs.wire, nh, [pfx], MAX_MESSAGE_LEN))
 
     def _learn(self, ev: UpdateReceived) -> None:
         upd = ev.update
@@ -154,9 +147,9 @@ def _converged(nodes: Sequence[SimNode]) -> bool:
     return all(n.established and n.learned.keys() >= blocks - {n.block} for n in nodes)
 
 
-def peer_table(speaker: Speaker) -> str:
+def peer_table(host: Host) -> str:
     """`calicoctl node status` style, from the same view `pyrr status` uses."""
-    return render.table(render.peer_rows(views.status(speaker)["peers"]))
+    return render.table(render.peer_rows(views.status(host)["peers"]))
 
 
 def routes_report(nodes: Sequence[SimNode]) -> str:
@@ -174,8 +167,8 @@ async def run_demo(
     stream = out or sys.stdout
     loop = asyncio.get_running_loop()
     cfg = demo_config(port)
-    speaker = Speaker(cfg, loop)
-    await speaker.start()
+    host = Host(cfg, loop)
+    await host.start()
     nodes = _nodes(cfg, loop)
     try:
         await asyncio.gather(*(n.connect() for n in nodes))
@@ -196,7 +189,7 @@ async def run_demo(
             file=stream,
         )
         print("IPv4 BGP status", file=stream)
-        print(peer_table(speaker), file=stream)
+        print(peer_table(host), file=stream)
         print("", file=stream)
         print(routes_report(nodes), file=stream)
         stream.flush()
@@ -209,4 +202,4 @@ async def run_demo(
     finally:
         for n in nodes:
             n.close()
-        await speaker.stop()
+        await host.stop()

@@ -1,4 +1,6 @@
-"""Running the speaker in an event loop: uvloop when available, signals, reload."""
+"""Running pyrr in an event loop: uvloop when available, the signals (SIGTERM/SIGINT stop,
+SIGUSR2 stops for a graceful restart, SIGHUP reloads), the control socket, metrics and
+sd_notify around the speaker's asyncio host."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from .bgp.constants import State
 from .config import Config, ConfigError
 from .control.server import ControlServer, default_socket_path
 from .ops.sdnotify import Notifier
-from .speaker import Speaker
+from .transport.host import Host
 
 if TYPE_CHECKING:
     from .control.metrics import MetricsServer
@@ -56,17 +58,17 @@ async def serve(
     control_path = control_socket or config.control.socket or default_socket_path()
     # The restart state lives beside the control socket (/run/pyrr): it survives a restart of
     # the process, not a reboot, which is exactly the lifetime RFC 4724 state should have.
-    speaker = Speaker(config, loop, state_path=Path(control_path).parent / STATE_FILE)
+    host = Host(config, loop, state_path=Path(control_path).parent / STATE_FILE)
     try:
-        await speaker.start()
+        await host.start()
     except BaseException:
         if source is not None:
             await source.stop()  # e.g. the BGP port is taken: leave etcd cleanly
         raise
     if source is not None:
-        source.attach(speaker)
-    metrics = await _start_metrics(speaker, config.control.metrics)
-    control = ControlServer(speaker, control_path)
+        source.attach(host)
+    metrics = await _start_metrics(host, config.control.metrics)
+    control = ControlServer(host, control_path)
     try:
         await control.start()
     except OSError as err:
@@ -88,8 +90,8 @@ async def serve(
             notifier.ready(f"reload failed: {err}")
             return
         log.info("configuration reloaded", peers=len(new.peers))
-        speaker.reconfigure(new)
-        notifier.ready(_status_line(speaker))
+        host.reconfigure(new)
+        notifier.ready(_status_line(host))
 
     graceful_restart = False
 
@@ -105,8 +107,8 @@ async def serve(
     # systemd Type=notify: ready once listening with the configuration loaded and the signal
     # handlers in place (a reload right after start must not kill us); the watchdog is fed
     # from a loop timer, so a stuck loop gets the service restarted.
-    notifier.ready(_status_line(speaker))
-    notifier.start_watchdog(loop, lambda: _status_line(speaker))
+    notifier.ready(_status_line(host))
+    notifier.start_watchdog(loop, lambda: _status_line(host))
     try:
         await done.wait()
     finally:
@@ -120,10 +122,10 @@ async def serve(
     if source is not None:
         await source.stop(graceful_restart=graceful_restart)
     if graceful_restart:
-        await speaker.stop_for_restart()
+        await host.stop_for_restart()
     else:
         log.info("shutting down")
-        await speaker.stop()
+        await host.stop()
     notifier.close()
     # After SIGUSR2 the supervisor should start us again at once (systemd
     # RestartForceExitStatus=75, Docker --restart on-failure): EX_TEMPFAIL says so.
@@ -145,13 +147,13 @@ async def _first_snapshot(loop: asyncio.AbstractEventLoop, source: CalicoSource)
             loop.remove_signal_handler(sig)
 
 
-async def _start_metrics(speaker: Speaker, address: str) -> MetricsServer | None:
+async def _start_metrics(host: Host, address: str) -> MetricsServer | None:
     """The opt-in Prometheus endpoint; a failure to bind is logged, like the control socket's."""
     if not address:
         return None
     from .control.metrics import MetricsServer
 
-    server = MetricsServer(speaker, address)
+    server = MetricsServer(host, address)
     try:
         await server.start()
     except OSError as err:
@@ -160,6 +162,7 @@ async def _start_metrics(speaker: Speaker, address: str) -> MetricsServer | None
     return server
 
 
-def _status_line(speaker: Speaker) -> str:
-    up = sum(1 for p in speaker.peers.values() if p.state == State.ESTABLISHED)
-    return f"{up}/{len(speaker.peers)} peers established, {len(speaker.rib)} prefixes"
+def _status_line(host: Host) -> str:
+    sp = host.speaker
+    up = sum(1 for p in sp.peers.values() if p.state == State.ESTABLISHED)
+    return f"{up}/{len(sp.peers)} peers established, {len(sp.rib)} prefixes"

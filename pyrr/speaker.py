@@ -1,39 +1,34 @@
-"""The speaker: wires configured peers, the RIB and the update groups together, listens for
-inbound connections and applies configuration changes. It owns listening sockets only."""
+"""The speaker, sans-IO: the configured neighbours, the RIB and the export layer of one pyrr,
+and the decisions that concern more than one neighbour (who an inbound connection belongs to,
+what a new configuration changes, the restart deferral).
+
+The asyncio host (pyrr.transport.host) feeds it every input with the time and carries out
+what comes out: `take_effects()` (dials, state saves) and `next_timer()` / `handle_timer(now)`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from ipaddress import ip_address
-from pathlib import Path
+from ipaddress import IPv6Address, ip_address
 
 import structlog
 
-from .bgp.capabilities import Capabilities, GracefulRestart, Negotiated
-from .bgp.constants import BGP_PORT, CeaseSub, ErrCode, GRFlags
-from .bgp.fsm import OPEN_WAIT_TIME, Session
-from .bgp.messages import Notification
-from .bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
-from .config import Config, IPAddress, PeerConfig
-from .out.groups import GroupKey, Outbound
-from .peer import Peer
-from .recovery import DEFERRAL_BOUND, Recovery, load_state, save_state
+from .bgp.constants import CeaseSub
+from .bgp.nlri import Family
+from .bgp.update import Update
+from .config import Config, PeerConfig
+from .export.export import Export
+from .export.policy import is_looped
 from .rib.loc_rib import Rib
-from .rib.reflect import Role
-from .transport.protocol import Connection, ConnectionOwner
-from .transport.sockopts import (
-    GTSM_TTL,
-    clear_md5,
-    min_ttl_for,
-    set_gtsm,
-    set_md5,
-    set_min_ttl,
-    set_ttl,
-)
+from .rib.path import Source
+from .session.effects import Dial, Effect
+from .session.link import Link, Sink
+from .session.local import Local
+from .session.neighbor import Neighbor
+from .session.recovery import DEFERRAL_BOUND, Recovery
+from .session.timers import Timers
 
 log = structlog.get_logger("pyrr.speaker")
 
@@ -46,266 +41,86 @@ class Speaker:
     def __init__(
         self,
         config: Config,
-        loop: asyncio.AbstractEventLoop | None = None,
-        state_path: Path | None = None,
+        now: float,
+        schedule: Callable[[Callable[[], None]], None],
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
-        self.state_path = state_path
-        self.recovery: Recovery | None = None
-        self.recovery_bound = DEFERRAL_BOUND
-        self._caps_cache: dict[bool, Capabilities] = {}  # by "recovering"; same for every peer
-        self._state_timer: asyncio.TimerHandle | None = None
-        self.loop = loop or asyncio.get_running_loop()
+        self.local = Local(config.bgp, rng)
         self.rib = Rib()
-        self.outbound = Outbound(self.rib, int(config.bgp.cluster_id), self._soon)
-        self.peers: dict[str, Peer] = {}
-        self.servers: list[asyncio.AbstractServer] = []
-        # The listening sockets, and the RFC 2385 keys set on each (by fd): see _secure_listener.
-        self.listen_sockets: list[socket.socket] = []
-        self._listen_keys: dict[int, dict[IPAddress, str]] = {}
-        self._listen_ttl_255: set[int] = set()  # IP versions whose listeners send TTL 255
+        self.export = Export(self.rib, int(config.bgp.cluster_id), schedule)
+        self.timers = Timers()
+        self.effects: list[Effect] = []
+        self.peers: dict[str, Neighbor] = {}
+        self.recovery: Recovery | None = None
+        self.started_at = now
         self.rejected = 0
         self._reject_log_budget = REJECT_LOG_RATE
-        self._reject_log_at = self.loop.time()
+        self._reject_log_at = now
         self._reject_log_suppressed = 0
-        # RFC 4271 §10's "large value" for the hold timer in OpenSent: how long a connection
-        # may take to send a whole OPEN (tests shorten it).
-        self.open_wait = OPEN_WAIT_TIME
-        self.started_at = self.loop.time()
-
-    def _soon(self, fn: Callable[[], None]) -> None:
-        self.loop.call_soon(fn)
-
-    # -- configuration -----------------------------------------------------------------------
-
-    def capabilities_for(self, peer: PeerConfig) -> Capabilities:
-        restarting = self.recovery is not None and self.recovery.active
-        caps = self._caps_cache.get(restarting)
-        if caps is None:
-            caps = self._caps_cache[restarting] = self._capabilities(peer)
-        return caps
-
-    def _capabilities(self, peer: PeerConfig) -> Capabilities:
-        g = self.config.bgp
-        fams = (IPV4_UNICAST, IPV6_UNICAST)
-        return Capabilities(
-            families=fams,
-            route_refresh=True,
-            enhanced_route_refresh=True,
-            four_octet_as=g.asn,
-            # RFC 4724 §3: as a helper we list our families so a restarting peer knows we keep
-            # its routes; F=1 because pyrr's forwarding state (none: an RR does not forward)
-            # cannot be lost by a restart of the peer.
-            graceful_restart=GracefulRestart(
-                # RFC 4724 §4.1: the Restart State bit while we recover from a restart.
-                flags=GRFlags.RESTART
-                if self.recovery is not None and self.recovery.active
-                else GRFlags.NONE,
-                restart_time=g.restart_time,
-                families=tuple((f, True) for f in fams),
-            ),
-            extended_message=True,
-        )
-
-    def group_key(self, peer: Peer, neg: Negotiated, conn: Connection) -> GroupKey:
-        role = peer.role
-        nh_self: tuple[tuple[tuple[int, int], bytes], ...] = ()
-        ebgp_peer = ""
-        if role == Role.EBGP:
-            ebgp_peer = peer.key
-            local = conn.local[0] if conn.local else None
-            if local:
-                addr = ip_address(local.split("%")[0])
-                fam = IPV4_UNICAST if addr.version == 4 else IPV6_UNICAST
-                nh_self = ((fam, addr.packed),)
-        return GroupKey(
-            role=role,
-            families=neg.families,
-            four_octet_as=neg.four_octet_as,
-            extended_message=neg.extended_message,
-            add_path_tx=neg.add_path_tx,
-            ebgp_peer=ebgp_peer,
-            local_as=self.config.bgp.asn,
-            next_hop_self=nh_self,
-        )
-
-    def source_address_for(self, peer: PeerConfig) -> str | None:
-        """Dial from a listen address of the peer's family, so the peer sees the address it has
-        configured for us (Calico nodes configure the RR's IP)."""
-        for a in self.config.bgp.listen:
-            if a.version == peer.address.version:
-                return str(a)
-        return None
-
-    def make_client_socket(self, peer: PeerConfig, local: str | None) -> socket.socket:
-        fam = socket.AF_INET if peer.address.version == 4 else socket.AF_INET6
-        sock = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # Before connect(): the SYN is signed (RFC 2385) and the SYN-ACK TTL-checked
-            # (RFC 5082).
-            if peer.password:
-                set_md5(sock, peer.address, peer.password)
-            if peer.ttl_security:
-                set_gtsm(sock, peer.ttl_security)
-            if local:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((local, 0))
-        except OSError:
-            sock.close()
-            raise
-        return sock
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self.state_path is not None:
-            before = load_state(self.state_path, self.config.bgp.restart_time)
-            if before is not None:
-                configured = {p.key for p in self.config.peers}
-                self.recovery = Recovery(self.loop, before & configured, self.recovery_bound)
-        await self._listen()
+    def start(
+        self, now: float, up_before: set[str] | None = None, bound: float = DEFERRAL_BOUND
+    ) -> None:
+        """Start every neighbour. `up_before`: the peers that were Established when pyrr last
+        stopped for a graceful restart (RFC 4724 §4.1 recovery), None for a cold start."""
+        if up_before is not None:
+            configured = {p.key for p in self.config.peers}
+            self.recovery = Recovery(up_before & configured, now, bound)
+            self.local.deferral = self.recovery
+            self.timers.update(self.recovery)
         for pc in self.config.peers:
-            self._add_peer(pc)
+            self._add_peer(pc, now)
+        g = self.config.bgp
         log.info(
             "pyrr started",
-            router_id=str(self.config.bgp.router_id),
-            cluster_id=str(self.config.bgp.cluster_id),
-            asn=self.config.bgp.asn,
+            router_id=str(g.router_id),
+            cluster_id=str(g.cluster_id),
+            asn=g.asn,
             peers=len(self.peers),
-            listen=[str(a) for a in self.config.bgp.listen] or ["*"],
-            port=self.config.bgp.port,
+            listen=[str(a) for a in g.listen] or ["*"],
+            port=g.port,
         )
 
-    async def _listen(self) -> None:
-        g = self.config.bgp
-        hosts: list[str] = [str(a) for a in g.listen] or ["0.0.0.0", "::"]
-        for host in hosts:
-            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(fam, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if fam == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind((host, g.port))
-            except OSError:
-                sock.close()
-                raise
-            try:
-                # Keys and TTLs before listen(): no SYN is ever accepted without them.
-                self._secure_listener(sock)
-            except OSError as err:
-                sock.close()
-                raise OSError(
-                    err.errno, f"TCP MD5 keys / TTL security on {host}: {err.strerror}"
-                ) from err
-            sock.setblocking(False)
-            self.listen_sockets.append(sock)
-            # A deep backlog: a thousand nodes connecting at once must not lose SYNs (BIRD's
-            # backlog of 8 costs it ~20 s at N=1000).
-            server = await self.loop.create_server(
-                lambda: Connection(None, self, False, self.loop), sock=sock, backlog=4096
-            )
-            self.servers.append(server)
+    def stop(self, now: float, message: str) -> None:
+        """RFC 4486 §4 / RFC 9003: Cease/Administrative Shutdown with a message to every peer."""
+        for n in self.peers.values():
+            n.stop(now, CeaseSub.ADMINISTRATIVE_SHUTDOWN, message)
 
-    def _secure_listener(self, sock: socket.socket) -> None:
-        """RFC 2385 keys and RFC 5082 TTLs on one listening socket, from the configured peers
-        of its family; called at start and on every reconfiguration.
-
-        - TCP MD5: one key per peer with a password (an accepted connection inherits its
-          peer's key); the keys of peers that are gone or lost their password are removed.
-        - GTSM: when any peer of this family uses it, the listener sends with TTL 255 (its
-          SYN-ACKs must pass that peer's own minimum TTL check, which a GTSM speaker sets
-          before connecting). A listener cannot check the minimum TTL per source address, so
-          it checks one only when *every* peer of its family uses GTSM (the loosest of their
-          minimums); each accepted connection then gets its own peer's minimum in accept().
-        """
-        version = 6 if sock.family == socket.AF_INET6 else 4
-        peers = [p for p in self.config.peers if p.address.version == version]
-        keys = {p.address: p.password for p in peers if p.password}
-        had = self._listen_keys.get(sock.fileno(), {})
-        for addr in had.keys() - keys.keys():
-            clear_md5(sock, addr)
-        for addr, password in keys.items():
-            if had.get(addr) != password:
-                set_md5(sock, addr, password)
-        self._listen_keys[sock.fileno()] = keys
-        hops = [p.ttl_security for p in peers]
-        set_ttl(sock, GTSM_TTL if any(hops) else None)
-        if any(hops):
-            self._listen_ttl_255.add(version)
-        else:
-            self._listen_ttl_255.discard(version)
-        set_min_ttl(sock, min_ttl_for(max(hops)) if hops and all(hops) else 0)
-
-    def _secure_listeners(self) -> None:
-        for sock in self.listen_sockets:
-            try:
-                self._secure_listener(sock)
-            except OSError as err:
-                log.error(
-                    "cannot set TCP MD5 keys / TTL security on a listening socket",
-                    listen=str(sock.getsockname()[0]),
-                    error=str(err),
-                )
-
-    def _add_peer(self, pc: PeerConfig) -> Peer:
-        p = Peer(self, pc)
-        self.peers[pc.key] = p
-        p.start()
-        return p
-
-    def sessions_changed(self) -> None:
-        """Remember the Established peers (debounced) for the next start's recovery."""
-        if self.state_path is None or self._state_timer is not None:
-            return
-        self._state_timer = self.loop.call_later(0.5, self._save_state)
+    def halt_for_restart(self) -> None:
+        for n in self.peers.values():
+            n.halt_for_restart()
 
     def established_peers(self) -> list[str]:
-        return [k for k, p in self.peers.items() if p.established is not None]
+        return [k for k, n in self.peers.items() if n.established is not None]
 
-    def _save_state(self) -> None:
-        self._state_timer = None
-        if self.state_path is not None:
-            save_state(self.state_path, self.established_peers())
+    def take_effects(self) -> list[Effect]:
+        # Cleared in place: every neighbour holds this very list.
+        effects = self.effects[:]
+        self.effects.clear()
+        return effects
 
-    async def stop_for_restart(self) -> None:
-        """Stop so that peers keep our routes (RFC 4724 §4.2 on their side): no NOTIFICATION,
-        just close every connection, and remember who was up for the next start."""
-        if self._state_timer is not None:
-            self._state_timer.cancel()
-            self._state_timer = None
-        up = self.established_peers()
-        if self.state_path is not None:
-            save_state(self.state_path, up)
-        for srv in self.servers:
-            srv.close()
-        for p in self.peers.values():
-            p.halt_for_restart()
-        log.info("stopped for a graceful restart", established=len(up))
+    def next_timer(self) -> float | None:
+        return self.timers.next_at()
 
-    async def stop(self, message: str = "pyrr shutting down") -> None:
-        """RFC 4486 §4 / RFC 9003: Cease/Administrative Shutdown with a message to every peer.
+    def handle_timer(self, now: float) -> None:
+        self.timers.run(now)
 
-        The peers flush our routes, so the next start is a cold one: no restart state is kept.
-        """
-        if self._state_timer is not None:
-            self._state_timer.cancel()
-            self._state_timer = None
-        if self.state_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.state_path.unlink()
-        for srv in self.servers:
-            srv.close()
-        for p in self.peers.values():
-            p.stop(CeaseSub.ADMINISTRATIVE_SHUTDOWN, message)
-        # Let the NOTIFICATIONs reach the sockets.
-        await asyncio.sleep(0.05)
-        for srv in self.servers:
-            await srv.wait_closed()
+    def _add_peer(self, pc: PeerConfig, now: float) -> Neighbor:
+        n = Neighbor(pc, self.local, self, self.export, self.effects, self.recovery)
+        self.peers[pc.key] = n
+        n.start(now)
+        self.timers.update(n)
+        return n
 
-    def reconfigure(self, new: Config) -> None:
+    def _stop_peer(self, key: str, now: float, subcode: int) -> None:
+        n = self.peers.pop(key)
+        n.stop(now, subcode)
+        self.timers.update(n)
+
+    def reconfigure(self, new: Config, now: float) -> None:
         """Apply a new peer set: only peers whose config changed are touched.
 
         A new local AS (Calico's bgpconfigurations/default asNumber) changes every session's
@@ -313,7 +128,6 @@ class Speaker:
         Configuration Change (RFC 4486 §4) and started again. Other global settings (router
         id, listen addresses, port) need a restart and are kept.
         """
-        self._caps_cache.clear()  # the AS or restart time may change
         if new.bgp.asn != self.config.bgp.asn:
             log.warning(
                 "local AS changed; resetting every session",
@@ -322,82 +136,117 @@ class Speaker:
                 peers=len(self.peers),
             )
             for key in list(self.peers):
-                self.peers.pop(key).stop(CeaseSub.OTHER_CONFIGURATION_CHANGE)
+                self._stop_peer(key, now, CeaseSub.OTHER_CONFIGURATION_CHANGE)
             self.config = replace(self.config, bgp=replace(self.config.bgp, asn=new.bgp.asn))
-        old_peers = {p.key: p.config for p in self.peers.values()}
+        self.local.set_global(self.config.bgp)
+        old_peers = {k: n.config for k, n in self.peers.items()}
         new_peers = {p.key: p for p in new.peers}
         self.config = replace(self.config, peers=new.peers, log_level=new.log_level)
-        self._secure_listeners()  # before any peer (re)starts: new keys in place first
         for key, pc in old_peers.items():
             if key not in new_peers:
                 log.info("peer removed", peer=key)
-                self.peers.pop(key).stop(CeaseSub.PEER_DECONFIGURED)
+                self._stop_peer(key, now, CeaseSub.PEER_DECONFIGURED)
             elif new_peers[key] != pc:
                 log.info("peer changed", peer=key)
-                self.peers.pop(key).stop(CeaseSub.OTHER_CONFIGURATION_CHANGE)
-                self._add_peer(new_peers[key])
+                self._stop_peer(key, now, CeaseSub.OTHER_CONFIGURATION_CHANGE)
+                self._add_peer(new_peers[key], now)
         for key, pc in new_peers.items():
             if key not in old_peers:
                 log.info("peer added", peer=key)
-                self._add_peer(pc)
+                self._add_peer(pc, now)
 
-    # -- inbound -----------------------------------------------------------------------------
+    # -- inputs, each handed to one neighbour ------------------------------------------------
 
-    def accept(self, conn: Connection) -> tuple[Session, ConnectionOwner] | None:
-        remote = conn.remote[0] if conn.remote else ""
+    def neighbor_for(self, remote: str, now: float) -> Neighbor | None:
+        """The neighbour an inbound connection from `remote` belongs to, or None (counted and
+        logged: RFC 4486 §4 Connection Rejected is the host's to send)."""
         # The kernel's spelling of an address is the canonical one for IPv4 and nearly always
         # for IPv6; parse it only when it is not a peer's key as it stands (a scope, a mapped
         # IPv4 address).
-        peer = self.peers.get(remote)
-        if peer is None:
+        n = self.peers.get(remote)
+        if n is None:
             try:
-                addr = ip_address(remote.split("%")[0])
-                if addr.version == 6 and addr.ipv4_mapped is not None:
-                    addr = addr.ipv4_mapped
-                key = str(addr)
+                addr = ip_address(remote.partition("%")[0])
             except ValueError:
                 key = remote
-            peer = self.peers.get(key)
-        if peer is None or peer.stopped:
-            # RFC 4486 §4: Cease / Connection Rejected for a host that is not a configured peer.
+            else:
+                mapped = addr.ipv4_mapped if isinstance(addr, IPv6Address) else None
+                key = str(mapped or addr)
+            n = self.peers.get(key)
+        if n is None or n.stopped:
             self.rejected += 1
-            self._log_rejected(remote)
-            t = conn.transport
-            if t is not None:
-                t.write(Notification(ErrCode.CEASE, CeaseSub.CONNECTION_REJECTED).encode())
-                conn.close()
+            self._log_rejected(remote, now)
             return None
-        if not self._secure_accepted(conn, peer.config):
-            return None
-        return peer.adopt_inbound(conn), peer
+        return n
 
-    def _secure_accepted(self, conn: Connection, pc: PeerConfig) -> bool:
-        """RFC 5082 on an accepted connection, before any of its bytes is read: TTL 255 out,
-        the peer's minimum TTL in. (Its TCP MD5 key came with it from the listener.)"""
-        if not pc.ttl_security and pc.address.version not in self._listen_ttl_255:
-            return True  # nothing to set (and uvloop builds a socket object per lookup)
-        t = conn.transport
-        sock = t.get_extra_info("socket") if t is not None else None
-        if sock is None:
-            return True
-        try:
-            if pc.ttl_security:
-                set_gtsm(sock, pc.ttl_security)
-            elif pc.address.version in self._listen_ttl_255:
-                # The listener sends TTL 255 for the GTSM peers (see _secure_listener);
-                # this peer's connection is an ordinary one.
-                set_ttl(sock, None)
-                set_min_ttl(sock, 0)
-        except OSError as err:
-            log.warning("cannot set TTL security: connection closed", peer=pc.key, error=str(err))
-            conn.abort()
-            return False
-        return True
+    def accept(self, n: Neighbor, sink: Sink, now: float) -> Link:
+        link = n.accept(sink, now)
+        self.timers.update(n)
+        return link
 
-    def _log_rejected(self, remote: str) -> None:
+    def connected(self, dial: Dial, sink: Sink, now: float) -> tuple[Neighbor, Link] | None:
+        """A dial succeeded: the neighbour's new link, or None when it is no longer wanted."""
+        n = self.peers.get(dial.neighbor.key)
+        if n is not dial.neighbor:
+            return None  # de-configured meanwhile
+        link = n.connected(dial.attempt, sink, now)
+        self.timers.update(n)
+        return (n, link) if link is not None else None
+
+    def dial_failed(self, dial: Dial, now: float, error: str) -> None:
+        n = self.peers.get(dial.neighbor.key)
+        if n is dial.neighbor:
+            n.dial_failed(dial.attempt, now, error)
+            self.timers.update(n)
+
+    def receive(self, n: Neighbor, link: Link, data: bytes, now: float) -> None:
+        n.receive(link, data, now)
+        if n.timer_dirty:  # most messages only move deadlines later: nothing to queue
+            n.timer_dirty = False
+            self.timers.update(n)
+
+    def connection_lost(self, n: Neighbor, link: Link, now: float, reason: str) -> None:
+        n.connection_lost(link, now, reason)
+        self.timers.update(n)
+
+    def write_paused(self, n: Neighbor, link: Link, now: float) -> None:
+        n.write_paused(link, now)
+        self.timers.update(n)
+
+    def write_resumed(self, n: Neighbor, link: Link, now: float) -> None:
+        n.write_resumed(link, now)
+
+    # -- Routes (session.ports): what neighbours learn ---------------------------------------
+
+    def apply(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> None:
+        attrs = update.attrs
+        if attrs is not None and source.ibgp:
+            local = self.local
+            if is_looped(attrs, local.router_id, local.cluster_id):
+                # RFC 4456 §8: a reflected route came back to us: drop (= withdraw) it.
+                update.withdrawn.extend((fam, pfx) for fam, _nh, pfx in update.announced)
+                update.announced = []
+                update.attrs = None
+        changes = self.rib.apply_update(source, update, add_path_rx)
+        if changes:
+            self.export.changes(changes)
+
+    def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int:
+        return self.rib.mark_stale(source, families)
+
+    def sweep_stale(self, source: Source, family: Family, add_path: bool) -> int:
+        changes = self.rib.sweep_stale(source, family, add_path)
+        self.export.changes(changes)
+        return len(changes)
+
+    def drop(self, source: Source, add_path_rx: frozenset[Family]) -> None:
+        self.export.changes(self.rib.drop_source(source, add_path_rx))
+
+    # -- logging -----------------------------------------------------------------------------
+
+    def _log_rejected(self, remote: str, now: float) -> None:
         """Log a rejected connection, at most REJECT_LOG_RATE lines a second (token bucket);
         what a flood suppresses is counted in the next line that gets through."""
-        now = self.loop.time()
         self._reject_log_budget = min(
             REJECT_LOG_RATE,
             self._reject_log_budget + (now - self._reject_log_at) * REJECT_LOG_RATE,
@@ -417,6 +266,3 @@ class Speaker:
             )
         else:
             log.info("connection rejected: not a configured peer", remote=remote)
-
-
-__all__ = ["BGP_PORT", "Speaker"]

@@ -20,7 +20,7 @@ from pyrr.bgp.events import Event, SessionDown, UpdateReceived
 from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.messages import Notification
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_from_str, prefix_to_str
-from pyrr.transport.protocol import Connection
+from pyrr.transport.session_stream import SessionStream
 
 
 def ip_int(addr: str) -> int:
@@ -51,7 +51,7 @@ class SimPeer:
     routes: dict[tuple[Family, str], tuple[bytes, PathAttrs | None]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     eor: set[Family] = field(default_factory=set)
-    conn: Connection | None = None
+    conn: SessionStream | None = None
     lost: bool = False
 
     def session(self) -> Session:
@@ -73,13 +73,13 @@ class SimPeer:
         sock.setblocking(False)
         sock.bind((self.address, 0))
         await loop.sock_connect(sock, self.rr)
-        conn = Connection(session or self.session(), self, True, loop)
+        conn = SessionStream(session or self.session(), self, True, loop)
         self.conn = conn
         self.lost = False
         await loop.connect_accepted_socket(lambda: conn, sock)
 
-    # ConnectionOwner
-    def on_events(self, conn: Connection, events: list[Event]) -> None:
+    # SessionOwner
+    def on_events(self, conn: SessionStream, events: list[Event]) -> None:
         for ev in events:
             self.events.append(ev)
             if isinstance(ev, UpdateReceived):
@@ -93,13 +93,13 @@ class SimPeer:
                     for p in prefixes:
                         self.routes[(fam, prefix_to_str(p, fam))] = (nh, u.attrs)
 
-    def on_pause_writing(self, conn: Connection) -> None:
+    def on_pause_writing(self, conn: SessionStream) -> None:
         pass  # a simulated node sends one UPDATE; nothing to throttle
 
-    def on_resume_writing(self, conn: Connection) -> None:
+    def on_resume_writing(self, conn: SessionStream) -> None:
         pass
 
-    def on_connection_lost(self, conn: Connection) -> None:
+    def on_connection_lost(self, conn: SessionStream) -> None:
         self.lost = True
 
     @property

@@ -13,9 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyrr.bgp.constants import State
-from pyrr.config import parse_host_port
+from pyrr.bgp.events import UpdateReceived
 from pyrr.control.metrics import MetricsServer
-from pyrr.speaker import Speaker
+from pyrr.store.limits import parse_host_port
+from pyrr.transport.host import Host
 
 from .ops.daemon import PYRR_BIN, pyrr_env, running, write_config
 from .peer_sim import SimPeer, free_port, wait_for
@@ -55,7 +56,7 @@ def test_two_peers_established_and_their_prefixes() -> None:
     async def go() -> None:
         port = free_port()
         addrs = ["127.0.4.1", "127.0.4.2"]
-        sp = Speaker(make_config(port, [client(a) for a in addrs]), asyncio.get_running_loop())
+        sp = Host(make_config(port, [client(a) for a in addrs]), asyncio.get_running_loop())
         await sp.start()
         mport = free_port()
         metrics = MetricsServer(sp, f"127.0.0.1:{mport}")
@@ -81,7 +82,9 @@ def test_two_peers_established_and_their_prefixes() -> None:
                 lambda: len(sims[1].prefixes()) == 3 and len(sims[0].prefixes()) == 1,
                 what="reflection",
             )
-            await wait_for(lambda: all(len(p.eor_at) == 2 for p in sp.peers.values()), what="EoR")
+            await wait_for(
+                lambda: all(len(p.eor_at) == 2 for p in sp.speaker.peers.values()), what="EoR"
+            )
 
             code, ctype, body = await asyncio.to_thread(scrape, url)
             assert code == 200
@@ -93,13 +96,26 @@ def test_two_peers_established_and_their_prefixes() -> None:
                 assert value(s, "pyrr_peer_up", peer=peer, type="client") == 1
                 assert value(s, "pyrr_peer_uptime_seconds", peer=peer, type="client") >= 0
                 assert value(s, "pyrr_peer_messages_received_total", peer=peer, type="client") >= 3
-                assert value(s, "pyrr_peer_messages_sent_total", peer=peer, type="client") >= 2
                 assert value(s, "pyrr_peer_flaps_total", peer=peer, type="client") == 0
                 for fam in ("ipv4-unicast", "ipv6-unicast"):
                     conv = value(
                         s, "pyrr_peer_convergence_seconds", peer=peer, type="client", family=fam
                     )
                     assert 0 <= conv < 10
+            # What pyrr says it sent is what each peer's own session read off the wire: every
+            # message, the UPDATEs fanned out past the session (tables, changes, End-of-RIB)
+            # included. (Nothing is in flight: reflection and End-of-RIB were waited for.)
+            for peer, sim in zip(addrs, sims, strict=True):
+                assert sim.conn is not None
+                got = sim.conn.session
+                updates = sum(1 for e in sim.events if isinstance(e, UpdateReceived))
+                assert value(s, "pyrr_peer_messages_sent_total", peer=peer, type="client") == (
+                    got.messages_in
+                )
+                assert value(s, "pyrr_peer_updates_sent_total", peer=peer, type="client") == (
+                    updates
+                )
+                assert updates >= 3  # the other's routes and two End-of-RIBs, at least
             v4, v6 = "ipv4-unicast", "ipv6-unicast"
             assert value(s, "pyrr_peer_prefixes_received", peer=a, type="client", family=v4) == 3
             assert value(s, "pyrr_peer_prefixes_received", peer=b, type="client", family=v4) == 1
@@ -127,7 +143,7 @@ def test_two_peers_established_and_their_prefixes() -> None:
 
             # A session that goes down: state, flap, prefixes gone.
             sims[1].close()
-            await wait_for(lambda: sp.peers[b].state != State.ESTABLISHED, what="down")
+            await wait_for(lambda: sp.speaker.peers[b].state != State.ESTABLISHED, what="down")
             s = parse((await asyncio.to_thread(scrape, url))[2])
             assert value(s, "pyrr_peer_up", peer=b, type="client") == 0
             assert value(s, "pyrr_peer_flaps_total", peer=b, type="client") == 1
@@ -146,7 +162,7 @@ def test_two_peers_established_and_their_prefixes() -> None:
 
 def test_http_details() -> None:
     async def go() -> None:
-        sp = Speaker(make_config(free_port(), []), asyncio.get_running_loop())
+        sp = Host(make_config(free_port(), []), asyncio.get_running_loop())
         await sp.start()
         mport = free_port()
         metrics = MetricsServer(sp, f"127.0.0.1:{mport}")

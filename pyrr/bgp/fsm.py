@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from .capabilities import Capabilities, Negotiated, negotiate
 from .constants import (
     DEFAULT_HOLD_TIME,
+    HEADER_LEN,
     MAX_EXTENDED_MESSAGE_LEN,
     CapCode,
     CeaseSub,
@@ -92,6 +93,7 @@ class Session:
         self._connect_retry_deadline: float | None = None
         self.messages_in = 0
         self.messages_out = 0
+        self.updates_out = 0
         self.established_at: float | None = None
         self.last_error: str = ""
 
@@ -229,11 +231,15 @@ class Session:
         """Queue an already encoded UPDATE or ROUTE-REFRESH (only in Established)."""
         if self.state != State.ESTABLISHED or self.closing:
             raise LocalProtocolError(f"sending in {self.state.name}")
+        if data[HEADER_LEN - 1] == MsgType.UPDATE:
+            self.updates_out += 1
         self._send_raw(data)
 
-    def note_sent(self, count: int = 1) -> None:
-        """The driver wrote `count` messages straight to the transport (the shared-bytes fanout)."""
+    def note_updates_sent(self, count: int) -> None:
+        """The driver wrote `count` UPDATEs straight to the transport (the shared-bytes fanout,
+        which never passes through `data_to_send`): counted like every other message."""
         self.messages_out += count
+        self.updates_out += count
 
     # -- internals --------------------------------------------------------------------------
 

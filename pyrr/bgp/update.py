@@ -46,13 +46,10 @@ from .constants import (
     Origin,
     UpdateSub,
 )
-from .encode import end_of_rib
 from .errors import BGPError
 from .nlri import IPV4_UNICAST, Family, parse_prefixes
 
-# The encoder is encode.py's. pyrr/peer.py (being rewritten elsewhere) still imports end_of_rib
-# from here: that re-export goes once it imports pyrr.bgp.encode.
-__all__ = ["Action", "Update", "UpdateContext", "decode_update", "end_of_rib"]
+__all__ = ["Action", "Update", "UpdateContext", "decode_update"]
 
 
 class Action(IntEnum):

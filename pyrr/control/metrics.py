@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -27,10 +26,10 @@ from prometheus_client.registry import Collector
 from .. import __version__
 from ..bgp.constants import State
 from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, family_name
-from ..config import parse_host_port
+from ..store.limits import parse_host_port
 
 if TYPE_CHECKING:
-    from ..speaker import Speaker
+    from ..transport.host import Host
 
 log = structlog.get_logger("pyrr.metrics")
 
@@ -45,13 +44,14 @@ _REQUEST_LINE_PARTS = 3
 class SpeakerCollector(Collector):
     """Every pyrr_* metric, computed from the speaker's state when collected."""
 
-    def __init__(self, speaker: Speaker) -> None:
-        self.speaker = speaker
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
     def collect(self) -> Iterable[Metric]:
-        sp = self.speaker
+        host = self.host
+        sp = host.speaker
         g = sp.config.bgp
-        now = time.time()
+        now = host.loop.time()
 
         info = GaugeMetricFamily(
             "pyrr_info",
@@ -63,7 +63,7 @@ class SpeakerCollector(Collector):
         yield GaugeMetricFamily(
             "pyrr_uptime_seconds",
             "Seconds since the speaker started",
-            value=sp.loop.time() - sp.started_at,
+            value=now - sp.started_at,
         )
         yield CounterMetricFamily(
             "pyrr_rejected_connections",
@@ -98,7 +98,12 @@ class SpeakerCollector(Collector):
         )
         msgs_out = CounterMetricFamily(
             "pyrr_peer_messages_sent",
-            "BGP messages sent on the peer's current session(s)",
+            "BGP messages sent on the peer's current session(s), UPDATEs included",
+            labels=PEER_LABELS,
+        )
+        updates_out = CounterMetricFamily(
+            "pyrr_peer_updates_sent",
+            "UPDATE messages sent on the peer's current session(s) (End-of-RIB included)",
             labels=PEER_LABELS,
         )
         bytes_out = CounterMetricFamily(
@@ -141,7 +146,7 @@ class SpeakerCollector(Collector):
         # Adj-RIB-Out sizes once per update group, not once per member: a member is sent the
         # group's table less its own routes.
         out_total: dict[int, dict[tuple[int, int], tuple[int, Counter[str]]]] = {}
-        for grp in sp.outbound.groups.values():
+        for grp in sp.export.groups.values():
             out_total[id(grp)] = {
                 fam: (len(adj), Counter(p.source.key for p in adj.values()))
                 for fam, adj in grp.adj_out.items()
@@ -156,28 +161,33 @@ class SpeakerCollector(Collector):
             up.add_metric(labels, int(is_up))
             est_at = p.established_at
             uptime.add_metric(labels, max(0.0, now - est_at) if is_up and est_at else 0.0)
-            since.add_metric(labels, p.since)
-            msgs_in.add_metric(labels, sum(c.session.messages_in for c in p.connections))
-            msgs_out.add_metric(labels, sum(c.session.messages_out for c in p.connections))
-            written = [getattr(c, "bytes_out", None) for c in p.connections]
+            since.add_metric(labels, p.since + host.wall_offset)
+            sessions = [link.session for link in p.links]
+            msgs_in.add_metric(labels, sum(s.messages_in for s in sessions))
+            msgs_out.add_metric(labels, sum(s.messages_out for s in sessions))
+            updates_out.add_metric(labels, sum(s.updates_out for s in sessions))
+            written = [getattr(link.sink, "bytes_out", None) for link in p.links]
             if any(isinstance(n, int) for n in written):
                 bytes_out.add_metric(labels, sum(n for n in written if isinstance(n, int)))
             updates_in.add_metric(labels, p.updates_in)
             flaps.add_metric(labels, p.flaps)
-            wbuf.add_metric(labels, p.established.write_buffer_size if p.established else 0)
+            est = p.established
+            wbuf.add_metric(labels, est.sink.write_buffer_size if est is not None else 0)
             src = p.source
             for fam in sorted(set(src.adj_in) | set(src.stale)):
                 fl = (*labels, family_name(fam))
                 n_stale = len(src.stale.get(fam, ()))
                 received.add_metric(fl, len(src.adj_in.get(fam, ())) + n_stale)
                 stale.add_metric(fl, n_stale)
-            if p.group is not None:
-                for fam, (total, by_source) in out_total.get(id(p.group), {}).items():
+            member_of = sp.export.group_of(p)
+            if member_of is not None:
+                for fam, (total, by_source) in out_total.get(id(member_of), {}).items():
                     sent.add_metric((*labels, family_name(fam)), total - by_source[src.key])
             if is_up and est_at:
                 for fam, at in sorted(p.eor_at.items()):
                     convergence.add_metric((*labels, family_name(fam)), max(0.0, at - est_at))
-        yield from (state, up, uptime, since, msgs_in, msgs_out, bytes_out, updates_in, flaps)
+        yield from (state, up, uptime, since, msgs_in, msgs_out, updates_out, bytes_out)
+        yield from (updates_in, flaps)
         yield wbuf
         yield from (received, stale, sent, convergence)
 
@@ -194,26 +204,26 @@ class SpeakerCollector(Collector):
         yield GaugeMetricFamily(
             "pyrr_update_groups",
             "Update groups (peers sent byte-identical UPDATEs share one)",
-            value=len(sp.outbound.groups),
+            value=len(sp.export.groups),
         )
         yield GaugeMetricFamily(
             "pyrr_update_group_members",
             "Peers in update groups",
-            value=sum(len(grp.members) for grp in sp.outbound.groups.values()),
+            value=sum(len(grp.members) for grp in sp.export.groups.values()),
         )
         yield GaugeMetricFamily(
             "pyrr_updates_queued",
             "Prefix changes queued in update groups and not yet encoded",
             value=sum(
-                len(pend) for grp in sp.outbound.groups.values() for pend in grp.pending.values()
+                len(pend) for grp in sp.export.groups.values() for pend in grp.pending.values()
             ),
         )
 
 
-def make_registry(speaker: Speaker) -> CollectorRegistry:
+def make_registry(host: Host) -> CollectorRegistry:
     """A registry of pyrr's metrics plus the process (RSS, CPU, fds), GC and platform ones."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SpeakerCollector(speaker))
+    registry.register(SpeakerCollector(host))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -223,9 +233,9 @@ def make_registry(speaker: Speaker) -> CollectorRegistry:
 class MetricsServer:
     """A minimal HTTP/1.1 endpoint on the event loop: GET /metrics, one request per connection."""
 
-    def __init__(self, speaker: Speaker, address: str) -> None:
+    def __init__(self, host: Host, address: str) -> None:
         self.host, self.port = parse_host_port(address)
-        self.registry = make_registry(speaker)
+        self.registry = make_registry(host)
         self.server: asyncio.AbstractServer | None = None
 
     @property

@@ -18,7 +18,7 @@ import structlog
 from . import views
 
 if TYPE_CHECKING:
-    from ..speaker import Speaker
+    from ..transport.host import Host
 
 log = structlog.get_logger("pyrr.control")
 MAX_REQUEST = 4096
@@ -36,22 +36,22 @@ def default_socket_path() -> str:
     return f"/tmp/pyrr-{os.getuid()}.sock"
 
 
-def handle(speaker: Speaker, request: dict[str, Any]) -> dict[str, Any]:
+def handle(host: Host, request: dict[str, Any]) -> dict[str, Any]:
     cmd = request.get("cmd")
     if cmd == "status":
-        return views.status(speaker)
+        return views.status(host)
     if cmd == "routes":
         prefix = request.get("prefix")
         try:
-            return views.routes(speaker, prefix if isinstance(prefix, str) else None)
+            return views.routes(host, prefix if isinstance(prefix, str) else None)
         except ValueError as err:
             return {"error": f"bad prefix: {err}"}
     return {"error": f"unknown command {cmd!r}; expected 'status' or 'routes'"}
 
 
 class ControlServer:
-    def __init__(self, speaker: Speaker, path: str, mode: int = 0o600) -> None:
-        self.speaker = speaker
+    def __init__(self, host: Host, path: str, mode: int = 0o600) -> None:
+        self.host = host
         self.path = path
         self.mode = mode
         self.server: asyncio.AbstractServer | None = None
@@ -80,7 +80,7 @@ class ControlServer:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             try:
                 req = json.loads(line[:MAX_REQUEST] or b"{}")
-                reply = handle(self.speaker, req if isinstance(req, dict) else {})
+                reply = handle(self.host, req if isinstance(req, dict) else {})
             except json.JSONDecodeError as err:
                 reply = {"error": f"bad request: {err}"}
             writer.write(json.dumps(reply).encode() + b"\n")

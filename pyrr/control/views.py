@@ -21,7 +21,7 @@ from ..rib.bestpath import select
 from ..rib.path import Path
 
 if TYPE_CHECKING:
-    from ..speaker import Speaker
+    from ..transport.host import Host
 
 
 def next_hop_text(nh: bytes) -> str:
@@ -36,7 +36,8 @@ def next_hop_text(nh: bytes) -> str:
     return nh.hex()
 
 
-def status(speaker: Speaker) -> dict[str, Any]:
+def status(host: Host) -> dict[str, Any]:
+    speaker = host.speaker
     g = speaker.config.bgp
     peers = []
     for p in speaker.peers.values():
@@ -49,7 +50,7 @@ def status(speaker: Speaker) -> dict[str, Any]:
                 "asn": p.config.asn,
                 "state": p.state.name.capitalize(),
                 "up": p.state == State.ESTABLISHED,
-                "since": p.since,
+                "since": p.since + host.wall_offset,
                 "info": p.last_error if p.state != State.ESTABLISHED else "",
                 "router_id": str(IPv4Address(p.source.router_id)) if p.source.router_id else "",
                 "families": [family_name(f) for f in neg.families] if neg else [],
@@ -65,10 +66,10 @@ def status(speaker: Speaker) -> dict[str, Any]:
         "router_id": str(g.router_id),
         "cluster_id": str(g.cluster_id),
         "asn": g.asn,
-        "uptime": speaker.loop.time() - speaker.started_at,
+        "uptime": host.loop.time() - speaker.started_at,
         "now": time.time(),
         "routes": {family_name(f): len(t) for f, t in speaker.rib.tables.items()},
-        "update_groups": len(speaker.outbound.groups),
+        "update_groups": len(speaker.export.groups),
         "rejected_connections": speaker.rejected,
         "peers": peers,
     }
@@ -89,8 +90,9 @@ def _path_dict(family: Family, p: Path) -> dict[str, Any]:
     }
 
 
-def routes(speaker: Speaker, prefix: str | None = None, limit: int = 10000) -> dict[str, Any]:
+def routes(host: Host, prefix: str | None = None, limit: int = 10000) -> dict[str, Any]:
     """Best path and why it won, and every candidate path, per prefix."""
+    speaker = host.speaker
     out: list[dict[str, Any]] = []
     if prefix:
         fam, key = prefix_from_str(prefix)

@@ -8,25 +8,12 @@ route only against routes from the same neighbouring AS, which is not a total or
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from enum import Enum
 
 from ..bgp.attributes import as_path_length, first_as
 from .path import Path
+from .reason import Reason
 
 DEFAULT_LOCAL_PREF = 100
-
-
-class Reason(Enum):
-    ONLY_PATH = "only path"
-    LOCAL_PREF = "highest LOCAL_PREF (RFC 4271 §9.1.2.1)"
-    AS_PATH = "shortest AS_PATH (RFC 4271 §9.1.2.2 a)"
-    ORIGIN = "lowest ORIGIN (RFC 4271 §9.1.2.2 b)"
-    MED = "lowest MED from the same neighbour AS (RFC 4271 §9.1.2.2 c)"
-    EBGP = "eBGP over iBGP (RFC 4271 §9.1.2.2 d)"
-    ROUTER_ID = "lowest ORIGINATOR_ID / router id (RFC 4271 §9.1.2.2 f, RFC 4456 §9)"
-    CLUSTER_LIST = "shortest CLUSTER_LIST (RFC 4456 §9)"
-    PEER_ADDRESS = "lowest peer address (RFC 4271 §9.1.2.2 g)"
-    PATH_ID = "lowest path identifier (RFC 7911)"
 
 
 def local_pref(p: Path) -> int:

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Iterator
 
 from ..bgp.nlri import Family
 from ..bgp.update import Update
-from .bestpath import Reason, select
+from .bestpath import select
 from .path import Path, Source
+from .reason import Reason
 
 Change = tuple[Family, bytes, Path | None, Path | None]
 

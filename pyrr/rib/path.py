@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING
 
 from ..bgp.attributes import PathAttrs
 from ..bgp.nlri import Family
-
-if TYPE_CHECKING:
-    from .bestpath import Reason
+from .reason import Reason
 
 
 class Source:
@@ -64,16 +61,17 @@ class Source:
 
 class Path:
     """One path: the source, its attributes, its next hop. Shared by every prefix announced
-    with them; `out` caches the encodings made for outbound groups (one per encoding)."""
+    with them. `export_cache` belongs to pyrr.export.rewrite (the attributes it sends this path
+    with, per kind of receiver); nothing else reads or writes it."""
 
-    __slots__ = ("attrs", "next_hop", "out", "path_id", "refs", "source")
+    __slots__ = ("attrs", "export_cache", "next_hop", "path_id", "refs", "source")
 
     def __init__(self, source: Source, attrs: PathAttrs, next_hop: bytes, path_id: int = 0) -> None:
         self.source = source
         self.attrs = attrs
         self.next_hop = next_hop
         self.path_id = path_id
-        self.out: dict[object, bytes | PathAttrs | None] = {}
+        self.export_cache: dict[object, PathAttrs] = {}
         self.refs = 0
 
     def __repr__(self) -> str:
@@ -90,6 +88,4 @@ class Path:
 
     @property
     def reason(self) -> Reason:
-        from .bestpath import Reason
-
         return Reason.ONLY_PATH

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Final, TypeGuard
 
 from ..bgp.constants import MIN_HOLD_TIME
@@ -130,3 +130,17 @@ def normal_log_level(text: str, levels: Mapping[str, str] = LOG_LEVELS) -> str |
 def clip(text: str) -> str:
     """`text` quoted for a message, cut after MAX_QUOTED characters."""
     return repr(text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "...")
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Split "127.0.0.1:9179" or "[::1]:9179" into (address, port); ValueError otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not isinstance(ip_address(host), IPv6Address):
+            raise ValueError(f"{host} in brackets is not an IPv6 address")
+    elif ":" in host:
+        raise ValueError("write an IPv6 address in brackets, like [::1]:9179")
+    if not sep or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= MAX_PORT:
+        raise ValueError("expected ADDRESS:PORT with a port between 1 and 65535")
+    return str(ip_address(host)), int(port)

@@ -856,8 +856,10 @@ def test_send_message_queues_bytes_and_counts() -> None:
     assert s.data_to_send() == UPDATE + REFRESH
     assert s.data_to_send() == b""
     assert s.messages_out == before + 2
-    s.note_sent(5)
+    assert s.updates_out == 1
+    s.note_updates_sent(5)  # the fanout writes UPDATEs past data_to_send(): still counted
     assert s.messages_out == before + 7
+    assert s.updates_out == 6
 
 
 def test_receive_data_split_anywhere() -> None:

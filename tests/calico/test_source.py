@@ -25,11 +25,11 @@ from structlog.testing import capture_logs
 from pyrr.bgp.constants import CeaseSub, ErrCode, State
 from pyrr.config import Config, GlobalConfig, PeerConfig
 from pyrr.control.server import request
-from pyrr.speaker import Speaker
 from pyrr.store.calico.model import RR_V4_PREFIX, registration_key
 from pyrr.store.calico.source import CalicoSource
 from pyrr.store.file.environment import EnvSettings, from_environment
 from pyrr.store.file.merge import merge
+from pyrr.transport.host import Host
 from tests.etcd.server import EtcdServer, TlsFiles
 from tests.peer_sim import SimPeer, free_port, wait_for
 
@@ -121,24 +121,24 @@ async def until(what: str, pred: Callable[[], object], timeout: float = 5.0) -> 
 
 
 @asynccontextmanager
-async def running(env: dict[str, str], **kw: Any) -> AsyncIterator[tuple[CalicoSource, Speaker]]:
+async def running(env: dict[str, str], **kw: Any) -> AsyncIterator[tuple[CalicoSource, Host]]:
     """What `pyrr run` does in Calico mode, in-process: first snapshot, speaker, attach."""
     base, settings_ = settings(env)
     source = CalicoSource(base, settings_, store_options=FAST, **kw)
     first = await source.initial_config()
     assert first is not None
-    speaker = Speaker(first, asyncio.get_running_loop())
-    await speaker.start()
-    source.attach(speaker)
+    host = Host(first, asyncio.get_running_loop())
+    await host.start()
+    source.attach(host)
     try:
-        yield source, speaker
+        yield source, host
     finally:
         await source.stop()
-        await speaker.stop()
+        await host.stop()
 
 
-def peer_set(speaker: Speaker) -> set[str]:
-    return set(speaker.peers)
+def peer_set(host: Host) -> set[str]:
+    return set(host.speaker.peers)
 
 
 # --- tests --------------------------------------------------------------------------------
@@ -150,15 +150,15 @@ def test_first_snapshot_then_a_burst_is_one_reconfiguration(
     env = environment(datastore, tls_files)
 
     async def body() -> None:
-        async with running(env) as (source, speaker):
+        async with running(env) as (source, host):
             # The speaker started with the first snapshot's peers and the datastore's AS.
-            assert speaker.config.bgp.asn == SEED_AS
-            assert peer_set(speaker) == {"127.0.2.1", "127.0.2.2"}
-            p1 = speaker.peers["127.0.2.1"]
+            assert host.config.bgp.asn == SEED_AS
+            assert peer_set(host) == {"127.0.2.1", "127.0.2.2"}
+            p1 = host.speaker.peers["127.0.2.1"]
             assert p1.config.client and p1.config.kind == "global"
             assert p1.config.description == "n1" and p1.config.asn == SEED_AS
             assert source.reconfigurations == 0
-            before = dict(speaker.peers)
+            before = dict(host.speaker.peers)
 
             # A burst: three puts and a delete, one reconfiguration, within a second.
             t0 = time.monotonic()
@@ -171,12 +171,12 @@ def test_first_snapshot_then_a_burst_is_one_reconfiguration(
             )
             await asyncio.to_thread(delete, datastore, node_key("n1"))
             want = {"127.0.2.2", "127.0.2.3", "127.0.2.4", "127.0.2.5"}
-            await until("burst applied", lambda: peer_set(speaker) == want, timeout=1.0)
+            await until("burst applied", lambda: peer_set(host) == want, timeout=1.0)
             assert time.monotonic() - t0 < 1.0 + 0.5  # the etcd writes themselves included
             await asyncio.sleep(0.3)
             assert source.reconfigurations == 1
             # The untouched peer is the very same object: its session was never reset.
-            assert speaker.peers["127.0.2.2"] is before["127.0.2.2"]
+            assert host.speaker.peers["127.0.2.2"] is before["127.0.2.2"]
 
             # An update that changes nothing pyrr uses (a label) is no reconfiguration.
             doc = json.loads(node("n2", "127.0.2.2"))
@@ -184,7 +184,7 @@ def test_first_snapshot_then_a_burst_is_one_reconfiguration(
             await asyncio.to_thread(put, datastore, (node_key("n2"), json.dumps(doc)))
             await asyncio.sleep(0.5)
             assert source.reconfigurations == 1
-            assert speaker.peers["127.0.2.2"] is before["127.0.2.2"]
+            assert host.speaker.peers["127.0.2.2"] is before["127.0.2.2"]
 
     run(body)
 
@@ -195,8 +195,8 @@ def test_malformed_values_are_skipped_with_their_key(
     env = environment(datastore, tls_files)
 
     async def body() -> None:
-        async with running(env) as (source, speaker):
-            kept = speaker.peers["127.0.2.1"]
+        async with running(env) as (source, host):
+            kept = host.speaker.peers["127.0.2.1"]
             with capture_logs() as logs:
                 await asyncio.to_thread(
                     put,
@@ -205,7 +205,7 @@ def test_malformed_values_are_skipped_with_their_key(
                     (node_key("n2"), b"\xff\xfe not even UTF-8"),  # corrupt update
                     (bgppeer_key("odd"), b'["a", "list"]'),
                 )
-                await until("n2 dropped", lambda: peer_set(speaker) == {"127.0.2.1"})
+                await until("n2 dropped", lambda: peer_set(host) == {"127.0.2.1"})
                 await asyncio.sleep(0.3)
             skipped = {
                 e["key"]: e["problem"] for e in logs if e["event"] == "datastore value skipped"
@@ -214,24 +214,24 @@ def test_malformed_values_are_skipped_with_their_key(
             assert "not valid JSON" in skipped[node_key("bad")]
             assert "not UTF-8" in skipped[node_key("n2")]
             assert "expected a JSON object" in skipped[bgppeer_key("odd")]
-            assert speaker.peers["127.0.2.1"] is kept  # unaffected
+            assert host.speaker.peers["127.0.2.1"] is kept  # unaffected
             assert source.unusable.keys() == set(skipped)
 
             # Said once: a later, unrelated change does not repeat it.
             with capture_logs() as logs:
                 await asyncio.to_thread(put, datastore, (node_key("n6"), node("n6", "127.0.2.6")))
-                await until("n6 added", lambda: "127.0.2.6" in speaker.peers)
+                await until("n6 added", lambda: "127.0.2.6" in host.speaker.peers)
             assert not [e for e in logs if e["event"] == "datastore value skipped"]
 
             # Repaired: the session is back; the resolution is logged.
             with capture_logs() as logs:
                 await asyncio.to_thread(put, datastore, (node_key("n2"), node("n2", "127.0.2.2")))
-                await until("n2 back", lambda: "127.0.2.2" in speaker.peers)
+                await until("n2 back", lambda: "127.0.2.2" in host.speaker.peers)
             assert any(
                 e["event"] == "datastore problem resolved" and e["key"] == node_key("n2")
                 for e in logs
             )
-            assert speaker.peers["127.0.2.1"] is kept
+            assert host.speaker.peers["127.0.2.1"] is kept
 
     run(body)
 
@@ -243,8 +243,8 @@ def test_local_as_and_log_level_from_bgpconfiguration(
     levels: list[str] = []
 
     async def body() -> None:
-        async with running(env, on_log_level=levels.append) as (source, speaker):
-            old = dict(speaker.peers)
+        async with running(env, on_log_level=levels.append) as (source, host):
+            old = dict(host.speaker.peers)
             # The operator renumbers: the default BGPConfiguration and the BGPPeer together.
             await asyncio.to_thread(
                 put,
@@ -252,12 +252,12 @@ def test_local_as_and_log_level_from_bgpconfiguration(
                 (bgpconfig_key(), bgpconfig(asn=65001, log="Warning")),
                 (bgppeer_key("bgppeer-global"), bgppeer("bgppeer-global", ME, asn=65001)),
             )
-            await until("new AS", lambda: speaker.config.bgp.asn == 65001)
+            await until("new AS", lambda: host.config.bgp.asn == 65001)
             # Every session is reset (new Peer objects) with the new AS on both ends.
-            assert set(speaker.peers) == set(old)
-            assert all(speaker.peers[k] is not old[k] for k in old)
-            assert {p.config.asn for p in speaker.peers.values()} == {65001}
-            assert levels == ["warning"] and speaker.config.log_level == "warning"
+            assert set(host.speaker.peers) == set(old)
+            assert all(host.speaker.peers[k] is not old[k] for k in old)
+            assert {p.config.asn for p in host.speaker.peers.values()} == {65001}
+            assert levels == ["warning"] and host.config.log_level == "warning"
             # "Debug" in any case; then removing the setting goes back to the base level.
             await asyncio.to_thread(put, datastore, (bgpconfig_key(), bgpconfig(65001, "DEBUG")))
             await until("debug", lambda: levels[-1:] == ["debug"])
@@ -265,11 +265,11 @@ def test_local_as_and_log_level_from_bgpconfiguration(
             await until("back to info", lambda: levels[-1:] == ["info"])
             # No bgpconfigurations/default at all: the BGPPeer's asNumber (61234).
             await asyncio.to_thread(delete, datastore, bgpconfig_key())
-            await until("AS from the BGPPeer", lambda: speaker.config.bgp.asn == 65001)
+            await until("AS from the BGPPeer", lambda: host.config.bgp.asn == 65001)
             await asyncio.to_thread(
                 put, datastore, (bgppeer_key("bgppeer-global"), bgppeer("bgppeer-global", ME))
             )
-            await until("back to 61234", lambda: speaker.config.bgp.asn == SEED_AS)
+            await until("back to 61234", lambda: host.config.bgp.asn == SEED_AS)
             assert source.config is not None and source.config.bgp.asn == SEED_AS
 
     run(body)
@@ -314,14 +314,14 @@ def test_resync_reconciles_without_touching_unchanged_peers(
     env = environment(datastore, tls_files)
 
     async def body() -> None:
-        async with running(env) as (source, speaker):
-            before = dict(speaker.peers)
+        async with running(env) as (source, host):
+            before = dict(host.speaker.peers)
             snapshots = source.store.stats.snapshots
             source.resync()
             await until("new snapshot", lambda: source.store.stats.snapshots == snapshots + 1)
             await asyncio.sleep(0.3)
             assert source.reconfigurations == 0
-            assert all(speaker.peers[k] is before[k] for k in before)
+            assert all(host.speaker.peers[k] is before[k] for k in before)
 
     run(body)
 
@@ -428,20 +428,20 @@ def test_speaker_resets_every_session_when_the_local_as_changes() -> None:
         )
 
     async def body() -> None:
-        speaker = Speaker(config(64512), asyncio.get_running_loop())
-        await speaker.start()
+        host = Host(config(64512), asyncio.get_running_loop())
+        await host.start()
         try:
             sims = [SimPeer(a, 64512, (ME, port)) for a in ("127.0.2.1", "127.0.2.2")]
             for s in sims:
                 await s.connect()
             await wait_for(lambda: all(s.state == State.ESTABLISHED for s in sims))
-            speaker.reconfigure(config(65001))
+            host.reconfigure(config(65001))
             await wait_for(lambda: all(s.lost for s in sims), what="sessions reset")
             for s in sims:
                 n = s.notification_received()
                 assert n is not None
                 assert (n.code, n.subcode) == (ErrCode.CEASE, CeaseSub.OTHER_CONFIGURATION_CHANGE)
-            assert speaker.config.bgp.asn == 65001
+            assert host.config.bgp.asn == 65001
             again = [SimPeer(a, 65001, (ME, port)) for a in ("127.0.2.1", "127.0.2.2")]
             for s in again:
                 await s.connect()
@@ -449,7 +449,7 @@ def test_speaker_resets_every_session_when_the_local_as_changes() -> None:
             for s in sims + again:
                 s.close()
         finally:
-            await speaker.stop()
+            await host.stop()
 
     run(body, timeout=30)
 

@@ -35,7 +35,7 @@ from pyrr.bgp.constants import State
 from pyrr.bgp.fsm import OPEN_WAIT_TIME, Session
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
 from pyrr.config import Config, GlobalConfig, PeerConfig
-from pyrr.speaker import Speaker
+from pyrr.transport.host import Host as SpeakerHost
 from tests.lab.bird import Bird2, CalicoBird, Neighbor
 from tests.lab.netns import Host, Lab, wait_until
 from tests.peer_sim import SimPeer, free_port
@@ -135,10 +135,10 @@ class LoopbackEnv:
     extended_bystander = True
 
     def __init__(
-        self, lt: LoopThread, speaker: Speaker, port: int, by: SimPeer, ext: SimPeer
+        self, lt: LoopThread, host: SpeakerHost, port: int, by: SimPeer, ext: SimPeer
     ) -> None:
         self.lt = lt
-        self.speaker = speaker
+        self.host = host
         self.port = port
         self.by = by
         self.ext = ext
@@ -191,7 +191,7 @@ class LoopbackEnv:
                 if not set(want) <= have:
                     out.append(f"bystander {sim.address} lost routes: {set(want) - have}")
             for addr in (BYSTANDER, EXT_BYSTANDER):
-                if self.speaker.peers[addr].established is None:
+                if self.host.speaker.peers[addr].established is None:
                     out.append(f"pyrr lost the session with {addr}")
             return out
 
@@ -218,22 +218,22 @@ def loopback() -> Iterator[LoopbackEnv]:
         ),
         peers=tuple(peers),
     )
-    speaker = Speaker(cfg, lt.loop)
+    host = SpeakerHost(cfg, lt.loop)
     # RFC 4271 §8.2.2's OpenSent hold timer: 60 s in pyrr, 3 s here.
-    speaker.open_wait = OPEN_WAIT
+    host.speaker.local.open_wait = OPEN_WAIT
     by = SimPeer(BYSTANDER, ASN, ("127.0.0.1", port))
     ext = ExtSimPeer(EXT_BYSTANDER, ASN, ("127.0.0.1", port))
     try:
-        lt.run(speaker.start())
+        lt.run(host.start())
         lt.run(by.connect())
         lt.run(ext.connect())
         _until(lambda: lt.call(lambda: by.state == ext.state == State.ESTABLISHED), 10, "up")
         lt.call(lambda: by.announce(BY_ROUTES))
         lt.call(lambda: ext.announce(EXT_ROUTES))
-        env = LoopbackEnv(lt, speaker, port, by, ext)
+        env = LoopbackEnv(lt, host, port, by, ext)
         _until(lambda: not env.health(), 10, "bystanders exchanging routes")
         yield env
-        lt.run(speaker.stop())
+        lt.run(host.stop())
     finally:
         lt.call(by.close)
         lt.call(ext.close)
@@ -278,7 +278,7 @@ def test_hostile_case_loopback(loopback: LoopbackEnv, name: str) -> None:
 def test_bystanders_untouched_after_every_case(loopback: LoopbackEnv) -> None:
     assert loopback.health() == []
     up = loopback.lt.call(
-        lambda: [p.key for p in loopback.speaker.peers.values() if p.established is not None]
+        lambda: [p.key for p in loopback.host.speaker.peers.values() if p.established is not None]
     )
     assert set(up) == {BYSTANDER, EXT_BYSTANDER}, "only the bystanders are still up"
 

@@ -274,13 +274,17 @@ class FakeMember:
 
     def __init__(self, src: Source) -> None:
         self.source = src
+        self.key = src.key
         self.batches: list[list[bytes]] = []
         self.chunks: list[list[bytes | memoryview]] = []  # exactly what the group wrote
 
-    def write_messages(self, messages: Sequence[bytes | memoryview]) -> None:
-        assert messages, "a group wrote an empty batch"
-        self.chunks.append(list(messages))
-        self.batches.append(split_messages(messages))
+    def send_updates(self, chunks: Sequence[bytes | memoryview], count: int) -> None:
+        assert chunks, "a group wrote an empty batch"
+        self.chunks.append(list(chunks))
+        batch = split_messages(chunks)
+        # The count is what the session's counters (and the metrics) are told.
+        assert count == len(batch), (count, len(batch))
+        self.batches.append(batch)
 
     @property
     def messages(self) -> list[bytes]:

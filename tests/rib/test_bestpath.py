@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.constants import Origin
-from pyrr.rib.bestpath import DEFAULT_LOCAL_PREF, Reason, local_pref, select
+from pyrr.rib.bestpath import DEFAULT_LOCAL_PREF, local_pref, select
 from pyrr.rib.path import Path, Source
+from pyrr.rib.reason import Reason
 
 from .factories import CONFED_SEQ, CONFED_SET, SEQ, SET, attrs, path, source
 

@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
-from pyrr.rib.bestpath import Reason, select
+from pyrr.rib.bestpath import select
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Path, Source
+from pyrr.rib.reason import Reason
 
 from .factories import attrs, default_next_hop, pfx, source, update, update_keys, with_path_id
 

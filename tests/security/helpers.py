@@ -13,8 +13,8 @@ from ipaddress import ip_address
 
 from pyrr.bgp.fsm import Session
 from pyrr.config import PeerConfig
-from pyrr.speaker import Speaker
-from pyrr.transport.protocol import Connection
+from pyrr.transport.host import Host
+from pyrr.transport.session_stream import SessionStream
 from pyrr.transport.sockopts import set_md5, set_ttl
 
 from ..peer_sim import SimPeer, free_port
@@ -44,7 +44,7 @@ class SecPeer(SimPeer):
         except BaseException:
             sock.close()
             raise
-        conn = Connection(session or self.session(), self, True, loop)
+        conn = SessionStream(session or self.session(), self, True, loop)
         self.conn = conn
         self.lost = False
         await loop.connect_accepted_socket(lambda: conn, sock)
@@ -57,11 +57,11 @@ def client(addr: str, **kw: object) -> PeerConfig:
 @asynccontextmanager
 async def running(
     peers: list[PeerConfig], open_wait: float | None = None
-) -> AsyncIterator[tuple[Speaker, int]]:
+) -> AsyncIterator[tuple[Host, int]]:
     port = free_port()
-    sp = Speaker(make_config(port, peers), asyncio.get_running_loop())
+    sp = Host(make_config(port, peers), asyncio.get_running_loop())
     if open_wait is not None:
-        sp.open_wait = open_wait
+        sp.speaker.local.open_wait = open_wait
     await sp.start()
     try:
         yield sp, port

@@ -39,7 +39,7 @@ MARKER = "10.255.{}.0/24"
 
 
 def run_pyrr(config: str, sock: str, high: int, low: int) -> int:
-    import pyrr.transport.protocol as proto
+    import pyrr.transport.stream as proto
 
     proto.HIGH_WATER = high
     proto.LOW_WATER = low

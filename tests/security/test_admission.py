@@ -20,10 +20,10 @@ import structlog
 
 from pyrr.bgp.constants import CeaseSub, ErrCode, MsgType, State
 from pyrr.bgp.messages import Framer, Notification, Open, decode_notification
-from pyrr.peer import MAX_PENDING_INBOUND
 from pyrr.runtime import new_event_loop
+from pyrr.session.neighbor import MAX_PENDING_INBOUND
 from pyrr.speaker import REJECT_LOG_RATE
-from pyrr.transport.protocol import LINGER
+from pyrr.transport.stream import LINGER
 
 from ..peer_sim import SimPeer, wait_for
 from .helpers import ASN, RR, client, fd_count, running
@@ -97,7 +97,7 @@ def test_silent_or_partial_open_is_closed_after_the_open_wait() -> None:
                 assert msgs[0][0] == MsgType.OPEN
                 n = notification_of(msgs)
                 assert n is not None and n.code == ErrCode.HOLD_TIMER_EXPIRED, (what, msgs)
-            await wait_for(lambda: not sp.peers["127.0.2.1"].connections, what="all gone")
+            await wait_for(lambda: not sp.speaker.peers["127.0.2.1"].links, what="all gone")
 
     run(go)
 
@@ -107,11 +107,9 @@ def test_pending_connections_of_one_peer_are_bounded() -> None:
         # The default open wait (60 s): replacement, not the timer, closes the older ones.
         async with running([client("127.0.2.1")]) as (sp, port):
             socks = [await raw_connect("127.0.2.1", port) for _ in range(5)]
-            peer = sp.peers["127.0.2.1"]
+            peer = sp.speaker.peers["127.0.2.1"]
             await wait_for(
-                lambda: (
-                    sum(1 for c in peer.connections if not c.session.closing) == MAX_PENDING_INBOUND
-                ),
+                lambda: sum(1 for c in peer.links if not c.session.closing) == MAX_PENDING_INBOUND,
                 what="bounded pending connections",
             )
             replaced = socks[: len(socks) - MAX_PENDING_INBOUND]
@@ -127,7 +125,7 @@ def test_pending_connections_of_one_peer_are_bounded() -> None:
             await wait_for(lambda: peer.state == State.ESTABLISHED, what="pyrr's side up")
             await asyncio.sleep(0.3)
             assert sim.state == State.ESTABLISHED and not sim.down_events()
-            assert sum(1 for c in peer.connections if not c.session.closing) == 1
+            assert sum(1 for c in peer.links if not c.session.closing) == 1
             sim.close()
             for s in socks:
                 s.close()
@@ -161,7 +159,7 @@ def test_connection_flood_does_not_delay_keepalives() -> None:
             session.receive_data = timestamped  # type: ignore[method-assign]
             await asyncio.sleep(1.5)
             baseline = fd_count()
-            rejected_before = sp.rejected
+            rejected_before = sp.speaker.rejected
             with structlog.testing.capture_logs() as logs:
                 t0 = loop.time()
                 proc = await asyncio.create_subprocess_exec(
@@ -184,8 +182,8 @@ def test_connection_flood_does_not_delay_keepalives() -> None:
             gaps = [b - a for a, b in zip([t0, *during], [*during, t1], strict=True)]
             assert max(gaps) <= 2.0, f"keepalive gap {max(gaps):.2f} s during the flood"
             assert sim.state == State.ESTABLISHED and not sim.down_events()
-            assert sp.peers["127.0.2.1"].state == State.ESTABLISHED
-            strangers = sp.rejected - rejected_before
+            assert sp.speaker.peers["127.0.2.1"].state == State.ESTABLISHED
+            strangers = sp.speaker.rejected - rejected_before
             assert strangers >= stats["opened"] // 2 - 5, (strangers, stats)
             rejections = [e for e in logs if "connection rejected" in str(e.get("event"))]
             assert len(rejections) <= REJECT_LOG_RATE * (t1 - t0) + 10, len(rejections)

@@ -5,13 +5,14 @@ NOTIFICATION decided while handling a message is sent before the FIN."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from pyrr.bgp.constants import CeaseSub, ErrCode, State
 from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.messages import RouteRefresh
 from pyrr.bgp.nlri import IPV4_UNICAST
 from pyrr.transport.protocol import Connection
+from pyrr.transport.session_stream import SessionStream
 
 from ..peer_sim import SimPeer, wait_for
 from .helpers import ASN, RR, client, running
@@ -46,7 +47,7 @@ def test_linger_ends_with_a_reset_when_the_peer_never_read() -> None:
     async def go() -> None:
         loop = asyncio.get_running_loop()
         for buffered, expected in ((4096, ["abort"]), (0, ["close"])):
-            conn = Connection(Session(SessionConfig(ASN, 1, ASN)), SimPeer(RR, ASN, (RR, 0)),
+            conn = SessionStream(Session(SessionConfig(ASN, 1, ASN)), SimPeer(RR, ASN, (RR, 0)),
                               True, loop)  # fmt: skip
             fake = FakeTransport(buffered)
             conn.transport = fake  # type: ignore[assignment]
@@ -70,18 +71,20 @@ def test_route_refresh_from_a_paused_peer_queues_nothing() -> None:
             routes = [f"10.20.{i}.0/24" for i in range(50)]
             b.announce(routes)
             await wait_for(lambda: a.prefixes() == set(routes), what="A has B's routes")
-            peer = sp.peers["127.0.2.1"]
-            conn = peer.established
-            assert conn is not None and peer.group is not None
-            peer.on_pause_writing(conn)  # as the transport does above the high watermark
-            assert "127.0.2.1" in peer.group.paused
+            peer = sp.speaker.peers["127.0.2.1"]
+            link = peer.established
+            group = sp.speaker.export.group_of(peer)
+            assert link is not None and group is not None
+            conn = cast(Connection, link.sink)
+            conn.pause_writing()  # as the transport does above the high watermark
+            assert "127.0.2.1" in group.paused
             out_before = conn.bytes_out
             a.send_raw(RouteRefresh(1, 1).encode())
             b.withdraw(routes[:10])
             await asyncio.sleep(0.3)
             assert conn.bytes_out == out_before, "wrote to a paused peer"
             assert a.prefixes() == set(routes)  # it heard nothing meanwhile
-            peer.on_resume_writing(conn)
+            conn.resume_writing()
             await wait_for(lambda: a.prefixes() == set(routes[10:]), what="resynchronised")
             assert a.state == State.ESTABLISHED
             a.close()
@@ -107,10 +110,11 @@ def test_collision_with_an_established_session_sends_its_notification() -> None:
             assert n is not None
             assert (n.code, n.subcode) == (ErrCode.CEASE, CeaseSub.CONNECTION_COLLISION_RESOLUTION)
             assert first.state == State.ESTABLISHED and not first.down_events()
-            peer = sp.peers["127.0.2.1"]
+            peer = sp.speaker.peers["127.0.2.1"]
             assert peer.state == State.ESTABLISHED and peer.established is not None
             assert first.conn is not None
-            assert peer.established.remote == first.conn.local  # the first connection won
+            won = cast(Connection, peer.established.sink)
+            assert won.remote == first.conn.local  # the first connection won
             assert IPV4_UNICAST in first.eor
             first.close()
 

@@ -18,8 +18,8 @@ import pytest
 from pyrr.bgp.constants import CeaseSub, ErrCode, State
 from pyrr.config import PeerConfig
 from pyrr.runtime import new_event_loop
-from pyrr.speaker import Speaker
-from pyrr.transport.protocol import Connection
+from pyrr.transport.host import Host
+from pyrr.transport.session_stream import SessionStream
 from pyrr.transport.sockopts import (
     IP_MINTTL,
     TCP_MD5SIG_MAXKEYLEN,
@@ -117,7 +117,7 @@ def test_md5_right_key_establishes_wrong_or_no_key_never_connects(loop: str) -> 
             await wait_for(lambda: plain.state == State.ESTABLISHED, what="unsigned session up")
             assert await refused(SecPeer("127.0.2.2", ASN, (RR, port), password="s3cret"))
             assert good.state == State.ESTABLISHED and not good.down_events()
-            assert sp.rejected == 0
+            assert sp.speaker.rejected == 0
             good.close()
             plain.close()
 
@@ -138,7 +138,7 @@ def test_md5_listener_keys_follow_reconfigure() -> None:
             await new.connect()
             await wait_for(lambda: new.state == State.ESTABLISHED, what="new key works")
             new.close()
-            await wait_for(lambda: sp.peers["127.0.2.1"].established is None, what="down")
+            await wait_for(lambda: sp.speaker.peers["127.0.2.1"].established is None, what="down")
 
             with_peers(client("127.0.2.1"))  # the password removed: the key goes too
             assert await refused(SecPeer("127.0.2.1", ASN, (RR, port), password="new"))
@@ -172,10 +172,10 @@ async def md5_acceptor(
         set_md5(sock, IPv4Address(RR), password)
     sock.setblocking(False)
 
-    def factory() -> Connection:
+    def factory() -> SessionStream:
         sim = SimPeer(RR, ASN, (RR, rr_port), router_id=address)
         accepted.append(sim)
-        conn = Connection(sim.session(), sim, False, loop)
+        conn = SessionStream(sim.session(), sim, False, loop)
         sim.conn = conn
         return conn
 
@@ -196,16 +196,16 @@ def test_pyrr_dials_out_with_md5() -> None:
             PeerConfig(address=ip_address("127.0.3.1"), asn=ASN, port=ok_port, password="s3cret"),
             PeerConfig(address=ip_address("127.0.3.2"), asn=ASN, port=bad_port, password="s3cret"),
         ]
-        sp = Speaker(make_config(port, peers), asyncio.get_running_loop())
+        sp = Host(make_config(port, peers), asyncio.get_running_loop())
         await sp.start()
         try:
             await wait_for(
                 lambda: bool(ok) and ok[0].state == State.ESTABLISHED, what="signed dial"
             )
-            assert sp.peers["127.0.3.1"].state == State.ESTABLISHED
+            assert sp.speaker.peers["127.0.3.1"].state == State.ESTABLISHED
             await asyncio.sleep(1.0)
             assert not bad, "a connection with a mismatched key was accepted"
-            assert sp.peers["127.0.3.2"].state != State.ESTABLISHED
+            assert sp.speaker.peers["127.0.3.2"].state != State.ESTABLISHED
         finally:
             await sp.stop()
             for s in servers:
@@ -217,8 +217,8 @@ def test_pyrr_dials_out_with_md5() -> None:
 # --- GTSM -------------------------------------------------------------------------------------
 
 
-def listener_ttls(sp: Speaker) -> tuple[int, int]:
-    (sock,) = sp.listen_sockets
+def listener_ttls(sp: Host) -> tuple[int, int]:
+    (sock,) = sp.listeners.sockets
     return (
         sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL),
         sock.getsockopt(socket.IPPROTO_IP, IP_MINTTL),
@@ -264,9 +264,9 @@ def test_gtsm_accepts_ttl_255_and_drops_less(loop: str) -> None:
             # OPEN in pyrr's kernel.)
             far = SecPeer("127.0.2.1", ASN, (RR, port), ttl=64)
             await far.connect()
-            peer = sp.peers["127.0.2.1"]
-            await wait_for(lambda: bool(peer.connections), what="accepted")
-            await wait_for(lambda: not peer.connections, timeout=5.0, what="pyrr gave up on it")
+            peer = sp.speaker.peers["127.0.2.1"]
+            await wait_for(lambda: bool(peer.links), what="accepted")
+            await wait_for(lambda: not peer.links, timeout=5.0, what="pyrr gave up on it")
             assert peer.last_error == "hold timer expired"
             assert peer.state != State.ESTABLISHED
             assert far.state == State.OPENCONFIRM  # it got our OPEN; we never got its reply
@@ -307,10 +307,10 @@ def test_pyrr_dials_out_with_ttl_255() -> None:
             set_min_ttl(sock, 255)
             sock.setblocking(False)
 
-            def factory(addr: str = addr) -> Connection:
+            def factory(addr: str = addr) -> SessionStream:
                 sim = SimPeer(RR, ASN, (RR, port), router_id=addr)
                 accepted[addr].append(sim)
-                conn = Connection(sim.session(), sim, False, loop)
+                conn = SessionStream(sim.session(), sim, False, loop)
                 sim.conn = conn
                 return conn
 
@@ -318,7 +318,7 @@ def test_pyrr_dials_out_with_ttl_255() -> None:
             peers.append(
                 PeerConfig(address=ip_address(addr), asn=ASN, port=peer_port, ttl_security=hops)
             )
-        sp = Speaker(make_config(port, peers), loop)
+        sp = Host(make_config(port, peers), loop)
         await sp.start()
         try:
             got = accepted["127.0.3.1"]

@@ -28,7 +28,6 @@ from ...config import (
     GlobalConfig,
     IPAddress,
     PeerConfig,
-    parse_host_port,
 )
 from ..limits import (
     ASN_RANGE,
@@ -46,6 +45,7 @@ from ..limits import (
     cluster_id_number,
     is_unicast,
     normal_log_level,
+    parse_host_port,
     valid_asn,
     valid_hold_time,
     valid_listen_address,

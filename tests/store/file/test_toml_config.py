@@ -22,7 +22,6 @@ from pyrr.config import (
     ControlConfig,
     GlobalConfig,
     PeerConfig,
-    parse_host_port,
 )
 from pyrr.store.file.toml_config import (
     BGP_KEYS,
@@ -32,6 +31,7 @@ from pyrr.store.file.toml_config import (
     load_file,
     load_text,
 )
+from pyrr.store.limits import parse_host_port
 from tests.ops.fake_netlink import break_netlink, fake_host
 
 ENV = {"IP": "198.18.0.9"}  # keeps tests off the host's real addresses

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 from pyrr.bgp.constants import MAX_MESSAGE_LEN, AttrCode
 from pyrr.bgp.encode import end_of_rib, pack_announce
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
-from pyrr.out.groups import GroupKey, Outbound, UpdateGroup
+from pyrr.export.export import Export
+from pyrr.export.group import GroupKey, UpdateGroup
+from pyrr.export.policy import Role, may_export
+from pyrr.export.rewrite import ibgp_attrs
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Path, Source
-from pyrr.rib.reflect import Role, ibgp_attrs, may_export
 
 from ..rib.factories import (
     LOCAL_AS,
@@ -47,12 +49,16 @@ def key(role: Role = Role.CLIENT, **kw: object) -> GroupKey:
 
 
 class World:
-    """A Loc-RIB, an Outbound whose flushes are run by hand, and member peers."""
+    """A Loc-RIB, an Export whose flushes are run by hand, and member peers."""
 
     def __init__(self) -> None:
         self.rib = Rib()
         self.scheduled: list[Callable[[], None]] = []
-        self.out = Outbound(self.rib, CLUSTER_ID, self.scheduled.append)
+        self.out = Export(self.rib, CLUSTER_ID, self.scheduled.append)
+
+    def join(self, k: GroupKey, m: FakeMember) -> UpdateGroup:
+        self.out.join(m, k)
+        return self.out.groups[k]
 
     def member(self, address: str, **kw: object) -> FakeMember:
         return FakeMember(source(address, **kw))  # type: ignore[arg-type]
@@ -83,7 +89,7 @@ EORS = [end_of_rib(f) for f in FAMS]
 def test_join_of_an_empty_table_sends_end_of_rib_per_family() -> None:
     w = World()
     m = w.member("10.0.0.1")
-    g = w.out.join(key(), m)
+    g = w.join(key(), m)
     assert m.batches == [EORS]
     assert w.out.groups == {key(): g}
     assert decode_messages(m.messages).end_of_rib == list(FAMS)
@@ -94,7 +100,7 @@ def test_a_change_is_encoded_once_and_shared() -> None:
     members = [w.member(f"10.0.0.{i}") for i in (1, 2, 3)]
     origin = w.member("10.0.0.9", router_id="9.9.9.9")
     for m in [*members, origin]:
-        w.out.join(key(), m)
+        w.join(key(), m)
         m.take()
     g = w.out.groups[key()]
     w.apply(
@@ -134,7 +140,7 @@ def test_a_withdrawal_is_shared_too() -> None:
     w = World()
     a, b, c = (w.member(f"10.0.0.{i}") for i in (1, 2, 3))
     for m in (a, b, c):
-        w.out.join(key(), m)
+        w.join(key(), m)
     w.apply(a.source, update(["10.1.0.0/24"]))
     w.run()
     for m in (a, b, c):
@@ -149,8 +155,8 @@ def test_a_withdrawal_is_shared_too() -> None:
 def test_the_source_never_gets_its_own_route() -> None:
     w = World()
     a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
-    w.out.join(key(), a)
-    w.out.join(key(), b)
+    w.join(key(), a)
+    w.join(key(), b)
     a.take()
     b.take()
     w.apply(a.source, update(["10.1.0.0/24"]))
@@ -159,8 +165,8 @@ def test_the_source_never_gets_its_own_route() -> None:
     assert decode_messages(a.take()).ann() == {"10.2.0.0/24"}
     assert decode_messages(b.take()).ann() == {"10.1.0.0/24"}
     # Nor on a (re-)join.
-    w.out.leave(key(), a)
-    w.out.join(key(), a)
+    w.out.leave(a)
+    w.join(key(), a)
     d = decode_messages(a.take())
     assert d.ann() == {"10.2.0.0/24"} and d.end_of_rib == list(FAMS)
 
@@ -169,7 +175,7 @@ def test_best_path_moving_between_sources() -> None:
     w = World()
     a, b, c = w.member("10.0.0.1"), w.member("10.0.0.2"), w.member("10.0.0.3")
     for m in (a, b, c):
-        w.out.join(key(), m)
+        w.join(key(), m)
         m.take()
     x = "10.1.0.0/24"
     w.apply(a.source, update([x], attrs(local_pref=100)))
@@ -200,8 +206,8 @@ def test_best_path_moving_between_sources() -> None:
 def test_a_prefix_changed_twice_before_flush_is_sent_once_in_its_final_state() -> None:
     w = World()
     a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
-    w.out.join(key(), a)
-    w.out.join(key(), b)
+    w.join(key(), a)
+    w.join(key(), b)
     b.take()
     x, y = "10.1.0.0/24", "10.2.0.0/24"
     w.apply(a.source, update([x], attrs(med=1)))
@@ -228,15 +234,15 @@ def test_a_prefix_changed_twice_before_flush_is_sent_once_in_its_final_state() -
 def test_join_sends_the_whole_table_minus_own_routes_then_end_of_rib() -> None:
     w = World()
     a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
-    w.out.join(key(), a)
+    w.join(key(), a)
     table = {f"10.{1 + i // 256}.{i % 256}.0/24" for i in range(300)}
     w.apply(a.source, update([*sorted(table), "2001:db8:a::/48"]))
     w.run()
     newcomer = w.member("10.0.0.3")
     w.apply(newcomer.source, update(["10.3.0.0/24", "2001:db8:3::/48"], attrs(med=1)))
     # Pending work is flushed to existing members before the newcomer gets its table.
-    w.out.join(key(), b)
-    w.out.join(key(), newcomer)
+    w.join(key(), b)
+    w.join(key(), newcomer)
     got = newcomer.take()
     d = decode_messages(got)
     assert d.ann(IPV4_UNICAST) == table
@@ -256,21 +262,21 @@ def test_joining_members_share_one_packed_table_until_it_changes() -> None:
     the next joiner get a table with the change."""
     w = World()
     a = w.member("10.0.0.1")
-    w.out.join(key(), a)
+    w.join(key(), a)
     w.apply(a.source, update([f"10.1.{i}.0/24" for i in range(50)]))
     w.run()
     others = [w.member(f"10.0.0.{i}") for i in (2, 3)]
     for m in others:
-        w.out.join(key(), m)
+        w.join(key(), m)
     first, second = (m.chunks[-1] for m in others)
     assert first[0] is second[0]  # one object for both: packed once
     table = first[0]
     assert decode_messages(others[0].take()).ann() == {f"10.1.{i}.0/24" for i in range(50)}
     # The source rejoins (a session reset without loss): slices of the same object, all of it
     # except its own routes, which here is everything: only End-of-RIB.
-    w.out.leave(key(), a)
+    w.out.leave(a)
     a.take()
-    w.out.join(key(), a)
+    w.join(key(), a)
     assert a.take() == EORS
     # Another source's route: the member with routes gets the shared table around its own.
     c = w.member("10.0.0.4")
@@ -278,14 +284,14 @@ def test_joining_members_share_one_packed_table_until_it_changes() -> None:
     w.run()
     for m in (*others, a):
         m.take()
-    w.out.join(key(), c)
+    w.join(key(), c)
     *slices, eor4, eor6 = c.chunks[-1]
     assert [eor4, eor6] == EORS and slices
     assert all(isinstance(x, memoryview) for x in slices)
     assert len({id(x.obj) for x in slices if isinstance(x, memoryview)}) == 1
     assert decode_messages(c.take()).ann() == {f"10.1.{i}.0/24" for i in range(50)}
     d = w.member("10.0.0.5")
-    w.out.join(key(), d)
+    w.join(key(), d)
     assert d.chunks[-1][0] is not table  # repacked after the change
     assert decode_messages(d.take()).ann() == {f"10.1.{i}.0/24" for i in range(50)} | {
         "10.4.0.0/24"
@@ -299,7 +305,7 @@ def test_new_group_starts_from_the_loc_rib() -> None:
     w.apply(a.source, update(["10.1.0.0/24"]))
     assert w.scheduled == []
     b = w.member("10.0.0.2")
-    w.out.join(key(), b)
+    w.join(key(), b)
     d = decode_messages(b.take())
     assert d.ann() == {"10.1.0.0/24"} and d.end_of_rib == list(FAMS)
 
@@ -307,14 +313,14 @@ def test_new_group_starts_from_the_loc_rib() -> None:
 def test_leave_of_the_last_member_removes_the_group() -> None:
     w = World()
     a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
-    w.out.join(key(), a)
-    w.out.join(key(), b)
-    w.out.leave(key(), a)
+    w.join(key(), a)
+    w.join(key(), b)
+    w.out.leave(a)
     assert key() in w.out.groups
     assert set(w.out.groups[key()].members) == {"10.0.0.2"}
-    w.out.leave(key(), b)
+    w.out.leave(b)
     assert w.out.groups == {}
-    w.out.leave(key(), b)  # harmless
+    w.out.leave(b)  # harmless
     # Changes with no group: nothing scheduled, nothing written.
     w.apply(a.source, update(["10.1.0.0/24"]))
     assert w.scheduled == []
@@ -324,10 +330,10 @@ def test_leave_of_the_last_member_removes_the_group() -> None:
 def test_a_departed_member_gets_nothing_more() -> None:
     w = World()
     a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
-    w.out.join(key(), a)
-    w.out.join(key(), b)
+    w.join(key(), a)
+    w.join(key(), b)
     b.take()
-    w.out.leave(key(), b)
+    w.out.leave(b)
     w.apply(a.source, update(["10.1.0.0/24"]))
     w.run()
     assert b.take() == []
@@ -340,9 +346,9 @@ def test_non_client_group_gets_no_non_client_routes() -> None:
     nc2 = w.member("10.0.1.2", client=False)
     cl = w.member("10.0.0.1")
     ext = source("192.0.2.1", asn=65001)
-    w.out.join(key(Role.NON_CLIENT), nc1)
-    w.out.join(key(Role.NON_CLIENT), nc2)
-    w.out.join(key(Role.CLIENT), cl)
+    w.join(key(Role.NON_CLIENT), nc1)
+    w.join(key(Role.NON_CLIENT), nc2)
+    w.join(key(Role.CLIENT), cl)
     for m in (nc1, nc2, cl):
         m.take()
     w.apply(nc1.source, update(["10.1.0.0/24"]))
@@ -361,7 +367,7 @@ def test_non_client_group_gets_no_non_client_routes() -> None:
     assert dc.ann() == {"10.2.0.0/24"} and dc.attrs[0].local_pref == 500
     # A joining non-client does not see non-client routes in its initial table either.
     nc3 = w.member("10.0.1.3", client=False)
-    w.out.join(key(Role.NON_CLIENT), nc3)
+    w.join(key(Role.NON_CLIENT), nc3)
     assert decode_messages(nc3.take()).ann() == {"10.3.0.0/24"}
 
 
@@ -376,7 +382,7 @@ def test_ebgp_group_encoding() -> None:
         local_as=LOCAL_AS,
         next_hop_self=((IPV4_UNICAST, self_nh),),
     )
-    w.out.join(k, ext)
+    w.join(k, ext)
     ext.take()
     w.apply(
         cl.source,
@@ -397,7 +403,7 @@ def test_add_path_tx_group_sends_path_id_one() -> None:
     a = w.member("10.0.0.1")
     b = w.member("10.0.0.2")
     k = key(add_path_tx=frozenset({IPV4_UNICAST}))
-    w.out.join(k, b)
+    w.join(k, b)
     b.take()
     w.apply(a.source, update(["10.1.0.0/24", "2001:db8::/48"]))
     w.run()
@@ -409,7 +415,7 @@ def test_add_path_tx_group_sends_path_id_one() -> None:
 def test_group_packing_is_dense() -> None:
     w = World()
     a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
-    w.out.join(key(), b)
+    w.join(key(), b)
     b.take()
     prefixes = [f"10.{i // 256}.{i % 256}.0/24" for i in range(5000)]
     w.apply(a.source, update(prefixes))
@@ -437,7 +443,7 @@ def test_member_specific_filtering_keeps_other_sources_messages() -> None:
     w = World()
     ms = [w.member(f"10.0.0.{i}") for i in range(1, 5)]
     for m in ms:
-        w.out.join(key(), m)
+        w.join(key(), m)
         m.take()
     for i, m in enumerate(ms, start=1):
         w.apply(m.source, update([f"10.{i}.0.0/16"]))
@@ -456,7 +462,7 @@ def test_updategroup_queue_ignores_families_outside_the_key() -> None:
     a = w.member("10.0.0.1")
     b = w.member("10.0.0.2")
     k = key(families=(IPV4_UNICAST,))
-    g: UpdateGroup = w.out.join(k, b)
+    g: UpdateGroup = w.join(k, b)
     assert b.take() == [EORS[0]]
     w.apply(a.source, update(["10.1.0.0/24", "2001:db8::/48"]))
     w.run()
@@ -533,7 +539,7 @@ def test_members_converge_to_the_exported_best_paths(
             received[i] += m.take()
 
     for i, m in enumerate(members):
-        w.out.join(key(roles[i]), m)
+        w.join(key(roles[i]), m)
     for op, si, prefixes, lp in ops:
         s = srcs[si]
         if op == "ann":
@@ -546,10 +552,10 @@ def test_members_converge_to_the_exported_best_paths(
         else:
             # A session reset without routes lost: leave, then join again with a fresh table.
             collect()
-            w.out.leave(key(roles[si]), members[si])
+            w.out.leave(members[si])
             members[si].take()
             received[si] = []
-            w.out.join(key(roles[si]), members[si])
+            w.join(key(roles[si]), members[si])
         collect()
     w.run()
     collect()
@@ -563,7 +569,7 @@ def test_a_paused_member_leaves_the_stream_and_is_resynced_exactly() -> None:
     w = World()
     slow, fast, origin = w.member("10.0.0.1"), w.member("10.0.0.2"), w.member("10.0.0.9")
     for m in (slow, fast, origin):
-        w.out.join(key(), m)
+        w.join(key(), m)
         m.take()
     w.apply(origin.source, update(["10.1.0.0/24", "10.2.0.0/24"], attrs(), next_hop="10.0.0.99"))
     w.run()
@@ -578,7 +584,7 @@ def test_a_paused_member_leaves_the_stream_and_is_resynced_exactly() -> None:
     assert slow.take() == []
     d_fast = decode_messages(fast.take())
     assert d_fast.ann(IPV4_UNICAST) == {"10.2.0.0/24", "10.3.0.0/24"}
-    assert g.dirty[slow.source.key][IPV4_UNICAST] == {
+    assert g.paused[slow.source.key][IPV4_UNICAST] == {
         pfx(p) for p in ("10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24")
     }
     g.resume(slow)
@@ -586,7 +592,7 @@ def test_a_paused_member_leaves_the_stream_and_is_resynced_exactly() -> None:
     assert d.ann(IPV4_UNICAST) == {"10.2.0.0/24", "10.3.0.0/24"}
     assert d.wd(IPV4_UNICAST) == {"10.1.0.0/24"}
     assert all(a.med == 5 for a in d.attrs if a.get(AttrCode.MULTI_EXIT_DISC) is not None)
-    assert slow.source.key not in g.paused and slow.source.key not in g.dirty
+    assert slow.source.key not in g.paused
     # Back in the shared stream.
     w.apply(origin.source, update(["10.4.0.0/24"], attrs(), next_hop="10.0.0.99"))
     w.run()

@@ -6,10 +6,11 @@ import pytest
 
 from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.constants import AttrCode
+from pyrr.export.policy import Role, is_looped, may_export, role_of
+from pyrr.export.rewrite import ebgp_attrs, ibgp_attrs
 from pyrr.rib.path import Source
-from pyrr.rib.reflect import Role, ebgp_attrs, ibgp_attrs, is_looped, may_export, role_of
 
-from .factories import LOCAL_AS, SEQ, SET, attrs, ip_int, path, source
+from ..rib.factories import LOCAL_AS, SEQ, SET, attrs, ip_int, path, source
 
 CLUSTER = "198.18.0.250"
 CLUSTER_ID = ip_int(CLUSTER)

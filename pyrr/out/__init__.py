@@ -1,1 +1,0 @@
-"""Outbound: update groups that encode each change once and write the same bytes to every member."""

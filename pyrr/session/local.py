@@ -1,0 +1,94 @@
+"""Our side of every session of one speaker: identity, timers and the capabilities we offer."""
+
+from __future__ import annotations
+
+import random
+
+from ..bgp.capabilities import Capabilities, GracefulRestart
+from ..bgp.constants import GRFlags
+from ..bgp.fsm import OPEN_WAIT_TIME, SessionConfig
+from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
+from ..config import GlobalConfig, PeerConfig
+from .backoff import jitter
+from .ports import Deferral
+
+FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+
+
+def capabilities(g: GlobalConfig, restarting: bool) -> Capabilities:
+    return Capabilities(
+        families=FAMILIES,
+        route_refresh=True,
+        enhanced_route_refresh=True,
+        four_octet_as=g.asn,
+        # RFC 4724 §3: as a helper we list our families so a restarting peer knows we keep its
+        # routes; F=1 because pyrr's forwarding state (none: an RR does not forward) cannot be
+        # lost by a restart of the peer.
+        graceful_restart=GracefulRestart(
+            # RFC 4724 §4.1: the Restart State bit while we recover from a restart.
+            flags=GRFlags.RESTART if restarting else GRFlags.NONE,
+            restart_time=g.restart_time,
+            families=tuple((f, True) for f in FAMILIES),
+        ),
+        extended_message=True,
+    )
+
+
+class Local:
+    """Settings every neighbour of one speaker shares; `restarting` while RFC 4724 §4.1
+    recovery lasts (our OPENs then carry the Restart State bit)."""
+
+    bgp: GlobalConfig
+    router_id: int
+    cluster_id: int
+
+    def __init__(self, bgp: GlobalConfig, rng: random.Random | None = None) -> None:
+        self.rng = rng or random.Random()
+        self.deferral: Deferral | None = None  # set while pyrr recovers from its own restart
+        # RFC 4271 §10's "large value" for the hold timer in OpenSent: how long a connection
+        # may take to send a whole OPEN (tests shorten it).
+        self.open_wait = OPEN_WAIT_TIME
+        self._caps: dict[bool, Capabilities] = {}
+        self.set_global(bgp)
+
+    def set_global(self, bgp: GlobalConfig) -> None:
+        self.bgp = bgp
+        self.router_id = int(bgp.router_id)
+        self.cluster_id = int(bgp.cluster_id)
+        self._caps.clear()  # the AS or restart time may change
+
+    @property
+    def restarting(self) -> bool:
+        return self.deferral is not None and self.deferral.active
+
+    def capabilities(self) -> Capabilities:
+        restarting = self.restarting
+        caps = self._caps.get(restarting)
+        if caps is None:
+            caps = self._caps[restarting] = capabilities(self.bgp, restarting)
+        return caps
+
+    def session_config(self, peer: PeerConfig) -> SessionConfig:
+        g = self.bgp
+        return SessionConfig(
+            local_as=g.asn,
+            router_id=int(g.router_id),
+            peer_as=peer.asn,
+            capabilities=self.capabilities(),
+            hold_time=peer.hold_time,
+            passive=peer.passive,
+            # RFC 4271 §10: jitter the ConnectRetryTimer so that two speakers dialing each
+            # other do not stay in lock step.
+            connect_retry_time=jitter(self.rng, float(g.connect_retry)),
+            open_wait_time=self.open_wait,
+        )
+
+    def source_address(self, peer: PeerConfig) -> str | None:
+        """Dial from the peer's own local address, else a listen address of its family, so the
+        peer sees the address it has configured for us (Calico nodes configure the RR's IP)."""
+        if peer.local_address is not None:
+            return str(peer.local_address)
+        for a in self.bgp.listen:
+            if a.version == peer.address.version:
+                return str(a)
+        return None

@@ -1,0 +1,178 @@
+"""The asyncio host of a sans-IO `Speaker`: listening sockets, dials, one loop timer for every
+deadline, the end-of-turn flush of the export layer, and the restart state file.
+
+Every input reaches the speaker with `loop.time()`; after each one `settle()` carries out what
+the speaker decided (`take_effects()`) and re-arms the timer if its next deadline moved earlier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from ..config import Config
+from ..ops.restart_state import load_state, save_state
+from ..session.effects import CancelDial, Dial
+from ..session.link import Link
+from ..session.neighbor import Neighbor
+from ..session.recovery import DEFERRAL_BOUND
+from ..speaker import Speaker
+from .dialer import dial
+from .listener import Listeners
+from .protocol import Connection
+
+log = structlog.get_logger("pyrr.speaker")
+
+# How long to wait after a change of the Established set before writing it down: a thousand
+# sessions coming up write the file once, not a thousand times.
+SAVE_STATE_DELAY = 0.5
+# What the NOTIFICATIONs of a shutdown get to reach the sockets before the loop stops.
+SHUTDOWN_GRACE = 0.05
+
+
+class Host:
+    def __init__(
+        self,
+        config: Config,
+        loop: asyncio.AbstractEventLoop | None = None,
+        state_path: Path | None = None,
+    ) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self._speaker = Speaker(config, self.loop.time(), self._soon)
+        self.state_path = state_path
+        self.recovery_bound = DEFERRAL_BOUND
+        self.listeners = Listeners()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._state_timer: asyncio.TimerHandle | None = None
+        self._dials: dict[int, asyncio.Task[None]] = {}  # by attempt
+        # Wall clock minus loop clock: what status shows as dates (the speaker knows only the
+        # loop's monotonic time).
+        self.wall_offset = time.time() - self.loop.time()
+
+    @property
+    def speaker(self) -> Speaker:
+        return self._speaker
+
+    @property
+    def config(self) -> Config:
+        return self._speaker.config
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        self.loop.call_soon(fn)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        up_before = None
+        if self.state_path is not None:
+            up_before = load_state(self.state_path, self.config.bgp.restart_time)
+        await self.listeners.start(
+            self.loop, self.config.bgp, self.config.peers, lambda: Connection(self, self.loop)
+        )
+        self._speaker.start(self.loop.time(), up_before, self.recovery_bound)
+        self.settle()
+
+    async def stop(self, message: str = "pyrr shutting down") -> None:
+        """RFC 4486 §4 / RFC 9003: Cease/Administrative Shutdown with a message to every peer.
+
+        The peers flush our routes, so the next start is a cold one: no restart state is kept.
+        """
+        self._cancel_state_timer()
+        if self.state_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
+        self.listeners.close()
+        self._speaker.stop(self.loop.time(), message)
+        self._speaker.take_effects()
+        self._end()
+        await asyncio.sleep(SHUTDOWN_GRACE)  # let the NOTIFICATIONs reach the sockets
+        await self.listeners.wait_closed()
+
+    async def stop_for_restart(self) -> None:
+        """Stop so that peers keep our routes (RFC 4724 §4.2 on their side): no NOTIFICATION,
+        just close every connection, and remember who was up for the next start."""
+        self._cancel_state_timer()
+        up = self._speaker.established_peers()
+        if self.state_path is not None:
+            save_state(self.state_path, up)
+        self.listeners.close()
+        self._speaker.halt_for_restart()
+        self._end()
+        log.info("stopped for a graceful restart", established=len(up))
+
+    def reconfigure(self, new: Config) -> None:
+        self.listeners.secure_all(new.peers)  # before any peer (re)starts: new keys in place
+        self._speaker.reconfigure(new, self.loop.time())
+        self.settle()
+
+    def _end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+        for task in self._dials.values():
+            task.cancel()
+
+    # -- the speaker's decisions -------------------------------------------------------------
+
+    def settle(self) -> None:
+        sp = self._speaker
+        if sp.effects:
+            for effect in sp.take_effects():
+                if isinstance(effect, Dial):
+                    self._dial(effect)
+                elif isinstance(effect, CancelDial):
+                    task = self._dials.get(effect.attempt)
+                    if task is not None:
+                        task.cancel()
+                else:
+                    self._sessions_changed()
+        at = sp.timers.next_at()
+        if at is not None and (self._timer_at is None or at < self._timer_at):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = at
+            self._timer = self.loop.call_at(at, self._on_timer)
+
+    def _dial(self, effect: Dial) -> None:
+        task = self.loop.create_task(dial(self, self.loop, effect))
+        self._dials[effect.attempt] = task
+        task.add_done_callback(lambda _t: self._dials.pop(effect.attempt, None))
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        self._speaker.handle_timer(self.loop.time())
+        self.settle()
+
+    def adopt(self, conn: Connection) -> tuple[Neighbor, Link] | None:
+        now = self.loop.time()
+        n = self._speaker.neighbor_for(conn.remote[0] if conn.remote else "", now)
+        if n is None:
+            conn.reject()
+            return None
+        if not self.listeners.secure(conn, n.config):
+            return None
+        return n, self._speaker.accept(n, conn, now)
+
+    # -- restart state -----------------------------------------------------------------------
+
+    def _sessions_changed(self) -> None:
+        """Remember the Established peers (debounced) for the next start's recovery."""
+        if self.state_path is None or self._state_timer is not None:
+            return
+        self._state_timer = self.loop.call_later(SAVE_STATE_DELAY, self._save_state)
+
+    def _save_state(self) -> None:
+        self._state_timer = None
+        if self.state_path is not None:
+            save_state(self.state_path, self._speaker.established_peers())
+
+    def _cancel_state_timer(self) -> None:
+        if self._state_timer is not None:
+            self._state_timer.cancel()
+            self._state_timer = None
