@@ -56,6 +56,30 @@ async def serve(
             return 0
         config = first
     control_path = control_socket or config.control.socket or default_socket_path()
+    host = await _start_host(loop, config, control_path, source)
+    metrics = await _start_metrics(host, config.control.metrics)
+    control = ControlServer(host, control_path)
+    try:
+        await control.start()
+    except OSError as err:
+        log.error("control socket unavailable", path=control.path, error=str(err))
+    run = _Running(loop, host, Notifier.from_env(), reload, source)
+    graceful_restart = await run.until_stopped()
+    if metrics is not None:
+        await metrics.stop()
+    await control.stop()
+    await run.shutdown(graceful_restart)
+    # After SIGUSR2 the supervisor should start us again at once (systemd
+    # RestartForceExitStatus=75, Docker --restart on-failure): EX_TEMPFAIL says so.
+    return EXIT_RESTART if graceful_restart else 0
+
+
+async def _start_host(
+    loop: asyncio.AbstractEventLoop,
+    config: Config,
+    control_path: str,
+    source: CalicoSource | None,
+) -> Host:
     # The restart state lives beside the control socket (/run/pyrr): it survives a restart of
     # the process, not a reboot, which is exactly the lifetime RFC 4724 state should have.
     host = Host(config, loop, state_path=Path(control_path).parent / STATE_FILE)
@@ -67,69 +91,81 @@ async def serve(
         raise
     if source is not None:
         source.attach(host)
-    metrics = await _start_metrics(host, config.control.metrics)
-    control = ControlServer(host, control_path)
-    try:
-        await control.start()
-    except OSError as err:
-        log.error("control socket unavailable", path=control.path, error=str(err))
-    notifier = Notifier.from_env()
-    done = asyncio.Event()
+    return host
 
-    def on_hup() -> None:
-        if source is not None:
-            source.resync()
-            return
-        if reload is None:
-            return
-        notifier.reloading()
+
+class _Running:
+    """The signals of a running pyrr, and its way down."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2)
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: Host,
+        notifier: Notifier,
+        reload: Callable[[], Config] | None,
+        source: CalicoSource | None,
+    ) -> None:
+        self.loop = loop
+        self.host = host
+        self.notifier = notifier
+        self.reload = reload
+        self.source = source
+        self.done = asyncio.Event()
+        self.graceful_restart = False
+
+    async def until_stopped(self) -> bool:
+        """Serve until a stop signal; True when it was SIGUSR2 (a graceful restart)."""
+        loop = self.loop
+        loop.add_signal_handler(signal.SIGTERM, self.done.set)
+        loop.add_signal_handler(signal.SIGINT, self.done.set)
+        loop.add_signal_handler(signal.SIGHUP, self.on_hup)
+        loop.add_signal_handler(signal.SIGUSR2, self.on_usr2)
+        # systemd Type=notify: ready once listening with the configuration loaded and the
+        # signal handlers in place (a reload right after start must not kill us); the watchdog
+        # is fed from a loop timer, so a stuck loop gets the service restarted.
+        self.notifier.ready(_status_line(self.host))
+        self.notifier.start_watchdog(loop, lambda: _status_line(self.host))
         try:
-            new = reload()
+            await self.done.wait()
+        finally:
+            for sig in self.SIGNALS:
+                loop.remove_signal_handler(sig)
+        self.notifier.stopping("shutting down")
+        self.notifier.stop_watchdog()
+        return self.graceful_restart
+
+    def on_hup(self) -> None:
+        if self.source is not None:
+            self.source.resync()
+            return
+        if self.reload is None:
+            return
+        self.notifier.reloading()
+        try:
+            new = self.reload()
         except ConfigError as err:
             log.error("reload failed; keeping the running configuration", error=str(err))
-            notifier.ready(f"reload failed: {err}")
+            self.notifier.ready(f"reload failed: {err}")
             return
         log.info("configuration reloaded", peers=len(new.peers))
-        host.reconfigure(new)
-        notifier.ready(_status_line(host))
+        self.host.reconfigure(new)
+        self.notifier.ready(_status_line(self.host))
 
-    graceful_restart = False
+    def on_usr2(self) -> None:
+        self.graceful_restart = True
+        self.done.set()
 
-    def on_usr2() -> None:
-        nonlocal graceful_restart
-        graceful_restart = True
-        done.set()
-
-    loop.add_signal_handler(signal.SIGTERM, done.set)
-    loop.add_signal_handler(signal.SIGINT, done.set)
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
-    loop.add_signal_handler(signal.SIGUSR2, on_usr2)
-    # systemd Type=notify: ready once listening with the configuration loaded and the signal
-    # handlers in place (a reload right after start must not kill us); the watchdog is fed
-    # from a loop timer, so a stuck loop gets the service restarted.
-    notifier.ready(_status_line(host))
-    notifier.start_watchdog(loop, lambda: _status_line(host))
-    try:
-        await done.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2):
-            loop.remove_signal_handler(sig)
-    notifier.stopping("shutting down")
-    notifier.stop_watchdog()
-    if metrics is not None:
-        await metrics.stop()
-    await control.stop()
-    if source is not None:
-        await source.stop(graceful_restart=graceful_restart)
-    if graceful_restart:
-        await host.stop_for_restart()
-    else:
-        log.info("shutting down")
-        await host.stop()
-    notifier.close()
-    # After SIGUSR2 the supervisor should start us again at once (systemd
-    # RestartForceExitStatus=75, Docker --restart on-failure): EX_TEMPFAIL says so.
-    return EXIT_RESTART if graceful_restart else 0
+    async def shutdown(self, graceful_restart: bool) -> None:
+        if self.source is not None:
+            await self.source.stop(graceful_restart=graceful_restart)
+        if graceful_restart:
+            await self.host.stop_for_restart()
+        else:
+            log.info("shutting down")
+            await self.host.stop()
+        self.notifier.close()
 
 
 async def _first_snapshot(loop: asyncio.AbstractEventLoop, source: CalicoSource) -> Config | None:

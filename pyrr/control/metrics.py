@@ -25,10 +25,12 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from ..bgp.constants import State
-from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, family_name
+from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, family_name
 from ..store.limits import parse_host_port
 
 if TYPE_CHECKING:
+    from ..export.group import UpdateGroup
+    from ..session.neighbor import Neighbor
     from ..transport.host import Host
 
 log = structlog.get_logger("pyrr.metrics")
@@ -72,125 +74,20 @@ class SpeakerCollector(Collector):
         )
 
         # -- per peer ---------------------------------------------------------------------
-        state = GaugeMetricFamily(
-            "pyrr_peer_state",
-            "BGP FSM state (RFC 4271 8.2.2): 1 Idle, 2 Connect, 3 Active, 4 OpenSent,"
-            " 5 OpenConfirm, 6 Established",
-            labels=PEER_LABELS,
-        )
-        up = GaugeMetricFamily(
-            "pyrr_peer_up", "1 if the session is Established, else 0", labels=PEER_LABELS
-        )
-        uptime = GaugeMetricFamily(
-            "pyrr_peer_uptime_seconds",
-            "Seconds since the session became Established (0 when it is not)",
-            labels=PEER_LABELS,
-        )
-        since = GaugeMetricFamily(
-            "pyrr_peer_state_change_timestamp_seconds",
-            "Unix time of the peer's last state change",
-            labels=PEER_LABELS,
-        )
-        msgs_in = CounterMetricFamily(
-            "pyrr_peer_messages_received",
-            "BGP messages received on the peer's current session(s)",
-            labels=PEER_LABELS,
-        )
-        msgs_out = CounterMetricFamily(
-            "pyrr_peer_messages_sent",
-            "BGP messages sent on the peer's current session(s), UPDATEs included",
-            labels=PEER_LABELS,
-        )
-        updates_out = CounterMetricFamily(
-            "pyrr_peer_updates_sent",
-            "UPDATE messages sent on the peer's current session(s) (End-of-RIB included)",
-            labels=PEER_LABELS,
-        )
-        bytes_out = CounterMetricFamily(
-            "pyrr_peer_bytes_sent",
-            "Bytes of UPDATEs written to the peer's current session (the shared fan-out)",
-            labels=PEER_LABELS,
-        )
-        updates_in = CounterMetricFamily(
-            "pyrr_peer_updates_received", "UPDATE messages received", labels=PEER_LABELS
-        )
-        flaps = CounterMetricFamily(
-            "pyrr_peer_flaps", "Established sessions that went down", labels=PEER_LABELS
-        )
-        wbuf = GaugeMetricFamily(
-            "pyrr_peer_write_buffer_bytes",
-            "Bytes queued for the peer and not yet taken by the kernel (a slow reader)",
-            labels=PEER_LABELS,
-        )
-        received = GaugeMetricFamily(
-            "pyrr_peer_prefixes_received",
-            "Prefixes in the peer's Adj-RIB-In (stale ones included)",
-            labels=FAMILY_LABELS,
-        )
-        stale = GaugeMetricFamily(
-            "pyrr_peer_prefixes_stale",
-            "Prefixes kept for a restarting peer (RFC 4724 graceful restart helper)",
-            labels=FAMILY_LABELS,
-        )
-        sent = GaugeMetricFamily(
-            "pyrr_peer_prefixes_sent",
-            "Prefixes advertised to the peer (its Adj-RIB-Out less its own routes)",
-            labels=FAMILY_LABELS,
-        )
-        convergence = GaugeMetricFamily(
-            "pyrr_peer_convergence_seconds",
-            "Seconds from Established to the peer's End-of-RIB for the family (current session)",
-            labels=FAMILY_LABELS,
-        )
-
+        peers = _PeerFamilies()
         # Adj-RIB-Out sizes once per update group, not once per member: a member is sent the
         # group's table less its own routes.
-        out_total: dict[int, dict[tuple[int, int], tuple[int, Counter[str]]]] = {}
+        out_total: dict[int, dict[Family, tuple[int, Counter[str]]]] = {}
         for grp in sp.export.groups.values():
             out_total[id(grp)] = {
                 fam: (len(adj), Counter(p.source.key for p in adj.values()))
                 for fam, adj in grp.adj_out.items()
             }
 
-        established = 0
         for p in sp.peers.values():
-            labels = (p.key, p.config.kind)
-            is_up = p.state == State.ESTABLISHED
-            established += is_up
-            state.add_metric(labels, int(p.state))
-            up.add_metric(labels, int(is_up))
-            est_at = p.established_at
-            uptime.add_metric(labels, max(0.0, now - est_at) if is_up and est_at else 0.0)
-            since.add_metric(labels, p.since + host.wall_offset)
-            sessions = [link.session for link in p.links]
-            msgs_in.add_metric(labels, sum(s.messages_in for s in sessions))
-            msgs_out.add_metric(labels, sum(s.messages_out for s in sessions))
-            updates_out.add_metric(labels, sum(s.updates_out for s in sessions))
-            written = [getattr(link.sink, "bytes_out", None) for link in p.links]
-            if any(isinstance(n, int) for n in written):
-                bytes_out.add_metric(labels, sum(n for n in written if isinstance(n, int)))
-            updates_in.add_metric(labels, p.updates_in)
-            flaps.add_metric(labels, p.flaps)
-            est = p.established
-            wbuf.add_metric(labels, est.sink.write_buffer_size if est is not None else 0)
-            src = p.source
-            for fam in sorted(set(src.adj_in) | set(src.stale)):
-                fl = (*labels, family_name(fam))
-                n_stale = len(src.stale.get(fam, ()))
-                received.add_metric(fl, len(src.adj_in.get(fam, ())) + n_stale)
-                stale.add_metric(fl, n_stale)
-            member_of = sp.export.group_of(p)
-            if member_of is not None:
-                for fam, (total, by_source) in out_total.get(id(member_of), {}).items():
-                    sent.add_metric((*labels, family_name(fam)), total - by_source[src.key])
-            if is_up and est_at:
-                for fam, at in sorted(p.eor_at.items()):
-                    convergence.add_metric((*labels, family_name(fam)), max(0.0, at - est_at))
-        yield from (state, up, uptime, since, msgs_in, msgs_out, updates_out, bytes_out)
-        yield from (updates_in, flaps)
-        yield wbuf
-        yield from (received, stale, sent, convergence)
-
+            peers.add(p, now, host.wall_offset, sp.export.group_of(p), out_total)
+        yield from peers.families()
+        established = sum(1 for p in sp.peers.values() if p.state == State.ESTABLISHED)
         yield GaugeMetricFamily("pyrr_peers", "Configured peers", value=len(sp.peers))
         yield GaugeMetricFamily(
             "pyrr_peers_established", "Peers with an Established session", value=established
@@ -218,6 +115,140 @@ class SpeakerCollector(Collector):
                 len(pend) for grp in sp.export.groups.values() for pend in grp.pending.values()
             ),
         )
+
+
+class _PeerFamilies:
+    """The per-peer metric families, filled one peer at a time."""
+
+    def __init__(self) -> None:
+        self.state = GaugeMetricFamily(
+            "pyrr_peer_state",
+            "BGP FSM state (RFC 4271 8.2.2): 1 Idle, 2 Connect, 3 Active, 4 OpenSent,"
+            " 5 OpenConfirm, 6 Established",
+            labels=PEER_LABELS,
+        )
+        self.up = GaugeMetricFamily(
+            "pyrr_peer_up", "1 if the session is Established, else 0", labels=PEER_LABELS
+        )
+        self.uptime = GaugeMetricFamily(
+            "pyrr_peer_uptime_seconds",
+            "Seconds since the session became Established (0 when it is not)",
+            labels=PEER_LABELS,
+        )
+        self.since = GaugeMetricFamily(
+            "pyrr_peer_state_change_timestamp_seconds",
+            "Unix time of the peer's last state change",
+            labels=PEER_LABELS,
+        )
+        self.msgs_in = CounterMetricFamily(
+            "pyrr_peer_messages_received",
+            "BGP messages received on the peer's current session(s)",
+            labels=PEER_LABELS,
+        )
+        self.msgs_out = CounterMetricFamily(
+            "pyrr_peer_messages_sent",
+            "BGP messages sent on the peer's current session(s), UPDATEs included",
+            labels=PEER_LABELS,
+        )
+        self.updates_out = CounterMetricFamily(
+            "pyrr_peer_updates_sent",
+            "UPDATE messages sent on the peer's current session(s) (End-of-RIB included)",
+            labels=PEER_LABELS,
+        )
+        self.bytes_out = CounterMetricFamily(
+            "pyrr_peer_bytes_sent",
+            "Bytes of UPDATEs written to the peer's current session (the shared fan-out)",
+            labels=PEER_LABELS,
+        )
+        self.updates_in = CounterMetricFamily(
+            "pyrr_peer_updates_received", "UPDATE messages received", labels=PEER_LABELS
+        )
+        self.flaps = CounterMetricFamily(
+            "pyrr_peer_flaps", "Established sessions that went down", labels=PEER_LABELS
+        )
+        self.wbuf = GaugeMetricFamily(
+            "pyrr_peer_write_buffer_bytes",
+            "Bytes queued for the peer and not yet taken by the kernel (a slow reader)",
+            labels=PEER_LABELS,
+        )
+        self.received = GaugeMetricFamily(
+            "pyrr_peer_prefixes_received",
+            "Prefixes in the peer's Adj-RIB-In (stale ones included)",
+            labels=FAMILY_LABELS,
+        )
+        self.stale = GaugeMetricFamily(
+            "pyrr_peer_prefixes_stale",
+            "Prefixes kept for a restarting peer (RFC 4724 graceful restart helper)",
+            labels=FAMILY_LABELS,
+        )
+        self.sent = GaugeMetricFamily(
+            "pyrr_peer_prefixes_sent",
+            "Prefixes advertised to the peer (its Adj-RIB-Out less its own routes)",
+            labels=FAMILY_LABELS,
+        )
+        self.convergence = GaugeMetricFamily(
+            "pyrr_peer_convergence_seconds",
+            "Seconds from Established to the peer's End-of-RIB for the family (current session)",
+            labels=FAMILY_LABELS,
+        )
+
+    def families(self) -> list[Metric]:
+        return [
+            self.state,
+            self.up,
+            self.uptime,
+            self.since,
+            self.msgs_in,
+            self.msgs_out,
+            self.updates_out,
+            self.bytes_out,
+            self.updates_in,
+            self.flaps,
+            self.wbuf,
+            self.received,
+            self.stale,
+            self.sent,
+            self.convergence,
+        ]
+
+    def add(
+        self,
+        p: Neighbor,
+        now: float,
+        wall_offset: float,
+        member_of: UpdateGroup | None,
+        out_total: dict[int, dict[Family, tuple[int, Counter[str]]]],
+    ) -> None:
+        labels = (p.key, p.config.kind)
+        is_up = p.state == State.ESTABLISHED
+        self.state.add_metric(labels, int(p.state))
+        self.up.add_metric(labels, int(is_up))
+        est_at = p.established_at
+        self.uptime.add_metric(labels, max(0.0, now - est_at) if is_up and est_at else 0.0)
+        self.since.add_metric(labels, p.since + wall_offset)
+        sessions = [link.session for link in p.links]
+        self.msgs_in.add_metric(labels, sum(s.messages_in for s in sessions))
+        self.msgs_out.add_metric(labels, sum(s.messages_out for s in sessions))
+        self.updates_out.add_metric(labels, sum(s.updates_out for s in sessions))
+        written = [getattr(link.sink, "bytes_out", None) for link in p.links]
+        if any(isinstance(n, int) for n in written):
+            self.bytes_out.add_metric(labels, sum(n for n in written if isinstance(n, int)))
+        self.updates_in.add_metric(labels, p.updates_in)
+        self.flaps.add_metric(labels, p.flaps)
+        est = p.established
+        self.wbuf.add_metric(labels, est.sink.write_buffer_size if est is not None else 0)
+        src = p.source
+        for fam in sorted(set(src.adj_in) | set(src.stale)):
+            fl = (*labels, family_name(fam))
+            n_stale = len(src.stale.get(fam, ()))
+            self.received.add_metric(fl, len(src.adj_in.get(fam, ())) + n_stale)
+            self.stale.add_metric(fl, n_stale)
+        if member_of is not None:
+            for fam, (total, by_source) in out_total.get(id(member_of), {}).items():
+                self.sent.add_metric((*labels, family_name(fam)), total - by_source[src.key])
+        if is_up and est_at:
+            for fam, at in sorted(p.eor_at.items()):
+                self.convergence.add_metric((*labels, family_name(fam)), max(0.0, at - est_at))
 
 
 def make_registry(host: Host) -> CollectorRegistry:
