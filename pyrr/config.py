@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from .bgp.constants import BGP_PORT, DEFAULT_HOLD_TIME
 
 IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
 
 
 class ConfigError(Exception):
@@ -17,6 +19,73 @@ class ConfigError(Exception):
         self.field = field_name
         self.message = message
         super().__init__(f"{field_name}: {message}")
+
+
+class NextHopMode(StrEnum):
+    """What next hop a peer is sent (Calico's BGPPeer `nextHopMode`, and `keepOriginalNextHop`
+    before it): AUTO keeps it towards iBGP peers and sets our own address towards eBGP peers
+    (RFC 4271 §5.1.3), SELF always sets ours, KEEP never changes it."""
+
+    AUTO = "auto"
+    SELF = "self"
+    KEEP = "keep"
+
+
+class FilterAction(StrEnum):
+    ACCEPT = "Accept"
+    REJECT = "Reject"
+
+
+class MatchOperator(StrEnum):
+    """How a route's prefix is compared with a rule's CIDR (Calico's BGPFilter)."""
+
+    EQUAL = "Equal"
+    NOT_EQUAL = "NotEqual"
+    IN = "In"
+    NOT_IN = "NotIn"
+
+
+class PeerType(StrEnum):
+    EBGP = "eBGP"
+    IBGP = "iBGP"
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOperation:
+    """One route modification of an accepting rule (exactly one field is set)."""
+
+    add_community: tuple[int, ...] | None = None  # (asn, value) standard, 3 values large
+    prepend_as_path: tuple[int, ...] = ()
+    set_priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FilterRule:
+    """One rule of a route filter: every set field must match; the first rule that matches
+    decides (Calico's BGPFilterRuleV4/V6)."""
+
+    action: FilterAction
+    cidr: IPNetwork | None = None
+    match_operator: MatchOperator | None = None
+    prefix_length: tuple[int, int] | None = None  # (min, max), with `cidr` only
+    remote_peers_only: bool = False  # source: RemotePeers
+    interface: str = ""  # a kernel route's interface: routes learned over BGP have none
+    peer_type: PeerType | None = None
+    communities: tuple[tuple[int, ...], ...] = ()  # (asn, value) or (a, b, c) large
+    as_path_prefix: tuple[int, ...] = ()
+    priority: int | None = None  # a kernel route's metric: routes learned over BGP have none
+    operations: tuple[FilterOperation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteFilter:
+    """A named route filter (Calico's BGPFilter): ordered rules per direction and family."""
+
+    name: str
+    export_v4: tuple[FilterRule, ...] = ()
+    import_v4: tuple[FilterRule, ...] = ()
+    export_v6: tuple[FilterRule, ...] = ()
+    import_v6: tuple[FilterRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +111,12 @@ class PeerConfig:
     # RFC 4486 §4: "cease" ends the session with Maximum Number of Prefixes Reached; "warn"
     # only logs (and drops nothing).
     max_prefixes_action: str = "cease"
+    # Per-session settings (Calico 3.3+ BGPPeer fields); None = the global setting.
+    local_asn: int | None = None  # our AS on this session (BGPPeer localASNumber)
+    keepalive_time: int | None = None  # None = a third of the hold time (RFC 4271 §10)
+    restart_time: int | None = None  # RFC 4724 §3 restart time we advertise to this peer
+    next_hop: NextHopMode = NextHopMode.AUTO
+    filters: tuple[RouteFilter, ...] = ()  # applied in order, import and export
 
     @property
     def key(self) -> str:
@@ -59,6 +134,11 @@ class GlobalConfig:
     # RFC 4724 §3: the restart time we advertise.
     restart_time: int = 120
     connect_retry: int = 5
+    # RFC 7911: paths per prefix sent to a peer that negotiated ADD-PATH receive (1: the best
+    # path only, as without ADD-PATH).
+    add_path_send: int = 1
+    # Prefixes inside these never leave pyrr (Calico's IPPool disableBGPExport).
+    no_export: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
