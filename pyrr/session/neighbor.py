@@ -50,6 +50,7 @@ from .graceful import Helper
 from .link import Link, Sink
 from .local import Local
 from .ports import Deferral, Exporter, Routes
+from .timers import Timers
 
 log = structlog.get_logger("pyrr.peer")
 
@@ -74,6 +75,7 @@ class Neighbor:
         routes: Routes,
         export: Exporter,
         effects: list[Effect],
+        timers: Timers,
         deferral: Deferral | None = None,
     ) -> None:
         self.config = config
@@ -82,6 +84,7 @@ class Neighbor:
         self.routes = routes
         self.export = export
         self.effects = effects
+        self.timers = timers
         self.deferral = deferral
         g = local.bgp
         self.source = Source(
@@ -199,8 +202,13 @@ class Neighbor:
             self._drive_dialer(now)
 
     def receive(self, link: Link, data: bytes, now: float) -> None:
+        """Bytes from one of our connections: the per-message path, straight from the
+        transport."""
         link.session.receive_data(data, now)
         self._process(link, now)
+        if self.timer_dirty:  # most messages only move deadlines later: nothing to queue
+            self.timer_dirty = False
+            self.timers.update(self)
 
     def connection_lost(self, link: Link, now: float, reason: str) -> None:
         link.closed = True
@@ -242,14 +250,17 @@ class Neighbor:
     # -- time --------------------------------------------------------------------------------
 
     def next_timer(self) -> float | None:
-        at: float | None = None
-        for d in (
-            *(link.session.next_timer() for link in self.links),
-            self.dialer.next_timer() if self.dialer is not None else None,
-            self.backoff.at,
-            self.helper.restart_at,
-            self.stall_at,
-        ):
+        # Asked after every state change of every session: plain comparisons, no tuples.
+        at = self.backoff.at
+        for d in (self.helper.restart_at, self.stall_at):
+            if d is not None and (at is None or d < at):
+                at = d
+        if self.dialer is not None:
+            d = self.dialer.next_timer()
+            if d is not None and (at is None or d < at):
+                at = d
+        for link in self.links:
+            d = link.session.next_timer()
             if d is not None and (at is None or d < at):
                 at = d
         return at
