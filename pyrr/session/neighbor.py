@@ -168,11 +168,15 @@ class Neighbor:
         self.dialer = None
         if self.dial_attempt:
             self.effects.append(CancelDial(self.dial_attempt))
-        waiting = [
-            c
-            for c in self.links
-            if not c.outgoing and not c.session.closing and c.session.state == State.OPENSENT
-        ]
+        waiting = (
+            [
+                c
+                for c in self.links
+                if not c.outgoing and not c.session.closing and c.session.state == State.OPENSENT
+            ]
+            if self.links
+            else []
+        )
         for old in waiting[: max(0, len(waiting) - MAX_PENDING_INBOUND + 1)]:
             log.debug("newer inbound connection replaces one still waiting for OPEN", peer=self.key)
             old.session.stop(now, CeaseSub.CONNECTION_REJECTED)
@@ -375,6 +379,8 @@ class Neighbor:
     def _on_open(self, link: Link, ev: Event, now: float) -> None:
         """RFC 4271 §6.8 connection collisions and RFC 4724 §4.2 restarts (see collision.py)."""
         assert isinstance(ev, OpenReceived)
+        if len(self.links) == 1:
+            return  # the only connection: nothing collides (the common case)
         neg = self.negotiated
         gr_helper = neg is not None and neg.peer_gr is not None
         for loser, outcome in resolve(link, self.links, ev.open, self.local.router_id, gr_helper):
