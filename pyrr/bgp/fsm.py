@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .capabilities import Capabilities, Negotiated, negotiate
 from .constants import (
@@ -69,6 +69,8 @@ class SessionConfig:
     passive: bool = False
     connect_retry_time: float = CONNECT_RETRY_TIME
     open_wait_time: float = OPEN_WAIT_TIME
+    # Seconds between our KEEPALIVEs; None: a third of the negotiated hold time (RFC 4271 §10).
+    keepalive_time: int | None = None
 
     @property
     def ibgp(self) -> bool:
@@ -346,6 +348,11 @@ class Session:
         neg = negotiate(
             c.capabilities, op.capabilities, c.hold_time, op.hold_time, op.asn, op.router_id
         )
+        if c.keepalive_time is not None and 0 < c.keepalive_time < neg.hold_time:
+            # A configured KeepaliveTime (BIRD's `keepalive time`, Calico's keepaliveTime);
+            # one not below the hold time would let the peer's hold timer expire, so the
+            # RFC 4271 §10 default applies instead.
+            neg = replace(neg, keepalive_time=c.keepalive_time)
         self.peer_open = op
         self.negotiated = neg
         self.update_context = UpdateContext(

@@ -15,19 +15,21 @@ from .ports import Deferral
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
 
 
-def capabilities(g: GlobalConfig, restarting: bool) -> Capabilities:
+def capabilities(
+    g: GlobalConfig, restarting: bool, restart_time: int | None = None, asn: int | None = None
+) -> Capabilities:
     return Capabilities(
         families=FAMILIES,
         route_refresh=True,
         enhanced_route_refresh=True,
-        four_octet_as=g.asn,
+        four_octet_as=g.asn if asn is None else asn,  # RFC 6793 §3: our AS on the session
         # RFC 4724 §3: as a helper we list our families so a restarting peer knows we keep its
         # routes; F=1 because pyrr's forwarding state (none: an RR does not forward) cannot be
         # lost by a restart of the peer.
         graceful_restart=GracefulRestart(
             # RFC 4724 §4.1: the Restart State bit while we recover from a restart.
             flags=GRFlags.RESTART if restarting else GRFlags.NONE,
-            restart_time=g.restart_time,
+            restart_time=g.restart_time if restart_time is None else restart_time,
             families=tuple((f, True) for f in FAMILIES),
         ),
         extended_message=True,
@@ -48,7 +50,7 @@ class Local:
         # RFC 4271 §10's "large value" for the hold timer in OpenSent: how long a connection
         # may take to send a whole OPEN (tests shorten it).
         self.open_wait = OPEN_WAIT_TIME
-        self._caps: dict[bool, Capabilities] = {}
+        self._caps: dict[tuple[bool, int | None, int | None], Capabilities] = {}
         self.set_global(bgp)
 
     def set_global(self, bgp: GlobalConfig) -> None:
@@ -61,26 +63,34 @@ class Local:
     def restarting(self) -> bool:
         return self.deferral is not None and self.deferral.active
 
-    def capabilities(self) -> Capabilities:
-        restarting = self.restarting
-        caps = self._caps.get(restarting)
+    def capabilities(self, restart_time: int | None = None, asn: int | None = None) -> Capabilities:
+        """What our OPENs offer; `restart_time`: a peer's own RFC 4724 restart time (Calico's
+        BGPPeer maxRestartTime), else the global one; `asn`: the session's own local AS. One
+        object per distinct set, so a thousand alike sessions share one (and one OPEN)."""
+        key = (self.restarting, restart_time, asn)
+        caps = self._caps.get(key)
         if caps is None:
-            caps = self._caps[restarting] = capabilities(self.bgp, restarting)
+            caps = self._caps[key] = capabilities(self.bgp, key[0], restart_time, asn)
         return caps
+
+    def local_as(self, peer: PeerConfig) -> int:
+        """Our AS on a session: the peer's own local AS (BGPPeer localASNumber), else ours."""
+        return self.bgp.asn if peer.local_asn is None else peer.local_asn
 
     def session_config(self, peer: PeerConfig) -> SessionConfig:
         g = self.bgp
         return SessionConfig(
-            local_as=g.asn,
-            router_id=int(g.router_id),
+            local_as=self.local_as(peer),
+            router_id=self.router_id,
             peer_as=peer.asn,
-            capabilities=self.capabilities(),
+            capabilities=self.capabilities(peer.restart_time, peer.local_asn),
             hold_time=peer.hold_time,
             passive=peer.passive,
             # RFC 4271 §10: jitter the ConnectRetryTimer so that two speakers dialing each
             # other do not stay in lock step.
             connect_retry_time=jitter(self.rng, float(g.connect_retry)),
             open_wait_time=self.open_wait,
+            keepalive_time=peer.keepalive_time,
         )
 
     def source_address(self, peer: PeerConfig) -> str | None:

@@ -86,10 +86,10 @@ class Neighbor:
         self.effects = effects
         self.timers = timers
         self.deferral = deferral
-        g = local.bgp
-        self.source = Source(
-            self.key, config.address, config.asn, config.asn == g.asn, config.client
-        )
+        # iBGP or eBGP by the AS of this session (a BGPPeer's localASNumber may differ from
+        # ours, RFC 4271 §5.1.4 / RFC 7705 local AS).
+        ibgp = config.asn == local.local_as(config)
+        self.source = Source(self.key, config.address, config.asn, ibgp, config.client)
         self.links: list[Link] = []
         self.dialer: Session | None = None  # a session in Connect/Active waiting for TCP
         self.dial_attempt = 0  # the Dial under way (0: none) ...
@@ -443,7 +443,8 @@ class Neighbor:
         if link is None or neg is None or self.group_key is not None:
             return
         sink = link.sink
-        self.group_key = group_key(self, neg, self.local.bgp.asn, sink.local_address)
+        local_as = self.local.local_as(self.config)
+        self.group_key = group_key(self, neg, local_as, sink.local_address)
         self.export.join(self, self.group_key)
 
     def _on_update(self, link: Link, ev: Event, now: float) -> None:

@@ -106,12 +106,13 @@ def caps(
     gr: GracefulRestart | None = None,
     add_path: tuple[tuple[Family, AddPathMode], ...] = (),
     families: tuple[Family, ...] = FAMS,
+    asn: int = LOCAL_AS,
 ) -> Capabilities:
     return Capabilities(
         families=families,
         route_refresh=True,
         enhanced_route_refresh=True,
-        four_octet_as=LOCAL_AS,
+        four_octet_as=asn,
         graceful_restart=gr,
         add_path=add_path,
     )
@@ -154,7 +155,8 @@ class World:
     def peer(self, address: str, **kw: object) -> Neighbor:
         """Add a configured peer (passive unless told otherwise) and start it."""
         kw.setdefault("passive", True)
-        pc = PeerConfig(address=ip_address(address), asn=LOCAL_AS, **kw)  # type: ignore[arg-type]
+        kw.setdefault("asn", LOCAL_AS)
+        pc = PeerConfig(address=ip_address(address), **kw)  # type: ignore[arg-type]
         sp = self.speaker
         sp.reconfigure(
             Config(bgp=sp.config.bgp, peers=(*sp.config.peers, pc), log_level=sp.config.log_level),
@@ -175,12 +177,16 @@ class World:
         outgoing: bool = False,
         dial: Dial | None = None,
         silent: bool = False,
+        asn: int = LOCAL_AS,
+        rr_asn: int = LOCAL_AS,
     ) -> Remote:
         """A new TCP connection between the RR and the peer: inbound to the RR unless `dial`
         (one of the RR's Dial effects) says the RR made it. Pumped until nothing moves.
-        A `silent` peer connects and never says a word (no OPEN)."""
+        A `silent` peer connects and never says a word (no OPEN). The peer speaks as AS `asn`
+        and expects the RR to be `rr_asn`."""
         rid = int(IPv4Address(router_id or n.key))
-        remote_cfg = SessionConfig(LOCAL_AS, rid, LOCAL_AS, capabilities or caps(), hold_time)
+        offered = capabilities or caps(asn=asn)
+        remote_cfg = SessionConfig(asn, rid, rr_asn, offered, hold_time)
         session = Session(remote_cfg)
         sink = MemorySink()
         sp = self.speaker
@@ -203,6 +209,7 @@ class World:
         capabilities = kw.pop("capabilities", None) or caps(
             gr=gr,
             add_path=kw.pop("add_path", ()),  # type: ignore[arg-type]
+            asn=kw.get("asn", LOCAL_AS),  # type: ignore[arg-type]
         )
         r = self.connect(n, capabilities, **kw)  # type: ignore[arg-type]
         assert r.state == State.ESTABLISHED, r.state

@@ -216,7 +216,7 @@ def ap_world() -> World:
     w = World()
     base = w.speaker.local.capabilities()
     offered = replace(base, add_path=((IPV4_UNICAST, AddPathMode.RECEIVE),))
-    w.speaker.local.capabilities = lambda: offered  # type: ignore[method-assign]
+    w.speaker.local.capabilities = lambda *_a, **_k: offered  # type: ignore[method-assign]
     return w
 
 

@@ -337,3 +337,39 @@ def test_an_inbound_connection_older_than_the_session_is_a_collision_not_a_resta
     assert note is not None and note.subcode == CeaseSub.CONNECTION_COLLISION_RESOLUTION
     assert n.established is ours.link and ours.state == State.ESTABLISHED
     assert n.flaps == 0 and not n.source.stale
+
+
+def test_per_session_keepalive_restart_time_and_local_as() -> None:
+    """Calico 3.3+ BGPPeer settings on pyrr's side: keepaliveTime, maxRestartTime and
+    localASNumber change this session only."""
+    w = World()
+    plain = w.peer("10.0.0.1")
+    tuned = w.peer("10.0.0.2", keepalive_time=7, restart_time=300)
+    other_as = w.peer("10.0.0.3", asn=65001, local_asn=65001)
+    ebgp = w.peer("10.0.0.4", asn=65002, local_asn=65001)
+    rp, rt = w.up(plain), w.up(tuned)
+    ro = w.up(other_as, asn=65001, rr_asn=65001)
+    re = w.up(ebgp, asn=65002, rr_asn=65001)
+    # RFC 4724 §3: the restart time in the OPEN pyrr sent each of them.
+    for r, want in ((rp, 120), (rt, 300)):
+        assert r.session.peer_open is not None
+        gr = r.session.peer_open.capabilities.graceful_restart
+        assert gr is not None and gr.restart_time == want
+    assert rt.link.session.negotiated is not None
+    assert rt.link.session.negotiated.keepalive_time == 7
+    assert rp.link.session.negotiated is not None
+    assert rp.link.session.negotiated.keepalive_time == 30  # 90 / 3
+    # Our AS on the session is its localASNumber: iBGP with 10.0.0.3, eBGP with 10.0.0.4.
+    assert ro.session.peer_open is not None and ro.session.peer_open.asn == 65001
+    assert other_as.source.ibgp and not ebgp.source.ibgp
+    w.send(rp, update(["10.1.0.0/24"]))
+    d = decode_messages(re.take())
+    assert d.ann(IPV4_UNICAST) == {"10.1.0.0/24"}
+    # RFC 4271 §5.1.2: towards eBGP the session's AS is prepended (65001, not 64512).
+    assert d.attrs and d.attrs[0].as_path == ((2, (65001,)),)
+    # KEEPALIVEs every 7 s to the tuned peer, every 30 s to the plain one.
+    rt.take((MsgType.KEEPALIVE,))
+    rp.take((MsgType.KEEPALIVE,))
+    w.advance(60)
+    assert 8 <= len(rt.take((MsgType.KEEPALIVE,))) <= 9
+    assert len(rp.take((MsgType.KEEPALIVE,))) == 2
