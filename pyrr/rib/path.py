@@ -62,7 +62,8 @@ class Source:
 class Path:
     """One path: the source, its attributes, its next hop. Shared by every prefix announced
     with them. `export_cache` belongs to pyrr.export.rewrite (the attributes it sends this path
-    with, per kind of receiver); nothing else reads or writes it."""
+    with, per kind of receiver, and the path as a filter's operations change it); nothing else
+    reads or writes it."""
 
     __slots__ = ("attrs", "export_cache", "next_hop", "path_id", "refs", "source")
 
@@ -71,7 +72,7 @@ class Path:
         self.attrs = attrs
         self.next_hop = next_hop
         self.path_id = path_id
-        self.export_cache: dict[object, PathAttrs] = {}
+        self.export_cache: dict[object, PathAttrs | Path] = {}
         self.refs = 0
 
     def __repr__(self) -> str:
