@@ -48,7 +48,13 @@ class Speaker:
         self.config = config
         self.local = Local(config.bgp, rng)
         self.rib = Rib()
-        self.export = Export(self.rib, int(config.bgp.cluster_id), schedule)
+        self.export = Export(
+            self.rib,
+            int(config.bgp.cluster_id),
+            schedule,
+            add_path_send=config.bgp.add_path_send,
+            no_export=config.bgp.no_export,
+        )
         self.timers = Timers()
         self.effects: list[Effect] = []
         self.peers: dict[str, Neighbor] = {}

@@ -13,6 +13,7 @@ from ..bgp.encode import end_of_rib
 from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..config import IPNetwork, NextHopMode, PeerConfig
 from ..rib.loc_rib import Change, Rib
+from .addpath import AddPathGroup, PathIds
 from .filters import Blocked, export_chain
 from .group import GroupKey, Member, UpdateGroup
 from .policy import Role, role_of
@@ -67,12 +68,17 @@ class Export:
         cluster_id: int,
         schedule: Callable[[Callable[[], None]], None],
         *,
+        add_path_send: int = 1,
         no_export: tuple[IPNetwork, ...] = (),
     ) -> None:
         self.rib = rib
         self.cluster_id = cluster_id
         self.groups: dict[GroupKey, UpdateGroup] = {}
+        # RFC 7911: paths per prefix for members that negotiated ADD-PATH receive (1: the best
+        # path only, with path id 1). One count for the speaker: it is not in the group key.
+        self.add_path_send = add_path_send
         self.blocked = Blocked(no_export)
+        self.path_ids = PathIds()
         self._member_group: dict[str, UpdateGroup] = {}
         self._schedule = schedule
         self._scheduled = False
@@ -133,6 +139,7 @@ class Export:
         g.forget(member)
         if not g.members:
             del self.groups[g.key]
+            self._track_candidates()
 
     def group_of(self, member: Member) -> UpdateGroup | None:
         return self._member_group.get(member.key)
@@ -173,4 +180,15 @@ class Export:
         return g.sent_count(member) if g is not None else 0
 
     def _new_group(self, key: GroupKey) -> UpdateGroup:
+        if key.add_path_tx and self.add_path_send > 1:
+            g: UpdateGroup = AddPathGroup(
+                key, self.cluster_id, self.blocked, self.rib, self.add_path_send, self.path_ids
+            )
+            self.rib.report_candidates = True
+            return g
         return UpdateGroup(key, self.cluster_id, self.blocked)
+
+    def _track_candidates(self) -> None:
+        """RFC 7911 groups need the RIB to report candidate changes; without one the RIB
+        reports best-path changes only (the common case pays nothing for ADD-PATH)."""
+        self.rib.report_candidates = any(isinstance(g, AddPathGroup) for g in self.groups.values())

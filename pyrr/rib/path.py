@@ -18,6 +18,7 @@ class Source:
         "adj_in",
         "asn",
         "client",
+        "export_ids",
         "ibgp",
         "interned",
         "key",
@@ -43,6 +44,9 @@ class Source:
         # Paths interned by (next hop, attribute wire bytes, path id): a thousand prefixes
         # announced with one attribute set share one Path.
         self.interned: dict[tuple[bytes, bytes, int], Path] = {}
+        # The RFC 7911 path identifiers its paths are sent with, by received path id; belongs
+        # to pyrr.export.addpath (the only reader and writer).
+        self.export_ids: dict[int, bytes] = {}
 
     def __repr__(self) -> str:
         return f"Source({self.key})"
