@@ -6,12 +6,14 @@ member that negotiated ADD-PATH receive for a family (RFC 7911 §4) is sent, in 
 (ADD-PATH families, rest of the group key), the N best paths of each prefix that the RFC 4456 §8
 rules and its export filter let through, best first.
 
-Path identifiers (RFC 7911 §3) are chosen per source: every path of one peer (and one received
+Path identifiers (RFC 7911 §3: a route is the pair (path id, prefix); §5: how the sender
+assigns them is a local matter) are chosen per source: every path of one peer (and one received
 path id, were we to receive ADD-PATH) is sent with the same identifier, taken from a counter
 the first time that peer's path is sent and kept on its `Source` for as long as the peer is
 configured. So a path keeps its identifier while it exists, a path whose attributes change is
-re-announced under it (an implicit withdraw, RFC 7911 §3), its withdrawal names it, and two
-paths of one prefix never share one (a peer has one path per prefix).
+re-announced under it (replacing the previous one, as an implicit withdraw does), its
+withdrawal names it, and two paths of one prefix never share one (a peer has one path per
+prefix).
 
 The group's state per prefix is the paths it sent (the path itself when one, a tuple when
 more); the RIB marks which prefixes changed (loc_rib: `report_candidates`), and the flush
