@@ -20,6 +20,7 @@ from .bgp.nlri import Family
 from .bgp.update import Update
 from .config import Config, PeerConfig
 from .export.export import Export
+from .export.import_filter import filter_update, import_matchers
 from .export.policy import is_looped
 from .rib.loc_rib import Rib
 from .rib.path import Source
@@ -48,7 +49,13 @@ class Speaker:
         self.config = config
         self.local = Local(config.bgp, rng)
         self.rib = Rib()
-        self.export = Export(self.rib, int(config.bgp.cluster_id), schedule)
+        self.export = Export(
+            self.rib,
+            int(config.bgp.cluster_id),
+            schedule,
+            add_path_send=config.bgp.add_path_send,
+            no_export=config.bgp.no_export,
+        )
         self.timers = Timers()
         self.effects: list[Effect] = []
         self.peers: dict[str, Neighbor] = {}
@@ -221,6 +228,18 @@ class Speaker:
                 update.withdrawn.extend((fam, pfx) for fam, _nh, pfx in update.announced)
                 update.announced = []
                 update.attrs = None
+        n = self.peers.get(source.key) if update.announced else None
+        if n is not None and n.config.filters and n.source is source:
+            matchers = import_matchers(n.config.filters)
+            if matchers:
+                # The peer's import filters (Calico BGPFilter), for the peer the routes come
+                # from: a rejected route is withdrawn, an accepted one may be changed.
+                changes = []
+                for part in filter_update(update, matchers, source.ibgp, add_path_rx):
+                    changes += self.rib.apply_update(source, part, add_path_rx)
+                if changes:
+                    self.export.changes(changes)
+                return
         changes = self.rib.apply_update(source, update, add_path_rx)
         if changes:
             self.export.changes(changes)

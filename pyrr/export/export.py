@@ -11,26 +11,37 @@ from ipaddress import ip_address
 from ..bgp.capabilities import Negotiated
 from ..bgp.encode import end_of_rib
 from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
+from ..config import IPNetwork, NextHopMode, PeerConfig
 from ..rib.loc_rib import Change, Rib
-from ..rib.path import Path
+from .addpath import AddPathGroup, PathIds
+from .filters import Blocked, export_chain
 from .group import GroupKey, Member, UpdateGroup
-from .policy import Role, may_export, role_of
+from .policy import Role, role_of
+from .rewrite import ebgp_as_of
 
 IPV4_VERSION = 4
 
 
 def group_key(
-    member: Member, neg: Negotiated, local_as: int, local_address: Callable[[], str | None]
+    member: Member,
+    neg: Negotiated,
+    local_as: int,
+    local_address: Callable[[], str | None],
+    *,
+    config: PeerConfig | None = None,
 ) -> GroupKey:
     """The group a member belongs in: everything that changes the bytes it is sent.
-    `local_address` (our address on the session) is asked only for an eBGP member."""
+    `local_address` (our address on the session) is asked only when the next hop is ours.
+    `config` (the peer's) brings its next-hop mode, local AS and export filters; without it the
+    defaults apply (next hop AUTO, the speaker's AS, no filter)."""
     role = role_of(member.source)
+    mode = config.next_hop if config is not None else NextHopMode.AUTO
+    if config is not None:
+        local_as = ebgp_as_of(local_as, config.local_asn)
     nh_self: tuple[tuple[Family, bytes], ...] = ()
-    ebgp_peer = ""
-    if role == Role.EBGP:
+    if mode == NextHopMode.SELF or (mode == NextHopMode.AUTO and role == Role.EBGP):
         # RFC 4271 §5.1.3: towards an external peer the next hop is our own address on the
-        # session; the address makes the group that peer's own.
-        ebgp_peer = member.key
+        # session (and with next-hop SELF towards every peer).
         local = local_address()
         if local:
             addr = ip_address(local.split("%")[0])
@@ -42,19 +53,32 @@ def group_key(
         four_octet_as=neg.four_octet_as,
         extended_message=neg.extended_message,
         add_path_tx=neg.add_path_tx,
-        ebgp_peer=ebgp_peer,
+        # Each eBGP peer has a group of its own (as before next-hop modes existed).
+        ebgp_peer=member.key if role == Role.EBGP else "",
         local_as=local_as,
         next_hop_self=nh_self,
+        export_filter=export_chain(config.filters) if config is not None else None,
     )
 
 
 class Export:
     def __init__(
-        self, rib: Rib, cluster_id: int, schedule: Callable[[Callable[[], None]], None]
+        self,
+        rib: Rib,
+        cluster_id: int,
+        schedule: Callable[[Callable[[], None]], None],
+        *,
+        add_path_send: int = 1,
+        no_export: tuple[IPNetwork, ...] = (),
     ) -> None:
         self.rib = rib
         self.cluster_id = cluster_id
         self.groups: dict[GroupKey, UpdateGroup] = {}
+        # RFC 7911: paths per prefix for members that negotiated ADD-PATH receive (1: the best
+        # path only, with path id 1). One count for the speaker: it is not in the group key.
+        self.add_path_send = add_path_send
+        self.blocked = Blocked(no_export)
+        self.path_ids = PathIds()
         self._member_group: dict[str, UpdateGroup] = {}
         self._schedule = schedule
         self._scheduled = False
@@ -66,22 +90,16 @@ class Export:
         path and group, not per prefix), and schedule one flush for this loop turn."""
         if not changes or not self.groups:
             return
+        blocked = self.blocked
+        if blocked:
+            # Calico's disableBGPExport: one check per change, whatever the groups; such a
+            # prefix is sent as withdrawn (it never was sent: nothing goes out for it).
+            changes = [
+                (f, p, o, None) if n is not None and blocked.blocks(f, p) else (f, p, o, n)
+                for f, p, o, n in changes
+            ]
         for g in self.groups.values():
-            role = g.key.role
-            pending = g.pending
-            exportable: dict[Path, bool] = {}
-            for family, prefix, _old, new in changes:
-                pend = pending.get(family)
-                if pend is None:
-                    continue
-                if new is None:
-                    pend[prefix] = None
-                    continue
-                ok = exportable.get(new)
-                if ok is None:
-                    ok = exportable[new] = may_export(new, role)
-                # A prefix changed twice in one turn is sent once, in its final state.
-                pend[prefix] = new if ok else None
+            g.queue(changes)
         if not self._scheduled:
             self._scheduled = True
             self._schedule(self.flush)
@@ -97,8 +115,8 @@ class Export:
         """Add a member; it is sent the group's whole table and End-of-RIB per family."""
         g = self.groups.get(key)
         if g is None:
-            g = self.groups[key] = UpdateGroup(key, self.cluster_id)
-            self._fill(g)
+            g = self.groups[key] = self._new_group(key)
+            g.fill(self.rib)
         else:
             # Send the member the group's state as of now: pending work first, so that the
             # member joins a stream that it has the start of.
@@ -118,10 +136,10 @@ class Export:
         g = self._member_group.pop(member.key, None)
         if g is None:
             return
-        g.members.pop(member.key, None)
-        g.paused.pop(member.key, None)
+        g.forget(member)
         if not g.members:
             del self.groups[g.key]
+            self._track_candidates()
 
     def group_of(self, member: Member) -> UpdateGroup | None:
         return self._member_group.get(member.key)
@@ -135,7 +153,7 @@ class Export:
         reader): queueing the table again would grow our memory with every request, and its
         resync on resume re-sends the whole family."""
         g = self._member_group.get(member.key)
-        if g is None or family not in g.adj_out:
+        if g is None or family not in g.key.families:
             return [], 0
         g.flush()
         if member.key in g.paused:
@@ -161,11 +179,16 @@ class Export:
         g = self._member_group.get(member.key)
         return g.sent_count(member) if g is not None else 0
 
-    def _fill(self, g: UpdateGroup) -> None:
-        """A new group starts with what the Loc-RIB holds now."""
-        role = g.key.role
-        for family in g.key.families:
-            adj = g.adj_out[family]
-            for prefix, best in self.rib.best_routes(family):
-                if may_export(best, role):
-                    adj[prefix] = best
+    def _new_group(self, key: GroupKey) -> UpdateGroup:
+        if key.add_path_tx and self.add_path_send > 1:
+            g: UpdateGroup = AddPathGroup(
+                key, self.cluster_id, self.blocked, self.rib, self.add_path_send, self.path_ids
+            )
+            self.rib.report_candidates = True
+            return g
+        return UpdateGroup(key, self.cluster_id, self.blocked)
+
+    def _track_candidates(self) -> None:
+        """RFC 7911 groups need the RIB to report candidate changes; without one the RIB
+        reports best-path changes only (the common case pays nothing for ADD-PATH)."""
+        self.rib.report_candidates = any(isinstance(g, AddPathGroup) for g in self.groups.values())

@@ -17,9 +17,11 @@ from typing import Protocol
 from ..bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
 from ..bgp.encode import pack_announce, pack_withdraw
 from ..bgp.nlri import Family
+from ..rib.loc_rib import Change, Rib
 from ..rib.path import Path, Source
-from .policy import Role
-from .rewrite import ebgp_attrs, ibgp_attrs
+from .filters import Blocked, Chain, Matcher, matcher
+from .policy import Role, may_export
+from .rewrite import ebgp_attrs, filtered, ibgp_attrs, next_hop
 
 # RFC 7911 §3: the path identifier we send on ADD-PATH families: one path per prefix (the best).
 _PATH_ID_ONE = b"\0\0\0\1"
@@ -51,8 +53,10 @@ class GroupKey:
     extended_message: bool
     add_path_tx: frozenset[Family]
     ebgp_peer: str = ""  # eBGP peers get next-hop-self with their own local address: own group
-    local_as: int = 0
+    local_as: int = 0  # the AS prepended towards an eBGP peer (the session's local AS)
+    # Our address on the session, by family, for the receivers whose next-hop mode sets it.
     next_hop_self: tuple[tuple[Family, bytes], ...] = ()
+    export_filter: Chain | None = None  # the peer's export rules (Calico BGPFilter), in order
 
 
 @dataclass(slots=True)
@@ -82,7 +86,7 @@ class Packed:
         return chunks, self.count - len(own)
 
 
-class _Builder:
+class Builder:
     """Appends messages to one blob-to-be, tracking byte positions without re-summing."""
 
     __slots__ = ("packed", "parts", "pos")
@@ -114,9 +118,13 @@ class _Builder:
 
 
 class UpdateGroup:
-    def __init__(self, key: GroupKey, cluster_id: int) -> None:
+    """The peers sent the best path of every prefix (and, on ADD-PATH families, that one path
+    with path identifier 1)."""
+
+    def __init__(self, key: GroupKey, cluster_id: int, blocked: Blocked | None = None) -> None:
         self.key = key
         self.cluster_id = cluster_id
+        self.blocked = blocked if blocked is not None else Blocked(())
         self.members: dict[str, Member] = {}
         self.adj_out: dict[Family, dict[bytes, Path]] = {f: {} for f in key.families}
         self.pending: dict[Family, dict[bytes, Path | None]] = {f: {} for f in key.families}
@@ -126,6 +134,90 @@ class UpdateGroup:
         self.paused: dict[str, dict[Family, set[bytes]]] = {}
         self._nh_self = dict(key.next_hop_self)
         self._tables: dict[Family, Packed] = {}  # a family's whole table, packed once
+        # The export rules by family, compiled (none: every path RFC 4456 allows goes out).
+        chain = key.export_filter
+        self._matchers: dict[Family, Matcher] = {}
+        if chain is not None:
+            for f in key.families:
+                if chain.rules(f):
+                    self._matchers[f] = matcher(chain.rules(f))
+
+    # -- what goes in ------------------------------------------------------------------------
+
+    def queue(self, changes: list[Change]) -> None:
+        """Queue best-path changes until the flush; the RFC 4456 decision is made once per
+        distinct path, not per prefix."""
+        if self._matchers:
+            self._queue_filtered(changes)
+            return
+        role = self.key.role
+        pending = self.pending
+        exportable: dict[Path, bool] = {}
+        for family, prefix, _old, new in changes:
+            pend = pending.get(family)
+            if pend is None:
+                continue
+            if new is None:
+                pend[prefix] = None
+                continue
+            ok = exportable.get(new)
+            if ok is None:
+                ok = exportable[new] = may_export(new, role)
+            # A prefix changed twice in one turn is sent once, in its final state.
+            pend[prefix] = new if ok else None
+
+    def _queue_filtered(self, changes: list[Change]) -> None:
+        pending = self.pending
+        matchers = self._matchers
+        # Rules without a CIDR decide alike for every prefix of a path: once per path then.
+        memo: dict[tuple[Family, Path], Path | None] = {}
+        for family, prefix, _old, new in changes:
+            pend = pending.get(family)
+            if pend is None:
+                continue
+            if new is None:
+                pend[prefix] = None
+                continue
+            m = matchers.get(family)
+            if m is not None and not m.prefix_free:
+                pend[prefix] = self.view(family, prefix, new)
+                continue
+            k = (family, new)
+            if k not in memo:
+                memo[k] = self.view(family, prefix, new)
+            pend[prefix] = memo[k]
+
+    def view(self, family: Family, prefix: bytes, path: Path) -> Path | None:
+        """What this group is sent for `path` as the route to `prefix`: the path, the path as
+        an accepting export rule changed it, or None (RFC 4456 §8 or a filter keeps it back).
+        The reflection rules come first: BIRD applies them before the export filter too, so a
+        filter cannot send what RFC 4456 withholds."""
+        role = self.key.role
+        if not may_export(path, role):
+            return None
+        m = self._matchers.get(family)
+        if m is None:
+            return path
+        # peerType matches the peer the route goes to (confd's is_same_as).
+        ops = m.decide(prefix, path.attrs, role != Role.EBGP)
+        return None if ops is None else filtered(path, ops)
+
+    def fill(self, rib: Rib) -> None:
+        """A new group starts with what the Loc-RIB holds now."""
+        blocked = self.blocked if self.blocked else None
+        role = self.key.role
+        for family, adj in self.adj_out.items():
+            if blocked is None and family not in self._matchers:
+                for prefix, best in rib.best_routes(family):
+                    if may_export(best, role):
+                        adj[prefix] = best
+                continue
+            for prefix, best in rib.best_routes(family):
+                if blocked is not None and blocked.blocks(family, prefix):
+                    continue
+                sent = self.view(family, prefix, best)
+                if sent is not None:
+                    adj[prefix] = sent
 
     # -- what goes out -----------------------------------------------------------------------
 
@@ -133,19 +225,20 @@ class UpdateGroup:
         key = self.key
         if key.role == Role.EBGP:
             attrs = ebgp_attrs(path, key.local_as)
-            next_hop = self._nh_self.get(family, path.next_hop)
         else:
             attrs = ibgp_attrs(path, self.cluster_id)
-            next_hop = path.next_hop
         wire = attrs.wire if key.four_octet_as else attrs.wire_for_as2()
-        if family in key.add_path_tx:
-            prefixes = [_PATH_ID_ONE + p for p in prefixes]
-        return pack_announce(family, wire, next_hop, prefixes, self.max_len)
+        hop = next_hop(path, family, self._nh_self)
+        return pack_announce(family, wire, hop, self.nlri(family, path, prefixes), self.max_len)
+
+    def nlri(self, family: Family, path: Path | None, prefixes: list[bytes]) -> list[bytes]:
+        """The NLRI keys of `prefixes` as sent for `path` (None: withdrawn)."""
+        if family in self.key.add_path_tx:
+            return [_PATH_ID_ONE + p for p in prefixes]
+        return prefixes
 
     def withdraw(self, family: Family, prefixes: list[bytes]) -> list[bytes]:
-        if family in self.key.add_path_tx:
-            prefixes = [_PATH_ID_ONE + p for p in prefixes]
-        return pack_withdraw(family, prefixes, self.max_len)
+        return pack_withdraw(family, self.nlri(family, None, prefixes), self.max_len)
 
     # -- the shared stream -------------------------------------------------------------------
 
@@ -156,7 +249,7 @@ class UpdateGroup:
         as is; a member that is the source of some of them gets memoryview slices of the same
         blob around its own messages (no copy), plus its few personal withdrawals.
         """
-        out = _Builder()
+        out = Builder()
         personal: dict[str, list[bytes]] = {}  # source key -> messages it alone gets
         touched: list[tuple[Family, list[bytes]]] = []
         for family, pend in self.pending.items():
@@ -174,7 +267,7 @@ class UpdateGroup:
         self,
         family: Family,
         pend: dict[bytes, Path | None],
-        out: _Builder,
+        out: Builder,
         personal: dict[str, list[bytes]],
     ) -> list[bytes]:
         """Move one family's queued changes into the Adj-RIB-Out and `out`; return the prefixes
@@ -224,9 +317,7 @@ class UpdateGroup:
         for mkey, member in self.members.items():
             if mkey in paused:
                 # Out of the shared stream: remember what changed, resync on resume.
-                dirty = paused[mkey]
-                for family, prefixes in touched:
-                    dirty.setdefault(family, set()).update(prefixes)
+                self.note_paused(mkey, touched)
                 continue
             extra = personal.get(mkey)
             if extra is None and mkey not in spans:
@@ -240,7 +331,12 @@ class UpdateGroup:
             if n:
                 member.send_updates(chunks, n)
 
-    def _pack_paths(self, family: Family, by_path: dict[Path, list[bytes]], out: _Builder) -> None:
+    def note_paused(self, mkey: str, touched: list[tuple[Family, list[bytes]]]) -> None:
+        dirty = self.paused[mkey]
+        for family, prefixes in touched:
+            dirty.setdefault(family, set()).update(prefixes)
+
+    def _pack_paths(self, family: Family, by_path: dict[Path, list[bytes]], out: Builder) -> None:
         for path, prefixes in by_path.items():
             out.add(self.announce(family, path, prefixes), path.source.key)
 
@@ -257,6 +353,18 @@ class UpdateGroup:
         dirty = self.paused.pop(member.key, None)
         if dirty is None:
             return
+        msgs = self.resync(member, dirty)
+        if msgs:
+            member.send_updates(msgs, len(msgs))
+
+    def forget(self, member: Member) -> None:
+        """The member left the group."""
+        self.members.pop(member.key, None)
+        self.paused.pop(member.key, None)
+
+    def resync(self, member: Member, dirty: dict[Family, set[bytes]]) -> list[bytes]:
+        """The messages that bring a member back in step for the prefixes that changed while
+        it was out of the shared stream."""
         own = member.source
         msgs: list[bytes] = []
         for family, prefixes in dirty.items():
@@ -273,8 +381,7 @@ class UpdateGroup:
                 msgs += self.withdraw(family, gone)
             for path, pfx in by_path.items():
                 msgs += self.announce(family, path, pfx)
-        if msgs:
-            member.send_updates(msgs, len(msgs))
+        return msgs
 
     def mark_family_dirty(self, member: Member, family: Family) -> None:
         """A paused member asked for a family again (route refresh): queueing the table again
@@ -303,7 +410,7 @@ class UpdateGroup:
                     by_path[path] = [prefix]
                 else:
                     lst.append(prefix)
-            out = _Builder()
+            out = Builder()
             self._pack_paths(family, by_path, out)
             table = self._tables[family] = out.done()
         return table.for_member(member.key)

@@ -2,6 +2,12 @@
 
 Every operation touches only the prefixes it names and returns the best-path changes it caused,
 as (family, prefix, old best, new best); nothing here walks a whole table for one UPDATE.
+
+While `report_candidates` is set (the export layer has an ADD-PATH group, RFC 7911, which sends
+more than the best path) a prefix whose set of candidate paths changed while its best path did
+not is reported too, as (family, prefix, best, best): old is new. Receivers of the best path
+only find nothing to do in it. Reporting it costs nothing when the flag is off, and only the
+prefixes with two candidates or more can produce it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ Entry = Path | Dest
 class Rib:
     def __init__(self) -> None:
         self.tables: dict[Family, dict[bytes, Entry]] = {}
+        self.report_candidates = False  # also report candidate-set changes (module docstring)
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables.values())
@@ -205,14 +212,17 @@ class Rib:
             only = paths[0]
             table[prefix] = only
             prev = cur.best
-            return None if prev is only else (family, prefix, prev, only)
+            if prev is only and not self.report_candidates:
+                return None
+            return (family, prefix, prev, only)
         return self._reselect(family, prefix, cur)
 
-    @staticmethod
-    def _reselect(family: Family, prefix: bytes, dest: Dest) -> Change | None:
+    def _reselect(self, family: Family, prefix: bytes, dest: Dest) -> Change | None:
+        """Select the best of a changed candidate set: its best-path change, or (when reporting
+        candidates) the candidate change itself."""
         old = dest.best
         best, reason = select(dest.paths)
         dest.best, dest.reason = best, reason
-        if best is old:
+        if best is old and not self.report_candidates:
             return None
         return (family, prefix, old, best)

@@ -18,6 +18,7 @@ class Source:
         "adj_in",
         "asn",
         "client",
+        "export_ids",
         "ibgp",
         "interned",
         "key",
@@ -43,6 +44,9 @@ class Source:
         # Paths interned by (next hop, attribute wire bytes, path id): a thousand prefixes
         # announced with one attribute set share one Path.
         self.interned: dict[tuple[bytes, bytes, int], Path] = {}
+        # The RFC 7911 path identifiers its paths are sent with, by received path id; belongs
+        # to pyrr.export.addpath (the only reader and writer).
+        self.export_ids: dict[int, bytes] = {}
 
     def __repr__(self) -> str:
         return f"Source({self.key})"
@@ -62,7 +66,8 @@ class Source:
 class Path:
     """One path: the source, its attributes, its next hop. Shared by every prefix announced
     with them. `export_cache` belongs to pyrr.export.rewrite (the attributes it sends this path
-    with, per kind of receiver); nothing else reads or writes it."""
+    with, per kind of receiver, and the path as a filter's operations change it); nothing else
+    reads or writes it."""
 
     __slots__ = ("attrs", "export_cache", "next_hop", "path_id", "refs", "source")
 
@@ -71,7 +76,7 @@ class Path:
         self.attrs = attrs
         self.next_hop = next_hop
         self.path_id = path_id
-        self.export_cache: dict[object, PathAttrs] = {}
+        self.export_cache: dict[object, PathAttrs | Path] = {}
         self.refs = 0
 
     def __repr__(self) -> str:

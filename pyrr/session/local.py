@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from ..bgp.capabilities import Capabilities, GracefulRestart
-from ..bgp.constants import GRFlags
+from ..bgp.constants import AddPathMode, GRFlags
 from ..bgp.fsm import OPEN_WAIT_TIME, SessionConfig
 from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
 from ..config import GlobalConfig, PeerConfig
@@ -18,6 +18,10 @@ FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
 def capabilities(
     g: GlobalConfig, restarting: bool, restart_time: int | None = None, asn: int | None = None
 ) -> Capabilities:
+    # RFC 7911 §4: offer to send several paths per prefix when configured to. Send only: what
+    # peers send us is decoded as before (one path per prefix and peer), and a peer that
+    # cannot receive ADD-PATH negotiates nothing and is sent the best path as before.
+    add_path = tuple((f, AddPathMode.SEND) for f in FAMILIES) if g.add_path_send > 1 else ()
     return Capabilities(
         families=FAMILIES,
         route_refresh=True,
@@ -33,6 +37,7 @@ def capabilities(
             families=tuple((f, True) for f in FAMILIES),
         ),
         extended_message=True,
+        add_path=add_path,
     )
 
 

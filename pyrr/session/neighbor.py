@@ -13,11 +13,8 @@ neighbour joins the export layer (`Exporter`) as a member while its session is u
 
 from __future__ import annotations
 
-import itertools
-import struct
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address
-from typing import Final
 
 import structlog
 
@@ -25,7 +22,6 @@ from .. import log as logmod
 from ..bgp.capabilities import Negotiated
 from ..bgp.constants import CeaseSub, RefreshSubtype, State
 from ..bgp.events import (
-    ConnectRequested,
     Established,
     Event,
     OpenReceived,
@@ -43,13 +39,14 @@ from ..export.export import group_key
 from ..export.group import GroupKey
 from ..export.policy import Role, role_of
 from ..rib.path import Source
-from .backoff import Backoff
 from .collision import Outcome, resolve
-from .effects import SESSIONS_CHANGED, CancelDial, Dial, Effect
+from .dialing import Dialing
+from .effects import SESSIONS_CHANGED, Effect
 from .graceful import Helper
 from .link import Link, Sink
 from .local import Local
 from .ports import Deferral, Exporter, Routes
+from .prefix_limit import CEASE, cease_data, over_limit
 from .timers import Timers
 
 log = structlog.get_logger("pyrr.peer")
@@ -60,11 +57,6 @@ STALL_LIMIT = 240.0
 # the oldest. A peer reconnecting after a half-open connection does not wait out the open
 # timer, and a flood of connections from a configured address holds no more than this.
 MAX_PENDING_INBOUND = 2
-# The shortest connect timeout, whatever the (jittered) ConnectRetryTime.
-MIN_CONNECT_TIMEOUT = 1.0
-MAX_PREFIXES_CEASE: Final = "cease"
-
-_attempts = itertools.count(1)
 
 
 class Neighbor:
@@ -91,16 +83,13 @@ class Neighbor:
         ibgp = config.asn == local.local_as(config)
         self.source = Source(self.key, config.address, config.asn, ibgp, config.client)
         self.links: list[Link] = []
-        self.dialer: Session | None = None  # a session in Connect/Active waiting for TCP
-        self.dial_attempt = 0  # the Dial under way (0: none) ...
-        self.dial_session: Session | None = None  # ... for this session
+        self.dialing = Dialing(self, local, effects)
         self.established: Link | None = None
         self.negotiated: Negotiated | None = None
         self.group_key: GroupKey | None = None  # set while a member of the export layer
         self.state = State.IDLE
         self.since = 0.0  # the `now` of the last state change
         self.last_error = ""
-        self.backoff = Backoff(local.rng)
         self.helper = Helper(self.source, routes)
         self.stopped = False
         self.flaps = 0
@@ -136,8 +125,8 @@ class Neighbor:
     ) -> None:
         """End every session with Cease; used for shutdown and de-configuration."""
         self.stopped = True
-        self._cancel_dialer()
-        self.backoff.cancel()
+        self.dialing.cancel()
+        self.dialing.backoff.cancel()
         self.stall_at = None
         for link in list(self.links):
             link.session.stop(now, subcode, message)
@@ -154,7 +143,7 @@ class Neighbor:
         """Drop every connection without a NOTIFICATION (pyrr restarts; RFC 4724 §4.2 lets the
         peer keep our routes meanwhile)."""
         self.stopped = True
-        self._cancel_dialer()
+        self.dialing.cancel()
         for link in list(self.links):
             link.abort()
 
@@ -165,9 +154,7 @@ class Neighbor:
         a connection arriving in Connect/Active moves the FSM to OpenSent). Our own dial stops
         retrying; one whose TCP connection is already up still becomes a link, and §6.8
         collision resolution decides between the two."""
-        self.dialer = None
-        if self.dial_attempt:
-            self.effects.append(CancelDial(self.dial_attempt))
+        self.dialing.stop_retrying()
         waiting = (
             [
                 c
@@ -185,25 +172,16 @@ class Neighbor:
 
     def connected(self, attempt: int, sink: Sink, now: float) -> Link | None:
         """Our dial succeeded; None when it is no longer wanted (the caller closes it)."""
-        s = self.dial_session
-        if attempt != self.dial_attempt or s is None or self.stopped:
+        s = self.dialing.take(attempt)
+        if s is None or self.stopped:
             return None
-        self.dial_attempt = 0
-        self.dial_session = None
-        if self.dialer is s:
-            self.dialer = None
         return self._open(s, sink, True, now)
 
     def dial_failed(self, attempt: int, now: float, error: str) -> None:
-        if attempt != self.dial_attempt:
-            return
-        s = self.dial_session
-        self.dial_attempt = 0
-        self.dial_session = None
-        if s is not None and s is self.dialer:
+        events = self.dialing.failed(attempt, now)
+        if events is not None:
             self.last_error = error
-            s.connection_failed(now)
-            self._drive_dialer(now)
+            self._dialer_events(events, now)
 
     def receive(self, link: Link, data: bytes, now: float) -> None:
         """Bytes from one of our connections: the per-message path, straight from the
@@ -223,8 +201,14 @@ class Neighbor:
                 self._handle(link, events, now)
         if link in self.links:
             self.links.remove(link)
-        if not self.links and self.dialer is None and not self.stopped and not self.config.passive:
-            self.backoff.schedule(now)
+        dialing = self.dialing
+        if (
+            not self.links
+            and dialing.session is None
+            and not self.stopped
+            and not self.config.passive
+        ):
+            dialing.backoff.schedule(now)
             self.timer_dirty = True
 
     def write_paused(self, link: Link, now: float) -> None:
@@ -255,12 +239,8 @@ class Neighbor:
 
     def next_timer(self) -> float | None:
         # Asked after every state change of every session: plain comparisons, no tuples.
-        at = self.backoff.at
+        at = self.dialing.next_timer()
         for d in (self.helper.restart_at, self.stall_at):
-            if d is not None and (at is None or d < at):
-                at = d
-        if self.dialer is not None:
-            d = self.dialer.next_timer()
             if d is not None and (at is None or d < at):
                 at = d
         for link in self.links:
@@ -276,11 +256,8 @@ class Neighbor:
             if at is not None and now >= at:
                 link.session.handle_timer(now)
                 self._process(link, now)
-        s = self.dialer
-        if s is not None and (at := s.next_timer()) is not None and now >= at:
-            s.handle_timer(now)
-            self._drive_dialer(now)
-        if self.backoff.due(now) and not self.stopped and not self.links:
+        self._dialer_events(self.dialing.handle_timer(now), now)
+        if self.dialing.backoff.due(now) and not self.stopped and not self.links:
             self._start_dialer(now)
         if self.helper.due(now):
             self._sweep_all("restart time expired")
@@ -290,32 +267,13 @@ class Neighbor:
     # -- dialing -----------------------------------------------------------------------------
 
     def _start_dialer(self, now: float) -> None:
-        if self.stopped or self.dialer is not None or self.config.passive:
+        if self.stopped or self.dialing.session is not None or self.config.passive:
             return
-        s = Session(self.local.session_config(self.config))
-        self.dialer = s
-        s.start(now)
-        self._drive_dialer(now)
+        self._dialer_events(self.dialing.start(now), now)
 
-    def _cancel_dialer(self) -> None:
-        self.dialer = None
-        if self.dial_attempt:
-            self.effects.append(CancelDial(self.dial_attempt))
-        self.dial_attempt = 0
-        self.dial_session = None
-
-    def _drive_dialer(self, now: float) -> None:
-        s = self.dialer
-        if s is None:
-            return
-        for ev in s.events():
-            if isinstance(ev, ConnectRequested) and not self.dial_attempt:
-                self.dial_attempt = next(_attempts)
-                self.dial_session = s
-                timeout = max(MIN_CONNECT_TIMEOUT, s.config.connect_retry_time)
-                local = self.local.source_address(self.config)
-                self.effects.append(Dial(self, self.dial_attempt, local, timeout))
-            elif isinstance(ev, StateChanged):
+    def _dialer_events(self, events: list[Event], now: float) -> None:
+        for ev in events:
+            if isinstance(ev, StateChanged):
                 self._note_state(ev, now)
 
     # -- one link's events -------------------------------------------------------------------
@@ -359,8 +317,9 @@ class Neighbor:
             s = c.session
             if not s.closing and s.state > new:
                 new = s.state
-        if self.dialer is not None and self.dialer.state > new:
-            new = self.dialer.state
+        dialer = self.dialing.session
+        if dialer is not None and dialer.state > new:
+            new = dialer.state
         if new == State.IDLE and self.config.passive and not self.stopped:
             new = State.ACTIVE
         if new != self.state:
@@ -409,7 +368,7 @@ class Neighbor:
         neg = ev.negotiated
         self.established = link
         self.negotiated = neg
-        self.backoff.reset()
+        self.dialing.backoff.reset()
         self.source.router_id = neg.peer_id
         self.eor_received = set()
         self.eor_at = {}
@@ -444,7 +403,7 @@ class Neighbor:
             return
         sink = link.sink
         local_as = self.local.local_as(self.config)
-        self.group_key = group_key(self, neg, local_as, sink.local_address)
+        self.group_key = group_key(self, neg, local_as, sink.local_address, config=self.config)
         self.export.join(self, self.group_key)
 
     def _on_update(self, link: Link, ev: Event, now: float) -> None:
@@ -479,21 +438,19 @@ class Neighbor:
 
     def _check_max_prefixes(self, link: Link, upd: Update, now: float) -> None:
         limit = self.config.max_prefixes
-        for fam, _nh, _p in upd.announced:
-            count = len(self.source.adj_in.get(fam, ()))
-            if count <= limit:
-                continue
-            fields = {"peer": self.key, "family": family_name(fam), "count": count, "limit": limit}
-            if self.config.max_prefixes_action != MAX_PREFIXES_CEASE:
-                if not self._max_warned:
-                    self._max_warned = True
-                    log.warning("maximum prefixes exceeded", **fields)
-                continue
-            log.warning("maximum prefixes exceeded: closing the session (RFC 4486)", **fields)
-            # RFC 4486 §4: data = AFI (2 octets), SAFI (1 octet), the upper bound (4 octets).
-            data = struct.pack("!HBI", fam[0], fam[1], limit)
-            link.session.stop(now, CeaseSub.MAXIMUM_PREFIXES_REACHED, data=data)
+        over = over_limit(self.source, upd, limit)
+        if over is None:
             return
+        fam, count = over
+        fields = {"peer": self.key, "family": family_name(fam), "count": count, "limit": limit}
+        if self.config.max_prefixes_action != CEASE:
+            if not self._max_warned:
+                self._max_warned = True
+                log.warning("maximum prefixes exceeded", **fields)
+            return
+        log.warning("maximum prefixes exceeded: closing the session (RFC 4486)", **fields)
+        data = cease_data(fam, limit)
+        link.session.stop(now, CeaseSub.MAXIMUM_PREFIXES_REACHED, data=data)
 
     def _on_refresh(self, link: Link, ev: Event, now: float) -> None:
         """RFC 2918 §4: re-send the Adj-RIB-Out of that family (RFC 7313: inside BoRR/EoRR)."""
