@@ -25,6 +25,7 @@ from pyrr.config import (
 )
 from pyrr.store.file.toml_config import (
     BGP_KEYS,
+    CALICO_KEYS,
     CONTROL_KEYS,
     PEER_KEYS,
     TOP_KEYS,
@@ -684,6 +685,12 @@ PLAUSIBLE: dict[str, st.SearchStrategy[object]] = {
     "port": st.integers(1, 65535),
     "restart_time": st.integers(0, 4095),
     "connect_retry": st.integers(1, 100),
+    "add_path_send": st.integers(0, 70),
+    "local_asn": st.sampled_from([61234, 65001, 0]),
+    "keepalive_time": st.sampled_from([0, 1, 30, 80, 240, 300]),
+    "next_hop": st.sampled_from(["auto", "Self", "KEEP", "none"]),
+    "filters": st.sampled_from([[], ["f1"], ["f1", "nope"], "f1"]),
+    "secrets_dir": st.sampled_from(["", "/etc/pyrr/secrets", "relative"]),
     "address": st.sampled_from(["198.18.0.101", "198.18.0.102", "2001:db8::1", "2001:DB8::1"]),
     "client": st.booleans(),
     "passive": st.booleans(),
@@ -725,6 +732,10 @@ documents = st.fixed_dictionaries(
         "log_level": often(st.sampled_from(["debug", "warn", "ERROR"])),
         "peer": often(st.lists(table(PEER_KEYS, ("address",)), max_size=4)),
         "control": often(table(CONTROL_KEYS, ())),
+        "calico": often(table(CALICO_KEYS, ())),
+        "filter": often(
+            st.just([{"name": "f1", "exportV4": [{"action": "Reject", "cidr": "0.0.0.0/0"}]}])
+        ),
     },
 )
 environments = st.sampled_from([ENV, ENV, ENV, {"IP": "none"}, {"IP": "bogus"}, {"IP": "::1"}])
