@@ -220,7 +220,7 @@ def _operations(rule: Mapping[str, object], where: str) -> tuple[FilterOperation
 
 def _operation(value: object, where: str) -> FilterOperation:
     op = as_object(value, where)
-    known = [name for name in ("addCommunity", "prependASPath", "setPriority") if op.get(name)]
+    known = [n for n in ("addCommunity", "prependASPath", "setPriority") if op.get(n) is not None]
     if len(known) != 1:
         raise Bad(f"{where} must set exactly one of addCommunity, prependASPath, setPriority")
     name = known[0]
