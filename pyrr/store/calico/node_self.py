@@ -115,6 +115,8 @@ def resolve(model: CalicoModel, settings: NodeSettings, started: Started | None)
     key = resource_key("nodes", name)
     node = _own_node(model, name, problems)
     ip = settings.ip or (node.ipv4 if node is not None else None)
+    if ip is None and started is not None:
+        ip = started.ip  # the Node went away under a running pyrr: keep what it runs with
     if ip is None:
         why = (
             f"pyrr's Node {name!r} has no spec.bgp.ipv4Address"

@@ -32,6 +32,7 @@ from pyrr.store.file.toml_config import (
     load_file,
     load_text,
 )
+from pyrr.store.file.toml_filters import FILTER_KEYS
 from pyrr.store.limits import parse_host_port
 from tests.ops.fake_netlink import break_netlink, fake_host
 
@@ -267,7 +268,7 @@ def test_demo_config_loads() -> None:
 
 def test_docs_mention_every_key() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS):
+    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS, *CALICO_KEYS, *FILTER_KEYS):
         assert f"| `{key}` |" in text, key
 
 
@@ -305,6 +306,16 @@ DOCUMENTED_ERRORS = [
     D + "[[control]]\n", D + '[control]\nsocket = "pyrr.sock"',
     D + f'[control]\nsocket = "/{"s" * 120}"', D + '[control]\nmetrics = "localhost:9179"',
     D + '[control]\nmetric = ""',
+    D + "add_path_send = 0", D + P + "local_asn = 0", D + P + "keepalive_time = 0",
+    D + P + "keepalive_time = 240", D + P + "hold_time = 0\nkeepalive_time = 10",
+    D + P + "restart_time = 4096", D + P + 'next_hop = "peer"', D + P + 'filters = ["x"]',
+    D + P + 'filters = "x"', '[[filter]]\nexportV4 = []\n' + D,
+    '[[filter]]\nname = "a"\n[[filter]]\nname = "a"\n' + D,
+    '[[filter]]\nname = "a"\nexport_v4 = []\n' + D,
+    '[[filter]]\nname = "a"\nexportV4 = [{ action = "Accept", cidr = "10.0.0.0/8" }]\n' + D,
+    '[[filter]]\nname = "a"\nexportV4 = [{ action = "Drop" }]\n' + D,
+    '[[filter]]\nname = "a"\nexportV4 = [{ action = "Accept", matchoperator = "In" }]\n' + D,
+    '[filter]\nname = "a"\n' + D, '[calico]\nsecrets_dir = "secrets"\n' + D,
 ]  # fmt: skip
 
 
