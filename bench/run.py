@@ -268,57 +268,76 @@ def report(records: Sequence[RunRecord], args: argparse.Namespace, phases: Seque
         f"to {FULL_CLIENTS - 1} clients; {args.repeat} repetition(s); "
         "median (min-max) of converged runs",
         "",
+        _metrics_table(records, rrs, phases, args.repeat),
     ]
+    out += _ratio_section(records, rrs, phases)
+    out += _sim_load_section(records, rrs)
+    out += _failures_section(records)
+    return "\n".join(out)
+
+
+def _metrics_table(
+    records: Sequence[RunRecord], rrs: Sequence[str], phases: Sequence[str], repeat: int
+) -> str:
+    """Every metric of every phase, one column per RR."""
     rows = [["phase", "metric", *rrs]]
     for phase in phases:
         for i, (metric, label) in enumerate(METRICS):
             rows.append(
                 [phase if i == 0 else "", label]
-                + [_cell(records, rr, phase, metric, args.repeat) for rr in rrs]
+                + [_cell(records, rr, phase, metric, repeat) for rr in rrs]
             )
-    out.append(_table(rows))
+    return _table(rows)
+
+
+def _ratio_section(
+    records: Sequence[RunRecord], rrs: Sequence[str], phases: Sequence[str]
+) -> list[str]:
+    """pyrr's medians over each anchor's (nothing unless pyrr and another RR ran)."""
     anchors = [a for a in rrs if a != "pyrr"]
-    if "pyrr" in rrs and anchors:
-        out += ["", "pyrr / anchor (ratio of medians; > 1 means pyrr needs more)", ""]
-        rows = [["phase", "metric", *[f"/{a}" for a in anchors]]]
-        for phase in phases:
-            for i, (metric, label) in enumerate(RATIO_METRICS):
-                row = [phase if i == 0 else "", label]
-                mine = _median(records, "pyrr", phase, metric)
-                for a in anchors:
-                    theirs = _median(records, a, phase, metric)
-                    if mine is None or theirs is None or theirs <= 0:
-                        row.append("-")
-                    else:
-                        row.append(f"{mine / theirs:.2f}x")
-                rows.append(row)
-        out.append(_table(rows))
-    out += [
+    if "pyrr" not in rrs or not anchors:
+        return []
+    rows = [["phase", "metric", *[f"/{a}" for a in anchors]]]
+    for phase in phases:
+        for i, (metric, label) in enumerate(RATIO_METRICS):
+            mine = _median(records, "pyrr", phase, metric)
+            theirs = [_median(records, a, phase, metric) for a in anchors]
+            rows.append([phase if i == 0 else "", label, *(_ratio(mine, t) for t in theirs)])
+    return ["", "pyrr / anchor (ratio of medians; > 1 means pyrr needs more)", "", _table(rows)]
+
+
+def _ratio(mine: float | None, theirs: float | None) -> str:
+    if mine is None or theirs is None or theirs <= 0:
+        return "-"
+    return f"{mine / theirs:.2f}x"
+
+
+def _sim_load_section(records: Sequence[RunRecord], rrs: Sequence[str]) -> list[str]:
+    """How much of the machine the simulator took, per RR: a busy simulator slows every RR."""
+    out = [
         "",
         "simulator load (sum over converged phases: sim CPU / (sim + RR CPU); "
         "max over phases of sim CPU / wall)",
     ]
     for rr in rrs:
-        sim = rrcpu = 0.0
-        busiest = 0.0
-        for rec in records:
-            if rec.rr != rr:
-                continue
-            for p in rec.phases:
-                if p.ok:
-                    sim += p.sim_cpu
-                    rrcpu += p.rr_cpu
-                    if p.wall > 0.05:
-                        busiest = max(busiest, p.sim_cpu / p.wall)
+        converged = [p for rec in records if rec.rr == rr for p in rec.phases if p.ok]
+        sim = sum((p.sim_cpu for p in converged), 0.0)
+        rrcpu = sum((p.rr_cpu for p in converged), 0.0)
+        busiest = max([0.0, *(p.sim_cpu / p.wall for p in converged if p.wall > 0.05)])
         share = sim / (sim + rrcpu) if sim + rrcpu > 0 else 0.0
         out.append(f"  {rr:6} sim share {share:6.1%}   sim busiest {busiest:6.1%} of wall")
+    return out
+
+
+def _failures_section(records: Sequence[RunRecord]) -> list[str]:
     failures = [r for r in records if r.error]
-    if failures:
-        out += ["", "failures:"]
-        for r in failures:
-            first = (r.error or "").splitlines()[0]
-            out.append(f"  {r.rr} rep {r.rep + 1} {r.kind}: {first}")
-    return "\n".join(out)
+    if not failures:
+        return []
+    out = ["", "failures:"]
+    for r in failures:
+        first = (r.error or "").splitlines()[0]
+        out.append(f"  {r.rr} rep {r.rep + 1} {r.kind}: {first}")
+    return out
 
 
 # -- command line -------------------------------------------------------------------------------

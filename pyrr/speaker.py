@@ -109,7 +109,7 @@ class Speaker:
         self.timers.run(now)
 
     def _add_peer(self, pc: PeerConfig, now: float) -> Neighbor:
-        n = Neighbor(pc, self.local, self, self.export, self.effects, self.recovery)
+        n = Neighbor(pc, self.local, self, self.export, self.effects, self.timers, self.recovery)
         self.peers[pc.key] = n
         n.start(now)
         self.timers.update(n)
@@ -197,12 +197,6 @@ class Speaker:
         n = self.peers.get(dial.neighbor.key)
         if n is dial.neighbor:
             n.dial_failed(dial.attempt, now, error)
-            self.timers.update(n)
-
-    def receive(self, n: Neighbor, link: Link, data: bytes, now: float) -> None:
-        n.receive(link, data, now)
-        if n.timer_dirty:  # most messages only move deadlines later: nothing to queue
-            n.timer_dirty = False
             self.timers.update(n)
 
     def connection_lost(self, n: Neighbor, link: Link, now: float, reason: str) -> None:

@@ -50,6 +50,7 @@ from .graceful import Helper
 from .link import Link, Sink
 from .local import Local
 from .ports import Deferral, Exporter, Routes
+from .timers import Timers
 
 log = structlog.get_logger("pyrr.peer")
 
@@ -74,6 +75,7 @@ class Neighbor:
         routes: Routes,
         export: Exporter,
         effects: list[Effect],
+        timers: Timers,
         deferral: Deferral | None = None,
     ) -> None:
         self.config = config
@@ -82,6 +84,7 @@ class Neighbor:
         self.routes = routes
         self.export = export
         self.effects = effects
+        self.timers = timers
         self.deferral = deferral
         g = local.bgp
         self.source = Source(
@@ -165,11 +168,15 @@ class Neighbor:
         self.dialer = None
         if self.dial_attempt:
             self.effects.append(CancelDial(self.dial_attempt))
-        waiting = [
-            c
-            for c in self.links
-            if not c.outgoing and not c.session.closing and c.session.state == State.OPENSENT
-        ]
+        waiting = (
+            [
+                c
+                for c in self.links
+                if not c.outgoing and not c.session.closing and c.session.state == State.OPENSENT
+            ]
+            if self.links
+            else []
+        )
         for old in waiting[: max(0, len(waiting) - MAX_PENDING_INBOUND + 1)]:
             log.debug("newer inbound connection replaces one still waiting for OPEN", peer=self.key)
             old.session.stop(now, CeaseSub.CONNECTION_REJECTED)
@@ -199,8 +206,13 @@ class Neighbor:
             self._drive_dialer(now)
 
     def receive(self, link: Link, data: bytes, now: float) -> None:
+        """Bytes from one of our connections: the per-message path, straight from the
+        transport."""
         link.session.receive_data(data, now)
         self._process(link, now)
+        if self.timer_dirty:  # most messages only move deadlines later: nothing to queue
+            self.timer_dirty = False
+            self.timers.update(self)
 
     def connection_lost(self, link: Link, now: float, reason: str) -> None:
         link.closed = True
@@ -242,14 +254,17 @@ class Neighbor:
     # -- time --------------------------------------------------------------------------------
 
     def next_timer(self) -> float | None:
-        at: float | None = None
-        for d in (
-            *(link.session.next_timer() for link in self.links),
-            self.dialer.next_timer() if self.dialer is not None else None,
-            self.backoff.at,
-            self.helper.restart_at,
-            self.stall_at,
-        ):
+        # Asked after every state change of every session: plain comparisons, no tuples.
+        at = self.backoff.at
+        for d in (self.helper.restart_at, self.stall_at):
+            if d is not None and (at is None or d < at):
+                at = d
+        if self.dialer is not None:
+            d = self.dialer.next_timer()
+            if d is not None and (at is None or d < at):
+                at = d
+        for link in self.links:
+            d = link.session.next_timer()
             if d is not None and (at is None or d < at):
                 at = d
         return at
@@ -364,6 +379,8 @@ class Neighbor:
     def _on_open(self, link: Link, ev: Event, now: float) -> None:
         """RFC 4271 §6.8 connection collisions and RFC 4724 §4.2 restarts (see collision.py)."""
         assert isinstance(ev, OpenReceived)
+        if len(self.links) == 1:
+            return  # the only connection: nothing collides (the common case)
         neg = self.negotiated
         gr_helper = neg is not None and neg.peer_gr is not None
         for loser, outcome in resolve(link, self.links, ev.open, self.local.router_id, gr_helper):

@@ -42,6 +42,7 @@ class Connection(Stream):
     ) -> None:
         super().__init__(loop)
         self.host = host
+        self.speaker = host.speaker  # looked up once: every message goes to it
         self.dial = dial
         self.outgoing = dial is not None
         self.neighbor: Neighbor | None = None
@@ -53,7 +54,7 @@ class Connection(Stream):
         if self.dial is None:
             adopted = host.adopt(self)
         else:
-            adopted = host.speaker.connected(self.dial, self, self.loop.time())
+            adopted = self.speaker.connected(self.dial, self, self.loop.time())
             if adopted is None:
                 self.closed = True
                 self.abort()  # no longer wanted (an inbound session won, or the peer went)
@@ -75,17 +76,17 @@ class Connection(Stream):
             return  # refused or closing: read and drop, so the kernel sends FIN, not RST
         n = self.neighbor
         assert n is not None
-        self.host.speaker.receive(n, link, data, self.loop.time())
+        n.receive(link, data, self.loop.time())  # the per-message path: straight to it
         self.host.settle()
 
     def pause_writing(self) -> None:
         if self.link is not None and self.neighbor is not None:
-            self.host.speaker.write_paused(self.neighbor, self.link, self.loop.time())
+            self.speaker.write_paused(self.neighbor, self.link, self.loop.time())
             self.host.settle()
 
     def resume_writing(self) -> None:
         if self.link is not None and self.neighbor is not None and not self.closed:
-            self.host.speaker.write_resumed(self.neighbor, self.link, self.loop.time())
+            self.speaker.write_resumed(self.neighbor, self.link, self.loop.time())
             self.host.settle()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -94,5 +95,5 @@ class Connection(Stream):
         if self.link is None or self.neighbor is None:
             return  # refused at accept
         reason = str(exc) if exc else "connection closed"
-        self.host.speaker.connection_lost(self.neighbor, self.link, self.loop.time(), reason)
+        self.speaker.connection_lost(self.neighbor, self.link, self.loop.time(), reason)
         self.host.settle()

@@ -1680,53 +1680,94 @@ def _drive(case: Case, ctx: Ctx, env: Env, wire: _Wire, problems: list[str]) -> 
     payload = case.payload(ctx) if case.payload is not None else b""
     chunks = payload if isinstance(payload, list) else [payload] if payload else []
     started = time.monotonic()
-    if case.mode != "raw":
-        wire.send(case.open(ctx) if case.open is not None else ctx.open())
-        if not wire.wait_type(OPEN, 5):
-            problems.append(f"no OPEN from the reflector ({_fmt_notification(wire.notification)})")
-            return
-        if case.mode == "established":
-            wire.send(KEEPALIVE_MSG)
-            if not wire.wait_type(KEEPALIVE, 5):
-                problems.append("session did not come up: " + _fmt_notification(wire.notification))
-                return
-            if case.pre_announce:
-                wire.send(ctx.announce())
-                if not _wait_bystander(env, wire, ctx.prefix, True, 8):
-                    problems.append(
-                        f"valid announcement of {ctx.prefix} never reached the bystander"
-                    )
-                    return
+    if case.mode != "raw" and not _handshake(case, ctx, env, wire, problems):
+        return
+    last_send = _send_chunks(wire, chunks)
+    if case.expects_notification:
+        _expect_notification(case, ctx, env, wire, problems, started, last_send)
+    elif case.peer_closes:
+        _expect_peer_closes(case, ctx, env, wire, problems)
+    else:
+        _expect_session_up(case, ctx, env, wire, problems)
+
+
+def _handshake(case: Case, ctx: Ctx, env: Env, wire: _Wire, problems: list[str]) -> bool:
+    """Take the session as far as `case.mode` (OpenConfirm, or Established and the valid
+    pre-announcement seen at the bystander). False, with the problem noted, if it stopped."""
+    wire.send(case.open(ctx) if case.open is not None else ctx.open())
+    if not wire.wait_type(OPEN, 5):
+        problems.append(f"no OPEN from the reflector ({_fmt_notification(wire.notification)})")
+        return False
+    if case.mode != "established":
+        return True
+    wire.send(KEEPALIVE_MSG)
+    if not wire.wait_type(KEEPALIVE, 5):
+        problems.append("session did not come up: " + _fmt_notification(wire.notification))
+        return False
+    if not case.pre_announce:
+        return True
+    wire.send(ctx.announce())
+    if not _wait_bystander(env, wire, ctx.prefix, True, 8):
+        problems.append(f"valid announcement of {ctx.prefix} never reached the bystander")
+        return False
+    return True
+
+
+def _send_chunks(wire: _Wire, chunks: list[bytes]) -> float:
+    """Send the payload, a short pause between chunks; returns when the last one went."""
     last_send = time.monotonic()
     for i, chunk in enumerate(chunks):
         if i:
             time.sleep(0.02)
         wire.send(chunk)
         last_send = time.monotonic()
-    if case.expects_notification:
-        bound = {"open_wait": env.open_wait, "hold": float(case.rr_hold or 0)}.get(
-            case.timer or "", 0.0
-        )
-        wire.wait_for(lambda: wire.notification is not None, bound + case.wait)
-        if case.timer is not None and wire.notification_at is not None:
-            ref = started if case.timer == "open_wait" else last_send
-            took = wire.notification_at - ref
-            # RFC 4271 §10 lets timers jitter (BIRD fires up to 25 % early).
-            if not min(bound - 1.0, 0.75 * bound) <= took <= bound + 3.0:
-                problems.append(f"timer fired after {took:.1f} s, expected about {bound:g} s")
-        # The reflector closes after its NOTIFICATION (RFC 4271 §8.2.2: -> Idle).
-        if wire.notification is not None and not wire.wait_for(lambda: wire.eof, 5):
-            problems.append("connection still open 5 s after the NOTIFICATION")
-        if case.route == "withdrawn" and not _wait_bystander(env, wire, ctx.prefix, False, 8):
-            problems.append(f"{ctx.prefix} still at the bystander after the session ended")
-        return
-    if case.peer_closes:
-        wire.poll(0.2)
-        if not wire.wait_for(lambda: wire.eof, 5):
-            problems.append("connection still open 5 s after our NOTIFICATION")
-        if case.route == "withdrawn" and not _wait_bystander(env, wire, ctx.prefix, False, 8):
-            problems.append(f"{ctx.prefix} still at the bystander after the session ended")
-        return
+    return last_send
+
+
+def _expect_notification(
+    case: Case,
+    ctx: Ctx,
+    env: Env,
+    wire: _Wire,
+    problems: list[str],
+    started: float,
+    last_send: float,
+) -> None:
+    bound = {"open_wait": env.open_wait, "hold": float(case.rr_hold or 0)}.get(
+        case.timer or "", 0.0
+    )
+    wire.wait_for(lambda: wire.notification is not None, bound + case.wait)
+    if case.timer is not None and wire.notification_at is not None:
+        ref = started if case.timer == "open_wait" else last_send
+        _check_timer(wire.notification_at - ref, bound, problems)
+    # The reflector closes after its NOTIFICATION (RFC 4271 §8.2.2: -> Idle).
+    if wire.notification is not None and not wire.wait_for(lambda: wire.eof, 5):
+        problems.append("connection still open 5 s after the NOTIFICATION")
+    _check_withdrawn_at_end(case, ctx, env, wire, problems)
+
+
+def _check_timer(took: float, bound: float, problems: list[str]) -> None:
+    # RFC 4271 §10 lets timers jitter (BIRD fires up to 25 % early).
+    if not min(bound - 1.0, 0.75 * bound) <= took <= bound + 3.0:
+        problems.append(f"timer fired after {took:.1f} s, expected about {bound:g} s")
+
+
+def _expect_peer_closes(case: Case, ctx: Ctx, env: Env, wire: _Wire, problems: list[str]) -> None:
+    wire.poll(0.2)
+    if not wire.wait_for(lambda: wire.eof, 5):
+        problems.append("connection still open 5 s after our NOTIFICATION")
+    _check_withdrawn_at_end(case, ctx, env, wire, problems)
+
+
+def _check_withdrawn_at_end(
+    case: Case, ctx: Ctx, env: Env, wire: _Wire, problems: list[str]
+) -> None:
+    """The session ended: a case whose route must be withdrawn checks the bystander."""
+    if case.route == "withdrawn" and not _wait_bystander(env, wire, ctx.prefix, False, 8):
+        problems.append(f"{ctx.prefix} still at the bystander after the session ended")
+
+
+def _expect_session_up(case: Case, ctx: Ctx, env: Env, wire: _Wire, problems: list[str]) -> None:
     # No NOTIFICATION expected: a valid sentinel route after the payload must reach the
     # bystander (unless the session carries no IPv4), which also orders the checks below
     # after whatever the payload did.

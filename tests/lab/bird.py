@@ -148,6 +148,7 @@ _ROUTE_HEAD_RE = re.compile(
 )
 _VIA_RE = re.compile(r"via\s+(\S+)(?:\s+on\s+(\S+))?")
 _DEV_RE = re.compile(r"(?:^|\s)dev\s+(\S+)")
+_ROUTE_CODES = (1007, 1008, 1012)  # `show route all`: headers, "Type:" lines, attributes
 
 
 def parse_reply(text: str) -> list[tuple[int, str]]:
@@ -223,86 +224,113 @@ def parse_routes(reply: list[tuple[int, str]]) -> list[Route]:
         \\tBGP.next_hop: 198.18.0.102
     """
     routes: list[Route] = []
-    cur: dict[str, object] | None = None
-    attrs: dict[str, str] = {}
+    path: _PathBeingRead | None = None
     prefix = ""
-
-    def flush() -> None:
-        nonlocal cur, attrs
-        if cur is not None:
-            routes.append(
-                Route(
-                    prefix=str(cur["prefix"]),
-                    dest=str(cur["dest"]),
-                    protocol=str(cur["protocol"]),
-                    since=str(cur["since"]),
-                    from_addr=cur["from"] if isinstance(cur["from"], str) else None,
-                    primary=bool(cur["primary"]),
-                    preference=int(str(cur["pref"])),
-                    gateway=cur["gateway"] if isinstance(cur["gateway"], str) else None,
-                    interface=cur["iface"] if isinstance(cur["iface"], str) else None,
-                    type=attrs.pop("Type", ""),
-                    attrs=attrs,
-                )
-            )
-        cur, attrs = None, {}
-
     for code, line in reply:
-        if code not in (1007, 1008, 1012) or not line.strip():
-            continue
-        if line.startswith("Table ") and line.rstrip().endswith(":"):
-            flush()
+        if code not in _ROUTE_CODES or not line.strip():
             continue
         if line.startswith("\t"):
-            body = line.strip()
-            if cur is None:
-                continue
-            if code == 1007:
-                # A next-hop line of BIRD 2 ("via X on eth0", "dev eth0"), possibly one of
-                # several for a multipath route: keep the first as the gateway.
-                m = _VIA_RE.search(body)
-                if m and cur["gateway"] is None:
-                    cur["gateway"], cur["iface"] = m.group(1), m.group(2)
-                d = _DEV_RE.search(body)
-                if d and cur["iface"] is None:
-                    cur["iface"] = d.group(1)
-                continue
-            key, sep, value = body.partition(":")
-            if sep:
-                attrs[key.strip()] = value.strip()
+            if path is not None:
+                path.detail(code, line.strip())
             continue
-        # A route header: a new prefix at column 0, or another path for the same prefix
-        # (indented with spaces).
-        flush()
-        head = line
-        if not line[0].isspace():
-            prefix, _, head = line.partition(" ")
-        m = _ROUTE_HEAD_RE.match(head.strip())
-        if not m:
-            raise BirdError(f"cannot parse route line: {line!r}")
-        dest = m.group("dest").strip()
-        gateway: str | None = None
-        iface: str | None = None
-        v = _VIA_RE.search(dest)
-        if v:  # BIRD 1.6 puts the next hop in the header
-            gateway, iface, dest = v.group(1), v.group(2), "unicast"
-        else:
-            d = _DEV_RE.search(dest)
-            if d:
-                iface, dest = d.group(1), "device"
-        cur = {
-            "prefix": prefix,
-            "dest": dest,
-            "protocol": m.group("proto"),
-            "since": m.group("since"),
-            "from": m.group("from"),
-            "primary": m.group("primary") is not None,
-            "pref": m.group("pref"),
-            "gateway": gateway,
-            "iface": iface,
-        }
-    flush()
+        # A table header or a route header: either ends the path being read.
+        if path is not None:
+            routes.append(path.route())
+            path = None
+        if not _is_table_header(line):
+            prefix, path = _route_header(line, prefix)
+    if path is not None:
+        routes.append(path.route())
     return routes
+
+
+@dataclass
+class _PathBeingRead:
+    """A route header of `show route all`, filled in by the tab-indented lines under it."""
+
+    prefix: str
+    dest: str
+    protocol: str
+    since: str
+    from_addr: str | None
+    primary: bool
+    preference: int
+    gateway: str | None
+    interface: str | None
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    def detail(self, code: int, body: str) -> None:
+        """One line under the header: a BIRD 2 next hop (1007) or an attribute ("Key: value")."""
+        if code == 1007:
+            self._next_hop(body)
+            return
+        key, sep, value = body.partition(":")
+        if sep:
+            self.attrs[key.strip()] = value.strip()
+
+    def _next_hop(self, body: str) -> None:
+        # A next-hop line of BIRD 2 ("via X on eth0", "dev eth0"), possibly one of several for
+        # a multipath route: keep the first as the gateway.
+        m = _VIA_RE.search(body)
+        if m and self.gateway is None:
+            self.gateway, self.interface = m.group(1), m.group(2)
+        d = _DEV_RE.search(body)
+        if d and self.interface is None:
+            self.interface = d.group(1)
+
+    def route(self) -> Route:
+        return Route(
+            prefix=self.prefix,
+            dest=self.dest,
+            protocol=self.protocol,
+            since=self.since,
+            from_addr=self.from_addr,
+            primary=self.primary,
+            preference=self.preference,
+            gateway=self.gateway,
+            interface=self.interface,
+            type=self.attrs.pop("Type", ""),
+            attrs=self.attrs,
+        )
+
+
+def _is_table_header(line: str) -> bool:
+    return line.startswith("Table ") and line.rstrip().endswith(":")
+
+
+def _route_header(line: str, prefix: str) -> tuple[str, _PathBeingRead]:
+    """A route header: a new prefix at column 0, or another path for the same `prefix`
+    (indented with spaces). Returns the prefix it is for, and the path it starts."""
+    head = line
+    if not line[0].isspace():
+        prefix, _, head = line.partition(" ")
+    m = _ROUTE_HEAD_RE.match(head.strip())
+    if not m:
+        raise BirdError(f"cannot parse route line: {line!r}")
+    dest, gateway, interface = _header_destination(m.group("dest").strip())
+    return prefix, _PathBeingRead(
+        prefix=prefix,
+        dest=dest,
+        protocol=m.group("proto"),
+        since=m.group("since"),
+        from_addr=m.group("from"),
+        primary=m.group("primary") is not None,
+        preference=int(m.group("pref")),
+        gateway=gateway,
+        interface=interface,
+    )
+
+
+def _header_destination(dest: str) -> tuple[str, str | None, str | None]:
+    """(dest, gateway, interface) of a header's destination. BIRD 1.6 puts the next hop there:
+    "via X on eth0" is a unicast route, "dev eth0" a device route."""
+    v = _VIA_RE.search(dest)
+    if v:
+        return "unicast", v.group(1), v.group(2)
+    d = _DEV_RE.search(dest)
+    if d:
+        return "device", None, d.group(1)
+    return dest, None, None
 
 
 def family_of(prefix_or_address: str) -> Family:

@@ -30,7 +30,14 @@ import struct
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyrr.transport.session_stream import SessionStream
+
+    from ..peer_sim import SimPeer
 
 RR = ("127.0.0.1", 179)
 A, S, D, C = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
@@ -61,41 +68,90 @@ def fd_count(pid: int) -> int:
 
 async def drive(args: argparse.Namespace, result: dict[str, object]) -> None:
     """Run the scenario, filling `result` as it goes (so a failure still reports the rest)."""
-    # Imported here: the pyrr entry point must patch the watermarks before pyrr loads.
-    from pyrr.bgp.constants import AttrCode, AttrFlag, State
-    from pyrr.bgp.encode import pack_announce, pack_withdraw
-    from pyrr.bgp.nlri import IPV4_UNICAST, prefix_from_str
-    from pyrr.control.server import request
+    # pyrr is imported by the helpers, not at the top: the pyrr entry point must patch the
+    # watermarks before pyrr loads.
+    clock = _Clock(args.deadline)
+    result.update(routes=args.routes, rounds=args.rounds)
+    await _wait_for_pyrr(clock)
+    a, s, d, c = await _connect_peers(clock)
+    to_a = _ReadCount(a)
+    src = _Source(c, args.routes, args.communities)
 
-    from ..peer_sim import SimPeer, basic_attrs
+    # The initial table, read by everyone.
+    src.announce(list(range(args.routes)), 0)
+    result["initial_s"] = await clock.until(
+        lambda: src.converged(a) and src.converged(s) and src.converged(d), "initial table", 60
+    )
+    rss0 = rss_kib(args.pid)
+    fds0 = fd_count(args.pid)
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + args.deadline
-    n, rounds = args.routes, args.rounds
-    result.update(routes=n, rounds=rounds)
+    _stop_reading(s, d)
+    t_pause = clock.now()
+    to_a_before = to_a.octets
+    churn = await _churn(clock, src, a, d, args.rounds, args.pid, t_pause)
+    result.update(
+        rss0_kib=rss0,
+        rss_kib=churn.rss_kib,
+        round_s=churn.round_s,
+        marker_s=churn.marker_s,
+        bytes_to_a_while_stalled=to_a.octets - to_a_before,
+        s_state_while_stalled=s.state.name,
+    )
 
-    async def until(pred: Callable[[], bool], what: str, timeout: float) -> float:
-        t0 = loop.time()
-        end = min(t0 + timeout, deadline)
+    # D: pyrr drops it once it has been stalled past its hold time (3 s).
+    if churn.d_dropped_after is None:
+        await clock.until(lambda: d.lost, "pyrr drops D", 30)
+        churn.d_dropped_after = clock.now() - t_pause
+    result["d_dropped_after_s"] = churn.d_dropped_after
+    result["d_notification"] = str(d.notification_received())
+
+    await _resume_s(clock, src, a, s, args.rounds, result)
+    await _pyrr_at_end(args, fds0, result)
+    for p in (a, s, c):
+        p.close()
+
+
+class _Clock:
+    """The event loop's clock, and waits each bounded by their own timeout and the deadline."""
+
+    def __init__(self, budget: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + budget
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    async def until(self, pred: Callable[[], bool], what: str, timeout: float) -> float:
+        """Seconds until `pred()` held; AssertionError naming `what` if it never did."""
+        t0 = self.loop.time()
+        end = min(t0 + timeout, self.deadline)
         while not pred():
-            if loop.time() > end:
-                raise AssertionError(f"timed out after {loop.time() - t0:.1f} s: {what}")
+            if self.loop.time() > end:
+                raise AssertionError(f"timed out after {self.loop.time() - t0:.1f} s: {what}")
             await asyncio.sleep(0.02)
-        return loop.time() - t0
+        return self.loop.time() - t0
 
-    # pyrr is up when its port answers.
-    t_start = loop.time()
+
+async def _wait_for_pyrr(clock: _Clock) -> None:
+    """pyrr is up when its port answers."""
+    t_start = clock.now()
     while True:
         try:
             with socket.create_connection(RR, timeout=1):
-                pass
+                break
         except OSError:
-            if loop.time() - t_start > 20:
+            if clock.now() - t_start > 20:
                 raise
             await asyncio.sleep(0.2)
-            continue
-        break
     await asyncio.sleep(0.5)  # that probe was rejected (no configured peer at 127.0.0.1)
+
+
+async def _connect_peers(clock: _Clock) -> tuple[SimPeer, SimPeer, SimPeer, SimPeer]:
+    """A, S, D (hold time 3 s) and C, all Established."""
+    from pyrr.bgp.constants import State
+    from pyrr.bgp.nlri import IPV4_UNICAST
+
+    from ..peer_sim import SimPeer
 
     a = SimPeer(A, ASN, RR, families=(IPV4_UNICAST,))
     s = SimPeer(S, ASN, RR, families=(IPV4_UNICAST,))
@@ -103,135 +159,186 @@ async def drive(args: argparse.Namespace, result: dict[str, object]) -> None:
     c = SimPeer(C, ASN, RR, families=(IPV4_UNICAST,))
     for p in (a, s, d, c):
         await p.connect()
-    await until(lambda: all(p.state == State.ESTABLISHED for p in (a, s, d, c)), "up", 10)
+    await clock.until(lambda: all(p.state == State.ESTABLISHED for p in (a, s, d, c)), "up", 10)
+    return a, s, d, c
 
-    received = {"a": 0}
-    assert a.conn is not None
-    a_session = a.conn.session
-    a_receive = a_session.receive_data
 
-    def counting(data: bytes | bytearray | memoryview, now: float) -> None:
-        received["a"] += len(data)
-        a_receive(data, now)
+class _ReadCount:
+    """The octets a peer's session has been handed (its `receive_data`, wrapped)."""
 
-    a_session.receive_data = counting  # type: ignore[method-assign]
+    def __init__(self, p: SimPeer) -> None:
+        assert p.conn is not None
+        session = p.conn.session
+        receive = session.receive_data
+        self.octets = 0
 
-    communities = b"".join(struct.pack("!HH", 64512, k) for k in range(args.communities))
-    nh = socket.inet_aton(C)
-    prefixes = [prefix_from_str(f"10.{i >> 8 & 0xFF}.{i & 0xFF}.0/24")[1] for i in range(n)]
-    names = [f"10.{i >> 8 & 0xFF}.{i & 0xFF}.0/24" for i in range(n)]
-    expected: dict[str, int] = {}  # prefix -> MED
+        def counting(data: bytes | bytearray | memoryview, now: float) -> None:
+            self.octets += len(data)
+            receive(data, now)
 
-    def med_of(i: int, rnd: int) -> int:
-        return rnd * 1_000_000 + i
+        session.receive_data = counting  # type: ignore[method-assign]
 
-    def announce(items: list[int], rnd: int) -> None:
-        assert c.conn is not None
+
+class _Source:
+    """C's side: N routes (each with `communities` communities and a MED per round), the
+    marker prefixes, and `expected`, the table every reader must end with."""
+
+    def __init__(self, c: SimPeer, n: int, communities: int) -> None:
+        from pyrr.bgp.nlri import prefix_from_str
+
+        self.c = c
+        self.n = n
+        self.communities = b"".join(struct.pack("!HH", 64512, k) for k in range(communities))
+        self.nh = socket.inet_aton(C)
+        self.names = [f"10.{i >> 8 & 0xFF}.{i & 0xFF}.0/24" for i in range(n)]
+        self.prefixes = [prefix_from_str(name)[1] for name in self.names]
+        self.expected: dict[str, int] = {}  # prefix -> MED
+
+    def _conn(self) -> SessionStream:
+        assert self.c.conn is not None
+        return self.c.conn
+
+    def announce(self, items: list[int], rnd: int) -> None:
+        """Routes `items` with round `rnd`'s MED, in batches of about 500 messages."""
+        from pyrr.bgp.constants import AttrCode, AttrFlag
+        from pyrr.bgp.encode import pack_announce
+        from pyrr.bgp.nlri import IPV4_UNICAST
+
+        from ..peer_sim import basic_attrs
+
+        conn = self._conn()
         batch: list[bytes | memoryview] = []
-        comms = (AttrCode.COMMUNITIES, AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE, communities)
+        comms = (AttrCode.COMMUNITIES, AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE, self.communities)
         for i in items:
-            med = (AttrCode.MULTI_EXIT_DISC, AttrFlag.OPTIONAL, struct.pack("!I", med_of(i, rnd)))
+            med = (AttrCode.MULTI_EXIT_DISC, AttrFlag.OPTIONAL, struct.pack("!I", _med_of(i, rnd)))
             attrs = basic_attrs(extra=[med, comms])
-            batch += pack_announce(IPV4_UNICAST, attrs.wire, nh, [prefixes[i]], 4096)
-            expected[names[i]] = med_of(i, rnd)
+            batch += pack_announce(IPV4_UNICAST, attrs.wire, self.nh, [self.prefixes[i]], 4096)
+            self.expected[self.names[i]] = _med_of(i, rnd)
             if len(batch) >= 500:
-                c.conn.write_messages(batch)
+                conn.write_messages(batch)
                 batch = []
         if batch:
-            c.conn.write_messages(batch)
+            conn.write_messages(batch)
 
-    def withdraw(items: list[int]) -> None:
-        assert c.conn is not None
-        c.conn.write_messages([*pack_withdraw(IPV4_UNICAST, [prefixes[i] for i in items], 4096)])
+    def withdraw(self, items: list[int]) -> None:
+        from pyrr.bgp.encode import pack_withdraw
+        from pyrr.bgp.nlri import IPV4_UNICAST
+
+        conn = self._conn()
+        conn.write_messages([*pack_withdraw(IPV4_UNICAST, [self.prefixes[i] for i in items], 4096)])
         for i in items:
-            expected.pop(names[i], None)
+            self.expected.pop(self.names[i], None)
 
-    def marker(rnd: int) -> None:
-        assert c.conn is not None
+    def churn(self, rnd: int) -> None:
+        """Round `rnd`: a tenth of the routes withdrawn, the rest announced with a new MED."""
+        live = self.expected
+        self.withdraw([i for i in range(self.n) if i % 10 == rnd % 10 and self.names[i] in live])
+        self.announce([i for i in range(self.n) if self.names[i] in live], rnd)
+
+    def marker(self, rnd: int) -> None:
+        """Announce round `rnd`'s marker prefix, withdrawing the previous round's."""
+        from pyrr.bgp.encode import pack_announce, pack_withdraw
+        from pyrr.bgp.nlri import prefix_from_str
+
+        from ..peer_sim import basic_attrs
+
+        conn = self._conn()
         fam, key = prefix_from_str(MARKER.format(rnd))
         attrs = basic_attrs()
-        c.conn.write_messages([*pack_announce(fam, attrs.wire, nh, [key], 4096)])
+        conn.write_messages([*pack_announce(fam, attrs.wire, self.nh, [key], 4096)])
         if rnd > 1:
             old = prefix_from_str(MARKER.format(rnd - 1))[1]
-            c.conn.write_messages([*pack_withdraw(fam, [old], 4096)])
+            conn.write_messages([*pack_withdraw(fam, [old], 4096)])
 
-    def table(p: SimPeer) -> dict[str, int | None]:
-        return {
-            pfx: (attrs.med if attrs is not None else None)
-            for (fam, pfx), (_nh, attrs) in p.routes.items()
-            if fam == IPV4_UNICAST and not pfx.startswith("10.255.")
-        }
+    def converged(self, p: SimPeer) -> bool:
+        return len(p.routes) >= len(self.expected) and _table(p) == self.expected
 
-    def converged(p: SimPeer) -> bool:
-        return len(p.routes) >= len(expected) and table(p) == expected
 
-    # The initial table, read by everyone.
-    announce(list(range(n)), 0)
-    result["initial_s"] = await until(
-        lambda: converged(a) and converged(s) and converged(d), "initial table", 60
-    )
-    rss0 = rss_kib(args.pid)
-    fds0 = fd_count(args.pid)
+def _med_of(i: int, rnd: int) -> int:
+    return rnd * 1_000_000 + i
 
-    # S and D stop reading. D keeps sending KEEPALIVEs (its own timer), but its hold timer is
-    # switched off: it is pyrr that must give up on it, not D on pyrr.
+
+def _table(p: SimPeer) -> dict[str, int | None]:
+    """What `p` has of C's routes (the markers left out): prefix -> MED."""
+    from pyrr.bgp.nlri import IPV4_UNICAST
+
+    return {
+        pfx: (attrs.med if attrs is not None else None)
+        for (fam, pfx), (_nh, attrs) in p.routes.items()
+        if fam == IPV4_UNICAST and not pfx.startswith("10.255.")
+    }
+
+
+def _marker_key(rnd: int) -> tuple[tuple[int, int], str]:
+    from pyrr.bgp.nlri import IPV4_UNICAST
+
+    return (IPV4_UNICAST, MARKER.format(rnd))
+
+
+def _stop_reading(s: SimPeer, d: SimPeer) -> None:
+    """S and D stop reading. D keeps sending KEEPALIVEs (its own timer), but its hold timer is
+    switched off: it is pyrr that must give up on it, not D on pyrr."""
     for p in (s, d):
         assert p.conn is not None and p.conn.transport is not None
         p.conn.transport.pause_reading()
     assert d.conn is not None
     d.conn.session._hold_deadline = None
-    t_pause = loop.time()
 
-    rss: list[int] = []
-    round_s: list[float] = []
-    marker_s: list[float] = []
-    bytes_to_a_during = received["a"]
-    d_dropped_after: float | None = None
+
+@dataclass
+class _Churn:
+    """What the rounds of churn measured while S and D were not reading."""
+
+    rss_kib: list[int] = field(default_factory=list)
+    round_s: list[float] = field(default_factory=list)  # until A had the round's table
+    marker_s: list[float] = field(default_factory=list)  # until A had the round's marker
+    d_dropped_after: float | None = None  # seconds after the pause, once D was seen dropped
+
+
+async def _churn(
+    clock: _Clock, src: _Source, a: SimPeer, d: SimPeer, rounds: int, pid: int, t_pause: float
+) -> _Churn:
+    """The rounds of churn: after each, A must have C's whole table, then the round's marker."""
+    out = _Churn()
     for rnd in range(1, rounds + 1):
-        gone = [i for i in range(n) if i % 10 == rnd % 10 and names[i] in expected]
-        withdraw(gone)
-        announce([i for i in range(n) if names[i] in expected], rnd)
-        round_s.append(await until(lambda: converged(a), f"A converges in round {rnd}", 30))
-        marker(rnd)
-        key = (IPV4_UNICAST, MARKER.format(rnd))
+        src.churn(rnd)
+        out.round_s.append(
+            await clock.until(lambda: src.converged(a), f"A converges in round {rnd}", 30)
+        )
+        src.marker(rnd)
+        has_marker = _has_route(a, _marker_key(rnd))
+        out.marker_s.append(await clock.until(has_marker, f"marker {rnd} at A", 10))
+        out.rss_kib.append(rss_kib(pid))
+        if out.d_dropped_after is None and d.lost:
+            out.d_dropped_after = clock.now() - t_pause
+    return out
 
-        def has_marker(key: tuple[tuple[int, int], str] = key) -> bool:
-            return key in a.routes
 
-        marker_s.append(await until(has_marker, f"marker {rnd} at A", 10))
-        rss.append(rss_kib(args.pid))
-        if d_dropped_after is None and d.lost:
-            d_dropped_after = loop.time() - t_pause
-    bytes_to_a_during = received["a"] - bytes_to_a_during
-    result.update(
-        rss0_kib=rss0,
-        rss_kib=rss,
-        round_s=round_s,
-        marker_s=marker_s,
-        bytes_to_a_while_stalled=bytes_to_a_during,
-        s_state_while_stalled=s.state.name,
-    )
+def _has_route(p: SimPeer, key: tuple[tuple[int, int], str]) -> Callable[[], bool]:
+    return lambda: key in p.routes
 
-    # D: pyrr drops it once it has been stalled past its hold time (3 s).
-    if d_dropped_after is None:
-        await until(lambda: d.lost, "pyrr drops D", 30)
-        d_dropped_after = loop.time() - t_pause
-    result["d_dropped_after_s"] = d_dropped_after
-    result["d_notification"] = str(d.notification_received())
 
-    # S reads again: it must end with exactly C's table (withdrawn routes gone, latest MEDs,
-    # only the last marker).
+async def _resume_s(
+    clock: _Clock, src: _Source, a: SimPeer, s: SimPeer, rounds: int, result: dict[str, object]
+) -> None:
+    """S reads again: it must end with exactly C's table (withdrawn routes gone, latest MEDs,
+    only the last marker)."""
     assert s.conn is not None and s.conn.transport is not None
     result["s_lost_while_stalled"] = s.lost
     s.conn.transport.resume_reading()
-    last_marker = (IPV4_UNICAST, MARKER.format(rounds))
-    result["s_converge_s"] = await until(
-        lambda: converged(s) and last_marker in s.routes, "S converges after resuming", 60
+    last_marker = _marker_key(rounds)
+    result["s_converge_s"] = await clock.until(
+        lambda: src.converged(s) and last_marker in s.routes, "S converges after resuming", 60
     )
-    markers_at_s = sorted(p for (f, p) in s.routes if p.startswith("10.255."))
-    result["s_markers"] = markers_at_s
-    result["s_exact"] = table(s) == expected and table(a) == expected
-    result["expected_routes"] = len(expected)
+    result["s_markers"] = sorted(p for (f, p) in s.routes if p.startswith("10.255."))
+    result["s_exact"] = _table(s) == src.expected and _table(a) == src.expected
+    result["expected_routes"] = len(src.expected)
+
+
+async def _pyrr_at_end(args: argparse.Namespace, fds0: int, result: dict[str, object]) -> None:
+    """pyrr's view of the sessions, and its file descriptors and RSS, at the end."""
+    from pyrr.control.server import request
+
     status = request(args.sock, {"cmd": "status"})
     peers = {p["address"]: p for p in status["peers"]}
     result["pyrr_states"] = {k: v["state"] for k, v in peers.items()}
@@ -239,8 +346,6 @@ async def drive(args: argparse.Namespace, result: dict[str, object]) -> None:
     result["fds0"] = fds0
     result["fds_end"] = fd_count(args.pid)
     result["rss_end_kib"] = rss_kib(args.pid)
-    for p in (a, s, c):
-        p.close()
 
 
 def main(argv: list[str] | None = None) -> int:

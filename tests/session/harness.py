@@ -276,7 +276,7 @@ class World:
         out = r.session.data_to_send()
         r.events += r.session.events()
         if out and not r.sink.closed and not r.sink.aborted:
-            self.speaker.receive(r.neighbor, r.link, out, self.now)
+            r.neighbor.receive(r.link, out, self.now)
             self.settle()
             moved = True
         if r.session.closing or r.sink.closed or r.sink.aborted:
