@@ -6,7 +6,8 @@ them without ever writing the Node (`pyrr init-node` creates it):
 - `IP` (and `IP6`), when set, win; unset, the Node's `spec.bgp.ipv4Address` (`ipv6Address`)
   is the address: router id, source address of every session, listen address. Without an
   IPv4 address from either, pyrr cannot start (BGP needs a 4-octet router id): it waits and
-  says why.
+  says why. calico-node writes IP into its Node; pyrr does not, so an IP that differs from
+  the Node's address is reported (the nodes dial the Node's).
 - labels: the Node's `metadata.labels` (what BGPPeer selectors match); PYRR_LABELS is not used.
 - cluster id: the Node's `spec.bgp.routeReflectorClusterID`; without one, CLUSTER_ID, else the
   router id, and a problem is reported, because calico-node then does not see pyrr's Node as a
@@ -125,6 +126,18 @@ def resolve(model: CalicoModel, settings: NodeSettings, started: Started | None)
         )
         waiting = f"{why} and IP is not set: pyrr needs an IPv4 router id to start"
         return Resolved(None, None, waiting, tuple(problems))
+    for variable, mine, written in (
+        ("IP", settings.ip, node.ipv4 if node is not None else None),
+        ("IP6", settings.ip6, node.ipv6 if node is not None else None),
+    ):
+        if mine is not None and written is not None and mine != written:
+            problems.append(
+                Problem(
+                    key,
+                    f"{variable} is {mine} but the Node says {written}: calico-node dials the"
+                    f" Node's address; make them agree (pyrr init-node --force --ip ...)",
+                )
+            )
     node_cluster = node.cluster_id if node is not None else None
     if node is not None and node_cluster is None:
         problems.append(

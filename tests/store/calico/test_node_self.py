@@ -39,9 +39,15 @@ def test_environment_overrides_the_addresses() -> None:
     settings = NodeSettings(
         name="rr1", template=TEMPLATE, ip=IPv4Address("198.18.0.99"), ip6=None, port=1179
     )
-    me = resolve(CalicoModel(nodes={"rr1": RR}), settings, None).identity
+    r = resolve(CalicoModel(nodes={"rr1": RR}), settings, None)
+    me = r.identity
     assert me is not None and me.ip == IPv4Address("198.18.0.99") and me.port == 1179
     assert me.ip6 == IPv6Address("2001:db8::10")  # IP6 unset: the Node's
+    # pyrr never writes its Node: an IP the nodes do not dial is reported.
+    assert [p.message for p in r.problems] == [
+        "IP is 198.18.0.99 but the Node says 198.18.0.10: calico-node dials the Node's"
+        " address; make them agree (pyrr init-node --force --ip ...)"
+    ]
 
 
 def test_no_address_waits() -> None:
