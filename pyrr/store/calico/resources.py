@@ -216,7 +216,6 @@ class BGPPeer:
     asn: int | None
     node_selector: Selector | None
     peer_selector: Selector | None
-    has_password: bool
     peer_port: int | None = None  # the port written in peerIP ("a.b.c.d:port")
     session: SessionFields = SessionFields()
     reverse: ReversePeering = ReversePeering.AUTO
@@ -286,7 +285,6 @@ def read_bgppeer(name: str, key: str, value: object) -> BGPPeer:
     # With a peerSelector, confd ignores peerIP; so does pyrr (and does not parse it).
     if peer_ip_text is not None and peer_selector is None and local_workload is None:
         address, port = peer_ip(peer_ip_text, "spec.peerIP")
-    password = spec.get("password")
     return BGPPeer(
         name=name,
         key=key,
@@ -297,7 +295,6 @@ def read_bgppeer(name: str, key: str, value: object) -> BGPPeer:
             optional_str(spec, "nodeSelector", "spec.nodeSelector"), "spec.nodeSelector"
         ),
         peer_selector=peer_selector,
-        has_password=password is not None and password != {},
         peer_port=port,
         session=_session_fields(spec, notes),
         reverse=_reverse_peering(spec, notes),
