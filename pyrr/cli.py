@@ -1,4 +1,4 @@
-"""The `pyrr` command: run | check-config | decode | demo.
+"""The `pyrr` command: run | status | routes | check-config | init-node | decode | demo.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration (with one line naming
 the field and the fix, never a traceback).
@@ -7,6 +7,7 @@ the field and the fix, never a traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -63,6 +64,38 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the environment variables (IP, ETCD_ENDPOINTS, ...) as `pyrr run` reads"
         " them, merged with FILE if given; etcd is not contacted",
+    )
+
+    ini = sub.add_parser(
+        "init-node",
+        help="create (or update) pyrr's own Calico Node in etcd, for NODENAME",
+        description="Write the Calico Node resource a reflector needs (addresses, cluster id,"
+        " labels) to the etcd of ETCD_ENDPOINTS. Run it again freely: a Node it created is"
+        " updated, or left alone when nothing changes; another Node is refused without --force.",
+    )
+    ini.add_argument("name", nargs="?", metavar="NAME", help="the Node's name (default: $NODENAME)")
+    ini.add_argument(
+        "--ip", metavar="ADDR[/LEN]", help="IPv4 address (default: $IP); autodetect looks one up"
+    )
+    ini.add_argument("--ip6", metavar="ADDR[/LEN]", help="IPv6 address (default: $IP6)")
+    ini.add_argument(
+        "--cluster-id",
+        metavar="ID",
+        help="routeReflectorClusterID (default: $CLUSTER_ID, else the IPv4 address)",
+    )
+    ini.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label for BGPPeer selectors; repeat it (default: route-reflector=true)",
+    )
+    ini.add_argument("--as-number", metavar="AS", help="spec.bgp.asNumber (default: the cluster's)")
+    ini.add_argument("--force", action="store_true", help="update a Node init-node did not create")
+    ini.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the Node and what would be done; write nothing",
     )
 
     dec = sub.add_parser("decode", help="decode BGP messages given in hex, for humans")
@@ -206,8 +239,6 @@ def _ask(args: argparse.Namespace, req: dict[str, object]) -> dict[str, object] 
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import json
-
     from .control.render import status_text
 
     reply = _ask(args, {"cmd": "status"})
@@ -227,8 +258,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    import json
-
     from .control.render import routes_text
 
     req: dict[str, object] = {"cmd": "routes"}
@@ -268,7 +297,16 @@ def _check_env(args: argparse.Namespace) -> int:
     except ConfigError as err:
         return _env_error(err)
     g = cfg.bgp
-    if env.etcd_mode:
+    if env.node_name is not None:
+        print(
+            f"environment: OK: Calico mode as Node {env.node_name!r}, etcd"
+            f" {', '.join(e.url for e in env.etcd_endpoints)}"
+            f" ({'TLS client certificate' if env.etcd_cert_file else 'no client certificate'});"
+            f" router id and addresses {env.ip or 'from the Node'}"
+            f"{f' and {env.ip6}' if env.ip6 else ''}; the labels, cluster id, AS and peers come"
+            " from etcd"
+        )
+    elif env.etcd_mode:
         listen = ", ".join(str(a) for a in g.listen) or "all addresses"
         print(
             f"environment: OK: Calico mode, etcd {', '.join(e.url for e in env.etcd_endpoints)}"
@@ -284,6 +322,59 @@ def _check_env(args: argparse.Namespace) -> int:
         )
     for warning in env.warnings:
         print(f"warning: {warning}")
+    return 0
+
+
+def cmd_init_node(args: argparse.Namespace) -> int:
+    from .store.calico.init_node import InitNodeError, node_key, plan
+    from .store.etcd.connect import EtcdAccess
+    from .store.etcd.oneshot import EtcdError, EtcdOneShot
+    from .store.file.init_node_args import node_request
+
+    try:
+        env, request = node_request(args, os.environ)
+    except ConfigError as err:
+        return _env_error(err)
+    access = EtcdAccess(
+        env.etcd_ca_cert_file,
+        env.etcd_cert_file,
+        env.etcd_key_file,
+        env.etcd_username,
+        env.etcd_password,
+    )
+    try:
+        with EtcdOneShot(env.etcd_endpoints, access) as etcd:
+            current, revision = etcd.get(node_key(request.name))
+            todo = plan(current, request)
+            if args.dry_run:
+                print(json.dumps(todo.value, indent=2))
+                print(f"pyrr init-node: would {todo.action} Node {request.name!r} (--dry-run)")
+                return 0
+            if todo.action == "unchanged":
+                print(f"Node {request.name!r} unchanged ({todo.key})")
+                return 0
+            if todo.action == "create":
+                done = etcd.create(todo.key, todo.encode())
+            else:
+                done = etcd.update(todo.key, todo.encode(), revision)
+    except InitNodeError as err:
+        print(f"pyrr init-node: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except EtcdError as err:
+        print(f"pyrr init-node: {err}", file=sys.stderr)
+        return 1
+    if not done:
+        print(
+            f"pyrr init-node: Node {request.name!r} was written by someone else meanwhile;"
+            " nothing was changed, run it again",
+            file=sys.stderr,
+        )
+        return 1
+    labels = ",".join(f"{k}={v}" for k, v in request.labels.items())
+    print(
+        f"Node {request.name!r} {todo.action}d ({todo.key}): ipv4Address {request.ipv4},"
+        f" routeReflectorClusterID {request.cluster_id}, labels {labels or 'none'}"
+    )
     return 0
 
 
@@ -323,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": cmd_status,
         "routes": cmd_routes,
         "check-config": cmd_check_config,
+        "init-node": cmd_init_node,
         "decode": cmd_decode,
         "demo": cmd_demo,
     }

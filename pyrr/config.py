@@ -150,11 +150,19 @@ class ControlConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CalicoConfig:
+    """Calico mode's settings a configuration file can give (the environment outranks them)."""
+
+    secrets_dir: str = ""  # BGPPeer password secrets, <dir>/<secret>/<key>; "" = the default
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bgp: GlobalConfig
     peers: tuple[PeerConfig, ...] = field(default=())
     log_level: str = "info"
     control: ControlConfig = field(default=ControlConfig())
+    calico: CalicoConfig = field(default=CalicoConfig())
 
     def peer(self, address: str | IPAddress) -> PeerConfig | None:
         addr = ip_address(address) if isinstance(address, str) else address

@@ -16,7 +16,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Final, TypeGuard
 
 from ..bgp.constants import MIN_HOLD_TIME
-from ..config import IPAddress
+from ..config import IPAddress, NextHopMode
 
 MAX_ASN: Final = 2**32 - 1  # RFC 6793: four-octet AS numbers
 MAX_PORT: Final = 65535
@@ -28,6 +28,13 @@ MAX_PASSWORD_BYTES: Final = 80  # Linux TCP_MD5SIG_MAXKEYLEN for RFC 2385 keys
 MAX_TTL_SECURITY: Final = 254  # RFC 5082: hops; the minimum accepted TTL is 255 - hops
 MAX_CLUSTER_ID: Final = 2**32 - 1  # RFC 4456: 4 octets
 MAX_SOCKET_PATH_BYTES: Final = 107  # unix(7): sun_path is 108 bytes with the final NUL
+# A keepalive interval in seconds (BIRD's range for `keepalive time`); RFC 4271 §10 suggests a
+# third of the hold time, and it must be shorter than the hold time to be of any use.
+MIN_KEEPALIVE: Final = 1
+MAX_KEEPALIVE: Final = 65535
+# RFC 7911 ADD-PATH: paths per prefix sent to one peer. The RFC sets no limit; every extra path
+# is another Adj-RIB-Out entry per prefix and peer group, so pyrr stops at a generous 64.
+MAX_ADD_PATH_SEND: Final = 64
 # RFC 5396 asdot: each half of "high.low" is a 2-octet number.
 MAX_ASDOT_HALF: Final = 0xFFFF
 # How much of a rejected value a message quotes (values can be long, or secrets' neighbours).
@@ -37,6 +44,18 @@ MAX_QUOTED: Final = 60
 ASN_RANGE: Final = f"an AS number between 1 and {MAX_ASN}"
 PORT_RANGE: Final = f"a TCP port between 1 and {MAX_PORT}"
 HOLD_TIME_RANGE: Final = f"0 or between {MIN_HOLD_TIME} and {MAX_HOLD_TIME} seconds (RFC 4271 §4.2)"
+KEEPALIVE_RANGE: Final = f"between {MIN_KEEPALIVE} and {MAX_KEEPALIVE} seconds"
+RESTART_TIME_RANGE: Final = f"between 0 and {MAX_RESTART_TIME} seconds (RFC 4724 §3)"
+ADD_PATH_SEND_RANGE: Final = (
+    f"between 1 and {MAX_ADD_PATH_SEND} paths per prefix (1 = the best path only, RFC 7911)"
+)
+
+# The next-hop modes by Calico's spelling (BGPPeer nextHopMode); pyrr's TOML writes the values.
+NEXT_HOP_MODES: Final = {
+    "Auto": NextHopMode.AUTO,
+    "Self": NextHopMode.SELF,
+    "Keep": NextHopMode.KEEP,
+}
 
 # RFC 4486 §4: what to do when a peer sends more than max_prefixes.
 MAX_PREFIXES_ACTIONS: Final = ("cease", "warn")
@@ -90,6 +109,26 @@ def is_port(value: object) -> TypeGuard[int]:
 def valid_hold_time(seconds: int) -> bool:
     # RFC 4271 §4.2: zero (no keepalives) or at least three seconds; the field is 2 octets.
     return seconds == 0 or MIN_HOLD_TIME <= seconds <= MAX_HOLD_TIME
+
+
+def valid_keepalive(seconds: int) -> bool:
+    return MIN_KEEPALIVE <= seconds <= MAX_KEEPALIVE
+
+
+def valid_restart_time(seconds: int) -> bool:
+    return 0 <= seconds <= MAX_RESTART_TIME
+
+
+def valid_add_path_send(count: int) -> bool:
+    return 1 <= count <= MAX_ADD_PATH_SEND
+
+
+def next_hop_mode(text: str) -> NextHopMode | None:
+    """A next-hop mode written either way ("self", "Self", " KEEP "), or None."""
+    try:
+        return NextHopMode(text.strip().lower())
+    except ValueError:
+        return None
 
 
 def valid_password_size(size: int) -> bool:

@@ -26,9 +26,20 @@ def _dump(doc: dict[str, object]) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-def node(name: str, ipv4: str | None, ipv6: str | None = None, asn: int | None = None) -> str:
-    """A Node as calico-node 3.1 writes it: addresses in CIDR form, an orchRef."""
+def node(
+    name: str,
+    ipv4: str | None,
+    ipv6: str | None = None,
+    asn: int | None = None,
+    *,
+    labels: dict[str, str] | None = None,
+    cluster_id: str | None = None,
+) -> str:
+    """A Node as calico-node writes it: addresses in CIDR form, an orchRef; 3.3+ reflectors
+    also have labels and a routeReflectorClusterID."""
     bgp: dict[str, object] = {}
+    if cluster_id is not None:
+        bgp["routeReflectorClusterID"] = cluster_id
     if ipv4 is not None:
         bgp["ipv4Address"] = str(ip_interface(ipv4 if "/" in ipv4 else f"{ipv4}/24"))
     if ipv6 is not None:
@@ -43,7 +54,7 @@ def node(name: str, ipv4: str | None, ipv6: str | None = None, asn: int | None =
                 "name": name,
                 "uid": f"uid-{name}",
                 "creationTimestamp": "2018-05-20T10:00:00Z",
-                "labels": {"kubernetes.io/hostname": name},
+                "labels": {"kubernetes.io/hostname": name, **(labels or {})},
             },
             "spec": {"bgp": bgp, "orchRefs": [{"nodeName": name, "orchestrator": "k8s"}]},
         }
@@ -76,5 +87,21 @@ def bgppeer(name: str, peer_ip: str, asn: int = SEED_AS, node_name: str | None =
             "apiVersion": "projectcalico.org/v3",
             "metadata": {"name": name},
             "spec": spec,
+        }
+    )
+
+
+def bgpfilter_key(name: str) -> str:
+    return f"{RESOURCE_PREFIX}bgpfilters/{name}"
+
+
+def selector_bgppeer(name: str, node_selector: str, peer_selector: str, **spec: object) -> str:
+    """The BGPPeer of Calico's route-reflector guide (nodeSelector/peerSelector), plus `spec`."""
+    return _dump(
+        {
+            "kind": "BGPPeer",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": name},
+            "spec": {"nodeSelector": node_selector, "peerSelector": peer_selector, **spec},
         }
     )

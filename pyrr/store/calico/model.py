@@ -1,7 +1,7 @@
 """Calico's v3 data model as pyrr reads it from etcd: keys, values, identity and result.
 
 The keys pyrr reads (PREFIXES): `/calico/resources/v3/projectcalico.org/{nodes,bgppeers,
-bgpconfigurations,ippools}/<name>` (RESOURCE_PREFIX, KINDS) and the RR registrations
+bgpconfigurations,ippools,bgpfilters}/<name>` (RESOURCE_PREFIX, KINDS) and the RR registrations
 `/calico/bgp/v1/rr_v4|rr_v6/<ip>` (RR_V4_PREFIX, RR_V6_PREFIX). `resource_key()` builds a key
 from (plural, name); `registration_key()` / `registration_value()` are the only definition of
 the registration scheme: each pyrr instance of an RR cluster (PYRR_RR_CLUSTER) registers
@@ -19,14 +19,14 @@ This module imports none of the other pyrr.store.calico modules: they import it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final, NamedTuple
 
 from ...bgp.constants import BGP_PORT
-from ...config import Config, IPAddress, PeerConfig
+from ...config import Config, IPAddress, IPNetwork, PeerConfig
 from ..file.environment import CALICO_DEFAULT_AS, EnvSettings
 
 __all__ = [
@@ -38,10 +38,13 @@ __all__ = [
     "RR_V6_PREFIX",
     "CalicoModel",
     "Desired",
+    "FieldNote",
     "IPVersion",
     "Identity",
     "Problem",
     "Resource",
+    "SecretLookup",
+    "SecretRead",
     "registration_key",
     "registration_value",
     "resource_key",
@@ -57,6 +60,7 @@ KINDS: Final = {
     "bgppeers": "BGPPeer",
     "bgpconfigurations": "BGPConfiguration",
     "ippools": "IPPool",
+    "bgpfilters": "BGPFilter",
 }
 # What the etcd layer watches.
 PREFIXES: Final = (
@@ -78,6 +82,29 @@ class Problem(NamedTuple):
 
     key: str
     message: str
+
+
+class FieldNote(NamedTuple):
+    """A field pyrr read but does not apply: unknown (a newer Calico's) or ignored, and why.
+    CalicoSource logs each (kind, path) once; `key` is the first resource seen with it."""
+
+    kind: str
+    path: str
+    why: str
+    key: str
+
+
+class SecretRead(NamedTuple):
+    """What reading one secret key gave: the key (None: unreadable), the path read or why it
+    could not be, and whether the secrets directory exists at all."""
+
+    value: str | None
+    where: str
+    mounted: bool = True
+
+
+# Reads the key of a BGPPeer's password.secretKeyRef: (secret name, key) -> SecretRead.
+SecretLookup = Callable[[str, str], SecretRead]
 
 
 class Resource(NamedTuple):
@@ -124,7 +151,8 @@ class CalicoModel:
     nodes: Mapping[str, object] = field(default_factory=_empty)
     bgppeers: Mapping[str, object] = field(default_factory=_empty)
     bgpconfigurations: Mapping[str, object] = field(default_factory=_empty)
-    ippools: Mapping[str, object] = field(default_factory=_empty)  # not used by desired()
+    ippools: Mapping[str, object] = field(default_factory=_empty)
+    bgpfilters: Mapping[str, object] = field(default_factory=_empty)
     rr_v4: Mapping[str, object] = field(default_factory=_empty)
     rr_v6: Mapping[str, object] = field(default_factory=_empty)
 
@@ -135,6 +163,7 @@ class CalicoModel:
             "bgppeers": {},
             "bgpconfigurations": {},
             "ippools": {},
+            "bgpfilters": {},
             "rr_v4": {},
             "rr_v6": {},
         }
@@ -156,8 +185,16 @@ class Identity:
     # None: pyrr takes no part in selector peerings (see pyrr.store.calico.desired).
     labels: Mapping[str, str] | None = field(default=None, hash=False)
     rr_cluster: bool = False
-    # The RFC 2385 key of every generated session (PYRR_BGP_PASSWORD[_FILE]); None: no key.
+    # The RFC 2385 key of every generated session whose BGPPeer names no secret, or whose
+    # secret cannot be read (PYRR_BGP_PASSWORD[_FILE]); None: no key.
     password: str | None = field(default=None, repr=False)
+    # NODENAME: pyrr is this Node, and its peers are the ones calico-node would give that
+    # Node (pyrr.store.calico.node_peers); None: the calico/routereflector v0.6 rules.
+    node_name: str | None = None
+    node_as: int | None = None  # the Node's own spec.bgp.asNumber
+    port: int = BGP_PORT  # the BGP port pyrr listens on
+    # BGPPeer password.secretKeyRef reader (pyrr.store.calico.secrets); None: no secrets.
+    secrets: SecretLookup | None = field(default=None, compare=False, repr=False)
 
     @property
     def effective_cluster_id(self) -> IPv4Address:
@@ -187,11 +224,16 @@ class Desired:
     peers: tuple[PeerConfig, ...]
     problems: tuple[Problem, ...] = ()  # malformed data, and settings that cannot work
     skipped: tuple[Problem, ...] = ()  # well-formed nodes that get no session, and why
+    # IPPool disableBGPExport CIDRs: prefixes inside them never leave pyrr.
+    no_export: tuple[IPNetwork, ...] = ()
+    notes: tuple[FieldNote, ...] = ()  # fields read but not applied
+    # (secret name, key, digest of the key or "" when unreadable) of every secret read.
+    secrets: tuple[tuple[str, str, str], ...] = ()
+    mesh: bool = False  # node mode: nodeToNodeMeshEnabled is in effect
 
     def apply(self, base: Config, *, keep_log_level: bool = False) -> Config:
-        """`base` with this AS and these peers; the log level too unless `keep_log_level`
-        (set it when the command line or BGP_LOGSEVERITYSCREEN chose one)."""
+        """`base` with this AS, these peers and no-export prefixes; the log level too unless
+        `keep_log_level` (set it when the command line or BGP_LOGSEVERITYSCREEN chose one)."""
         level = base.log_level if keep_log_level or self.log_level is None else self.log_level
-        return replace(
-            base, bgp=replace(base.bgp, asn=self.local_as), peers=self.peers, log_level=level
-        )
+        bgp = replace(base.bgp, asn=self.local_as, no_export=self.no_export)
+        return replace(base, bgp=bgp, peers=self.peers, log_level=level)

@@ -5,32 +5,41 @@ through: the key must be one pyrr reads, the value UTF-8 JSON of an object, with
 `apiVersion` and `metadata.name` its key implies (a registration is checked in full). It returns
 a Resource (pyrr.store.calico.model) or a Problem, never raises.
 
-`_node()`, `_bgppeer()` and `_registration()` read one value into the typed form that
-pyrr.store.calico.desired computes with (_Node, _BGPPeer, _Registration), raising _Bad for the
-first thing wrong; the caller turns that into a Problem for that one resource. The value helpers
-follow Calico's own types: `_asn()` is numorstring.ASNumber (asplain or asdot, 0 = not set),
-`_address()` a node's `ipv4Address`/`ipv6Address` (prefix length dropped), `_peer_ip()` a
-BGPPeer `peerIP` (with or without a port), `_selector()` a selector field (empty = not set, as
-confd tests `!= ""`).
+`read_node()`, `read_bgppeer()` and `read_registration()` read one value into the typed form
+that pyrr.store.calico.desired and .node_peers compute with (Node, BGPPeer, Registration),
+raising values.Bad for the first thing wrong; the caller turns that into a Problem for that one
+resource. The field types are pyrr.store.calico.values'; BGPFilters are read by
+pyrr.store.calico.filters.
 
 Malformed data: a resource that is not an object, a missing required field, a wrong type or an
 unparsable address makes that one resource skipped and reported in Desired.problems. The
-exception is `bgpconfigurations`, where a bad field is ignored on its own (a bad log level must
-not cost the AS number; pyrr.store.calico.desired reads it field by field into _BGPConfig).
+exceptions: `bgpconfigurations`, where a bad field is ignored on its own (a bad log level must
+not cost the AS number; pyrr.store.calico.desired reads it field by field into BGPConfig); a
+BGPPeer enum value a newer Calico may write (`nextHopMode`, `sourceAddress`, `reversePeering`),
+which is read as confd reads an unknown value and noted (BGPPeer.notes); and fields pyrr does
+not know, which are never a reason to skip anything (pyrr.store.calico.fields).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Final
 
 from ...bgp.constants import BGP_PORT
 from ...config import IPAddress
-from ..limits import ASN_RANGE, MAX_PORT, asdot, clip, is_port, is_unicast, valid_asn
+from ..limits import (
+    KEEPALIVE_RANGE,
+    MAX_PORT,
+    MAX_RESTART_TIME,
+    MAX_TTL_SECURITY,
+    NEXT_HOP_MODES,
+    is_port,
+    valid_keepalive,
+)
 from .model import (
     API_VERSION,
     KINDS,
@@ -43,15 +52,41 @@ from .model import (
     Resource,
     resource_key,
 )
-from .selector import Selector, SelectorError
-from .selector import parse as parse_selector
+from .selector import Selector
+from .values import (
+    Bad,
+    as_object,
+    asn,
+    dotted_quad,
+    duration,
+    kind_of,
+    labels_of,
+    node_address,
+    optional_bool,
+    optional_int,
+    optional_object,
+    optional_str,
+    peer_ip,
+    selector,
+    show,
+    spec_of,
+    string_list,
+)
 
-__all__ = ["parse_resource"]
+__all__ = [
+    "BGPConfig",
+    "BGPPeer",
+    "Node",
+    "Registration",
+    "ReversePeering",
+    "SessionFields",
+    "parse_resource",
+    "read_bgppeer",
+    "read_node",
+    "read_registration",
+]
 
-# numorstring.ASNumber's asplain string (asdot is pyrr.store.limits.asdot).
-_ASPLAIN: Final = re.compile(r"[0-9]{1,10}", re.ASCII)
-# "[v6]:port", "[v6]" or "a.b.c.d:port"
-_HOST_PORT: Final = re.compile(r"\[([^\]]+)\](?::[0-9]{1,5})?|([0-9.]+):[0-9]{1,5}", re.ASCII)
+MAX_UINT8: Final = 255  # BGPPeer ttlSecurity is a *uint8
 
 
 # --- decoding etcd values ---------------------------------------------------------------------
@@ -79,7 +114,7 @@ def parse_resource(key: str, raw: bytes) -> Resource | Problem:
     except ValueError as err:  # JSONDecodeError, and int() past the digit limit
         return Problem(key, f"value is not valid JSON: {err}")
     if not isinstance(value, dict):
-        return Problem(key, f"value is {_kind(value)}, expected a JSON object")
+        return Problem(key, f"value is {kind_of(value)}, expected a JSON object")
     if plural in ("rr_v4", "rr_v6"):
         problem = _check_registration(plural, name, value)
     else:
@@ -110,24 +145,24 @@ def _split_key(key: str) -> tuple[str | None, str]:
 def _check_resource(plural: str, name: str, value: Mapping[str, object]) -> str | None:
     kind = value.get("kind")
     if kind != KINDS[plural]:
-        return f"kind is {_show(kind)}, expected {KINDS[plural]!r} for a key under {plural}/"
+        return f"kind is {show(kind)}, expected {KINDS[plural]!r} for a key under {plural}/"
     api = value.get("apiVersion")
     if api != API_VERSION:
-        return f"apiVersion is {_show(api)}, expected {API_VERSION!r}"
+        return f"apiVersion is {show(api)}, expected {API_VERSION!r}"
     metadata = value.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, dict):
-            return f"metadata is {_kind(metadata)}, expected an object"
+            return f"metadata is {kind_of(metadata)}, expected an object"
         meta_name = metadata.get("name")
         if meta_name is not None and meta_name != name:
-            return f"metadata.name is {_show(meta_name)} but the key names {name!r}"
+            return f"metadata.name is {show(meta_name)} but the key names {name!r}"
     return None
 
 
 def _check_registration(plural: str, name: str, value: Mapping[str, object]) -> str | None:
     try:
-        _registration(plural, name, value)
-    except _Bad as bad:
+        read_registration(plural, name, value)
+    except Bad as bad:
         return str(bad)
     return None
 
@@ -135,12 +170,15 @@ def _check_registration(plural: str, name: str, value: Mapping[str, object]) -> 
 # --- reading resources ------------------------------------------------------------------------
 
 
-class _Bad(Exception):
-    """One resource's problem; caught per resource and turned into a Problem."""
+class ReversePeering(StrEnum):
+    """BGPPeer reversePeering (3.31): whether the nodes its peerSelector/peerIP picks peer back."""
+
+    AUTO = "Auto"
+    MANUAL = "Manual"
 
 
 @dataclass(frozen=True, slots=True)
-class _Node:
+class Node:
     name: str
     key: str
     has_bgp: bool
@@ -155,7 +193,22 @@ class _Node:
 
 
 @dataclass(frozen=True, slots=True)
-class _BGPPeer:
+class SessionFields:
+    """A BGPPeer's per-session settings (Calico 3.16+), before they become PeerConfig fields."""
+
+    local_asn: int | None = None  # localASNumber
+    ttl_security: int | None = None  # ttlSecurity (hops)
+    restart_time: int | None = None  # maxRestartTime, seconds
+    keepalive_time: int | None = None  # keepaliveTime, seconds
+    use_node_ip: bool = True  # sourceAddress: UseNodeIP (default) or None
+    next_hop_mode: str | None = None  # nextHopMode as written (Auto, Self, Keep)
+    keep_original_next_hop: bool = False  # the deprecated keepOriginalNextHop
+    secret: tuple[str, str] | None = None  # password.secretKeyRef (name, key)
+    filters: tuple[str, ...] = ()  # BGPFilter names, in order
+
+
+@dataclass(frozen=True, slots=True)
+class BGPPeer:
     name: str
     key: str
     node: str | None
@@ -163,7 +216,12 @@ class _BGPPeer:
     asn: int | None
     node_selector: Selector | None
     peer_selector: Selector | None
-    has_password: bool
+    peer_port: int | None = None  # the port written in peerIP ("a.b.c.d:port")
+    session: SessionFields = SessionFields()
+    reverse: ReversePeering = ReversePeering.AUTO
+    local_workload: bool = False  # localWorkloadSelector set: a peering with workloads
+    # Values a newer Calico may write that pyrr read as the default, and said so.
+    notes: tuple[str, ...] = ()
 
     @property
     def is_global(self) -> bool:
@@ -171,7 +229,7 @@ class _BGPPeer:
 
 
 @dataclass(frozen=True, slots=True)
-class _Registration:
+class Registration:
     key: str
     ip: IPAddress
     cluster_id: IPv4Address | None
@@ -179,217 +237,153 @@ class _Registration:
 
 
 @dataclass(slots=True)
-class _BGPConfig:
+class BGPConfig:
     asn: int | None = None
     log_level: str | None = None
     listen_port: int | None = None
     node_ports: dict[str, int] = field(default_factory=dict)
+    mesh: bool = True  # nodeToNodeMeshEnabled; Calico's default is on
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return clip(value)
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int) and abs(value) < 10**20:
-        return str(value)
-    return _kind(value)
-
-
-def _object(value: object, where: str) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        raise _Bad(f"{where} is {_kind(value)}, expected an object")
-    return value
-
-
-def _optional_object(parent: Mapping[str, object], key: str, where: str) -> Mapping[str, object]:
-    value = parent.get(key)
-    return {} if value is None else _object(value, where)
-
-
-def _optional_str(parent: Mapping[str, object], key: str, where: str) -> str | None:
-    """A string field; absent, null and "" all mean "not set"."""
-    value = parent.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _Bad(f"{where} is {_kind(value)}, expected a string")
-    return value or None
-
-
-def _asn(value: object, where: str) -> int | None:
-    """Calico's numorstring.ASNumber: a number or a string, asplain or asdot; 0 = not set."""
-    if value is None:
-        return None
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        number = int(text) if _ASPLAIN.fullmatch(text) else asdot(text)
-    # 0 is Calico's "not set".
-    if number is None or not (number == 0 or valid_asn(number)):
-        raise _Bad(
-            f"{where} is {_show(value)}, expected {ASN_RANGE}"
-            ' (a number, or a string like "64512" or "1.10")'
-        )
-    return number or None
-
-
-def _address(text: str, where: str, family: IPVersion) -> IPAddress:
-    """A node address: "a.b.c.d/len" (the prefix length is dropped) or a bare address."""
-    try:
-        address = ip_interface(text.strip()).ip
-    except ValueError:
-        raise _Bad(f"{where} is {_show(text)}, expected an IPv{family} address") from None
-    if address.version != family:
-        raise _Bad(
-            f"{where} is {_show(text)}: an IPv{address.version} address, expected IPv{family}"
-        )
-    if not is_unicast(address):
-        raise _Bad(f"{where} is {_show(text)}, expected a unicast address")
-    return address
-
-
-def _peer_ip(text: str, where: str) -> IPAddress:
-    """BGPPeer peerIP: an address, "a.b.c.d:port" or "[v6]:port" (the port is not compared)."""
-    text = text.strip()
-    host = text
-    if m := _HOST_PORT.fullmatch(text):
-        host = m.group(1) or m.group(2)
-    try:
-        address = ip_address(host)
-    except ValueError:
-        raise _Bad(f"{where} is {_show(text)}, expected an IP address") from None
-    if address.is_unspecified or address.is_multicast:
-        raise _Bad(f"{where} is {_show(text)}, expected a unicast address")
-    return address
-
-
-def _dotted_quad(text: str | None, where: str, example: str = "") -> IPv4Address | None:
-    """A cluster id: Calico writes them as dotted quads only."""
-    if text is None:
-        return None
-    try:
-        return IPv4Address(text.strip())
-    except ValueError:
-        raise _Bad(f"{where} is {_show(text)}, expected a dotted quad{example}") from None
-
-
-def _selector(text: str | None, where: str) -> Selector | None:
-    if text is None:
-        return None  # "" too: an empty selector field is "not set"
-    try:
-        return parse_selector(text)
-    except SelectorError as err:
-        raise _Bad(f"{where} is not a valid selector: {err}") from None
-
-
-def _labels(metadata: Mapping[str, object]) -> dict[str, str]:
-    raw = metadata.get("labels")
-    if raw is None:
-        return {}
-    labels = _object(raw, "metadata.labels")
-    for key, value in labels.items():
-        if not isinstance(value, str):
-            raise _Bad(f"metadata.labels[{key!r}] is {_kind(value)}, expected a string")
-    return {str(k): v for k, v in labels.items() if isinstance(v, str)}
-
-
-def _spec(value: object, *, required: bool) -> tuple[Mapping[str, object], Mapping[str, object]]:
-    resource = _object(value, "the resource")
-    metadata = _optional_object(resource, "metadata", "metadata")
-    if required and resource.get("spec") is None:
-        raise _Bad("has no spec")
-    return metadata, _optional_object(resource, "spec", "spec")
-
-
-def _node(name: str, key: str, value: object) -> _Node:
-    metadata, spec = _spec(value, required=False)
-    labels = _labels(metadata)
+def read_node(name: str, key: str, value: object) -> Node:
+    metadata, spec = spec_of(value, required=False)
+    labels = labels_of(metadata)
     bgp_raw = spec.get("bgp")
     if bgp_raw is None:
-        return _Node(name, key, False, None, None, None, None, labels)
-    bgp = _object(bgp_raw, "spec.bgp")
-    v4 = _optional_str(bgp, "ipv4Address", "spec.bgp.ipv4Address")
-    v6 = _optional_str(bgp, "ipv6Address", "spec.bgp.ipv6Address")
-    cid = _optional_str(bgp, "routeReflectorClusterID", "spec.bgp.routeReflectorClusterID")
-    cluster_id = _dotted_quad(cid, "spec.bgp.routeReflectorClusterID", " like 224.0.0.1")
-    ipv4 = _address(v4, "spec.bgp.ipv4Address", IPVersion.V4) if v4 is not None else None
-    ipv6 = _address(v6, "spec.bgp.ipv6Address", IPVersion.V6) if v6 is not None else None
-    return _Node(
+        return Node(name, key, False, None, None, None, None, labels)
+    bgp = as_object(bgp_raw, "spec.bgp")
+    v4 = optional_str(bgp, "ipv4Address", "spec.bgp.ipv4Address")
+    v6 = optional_str(bgp, "ipv6Address", "spec.bgp.ipv6Address")
+    cid = optional_str(bgp, "routeReflectorClusterID", "spec.bgp.routeReflectorClusterID")
+    cluster_id = dotted_quad(cid, "spec.bgp.routeReflectorClusterID", " like 224.0.0.1")
+    ipv4 = node_address(v4, "spec.bgp.ipv4Address", IPVersion.V4) if v4 is not None else None
+    ipv6 = node_address(v6, "spec.bgp.ipv6Address", IPVersion.V6) if v6 is not None else None
+    return Node(
         name=name,
         key=key,
         has_bgp=True,
         ipv4=ipv4 if isinstance(ipv4, IPv4Address) else None,
         ipv6=ipv6 if isinstance(ipv6, IPv6Address) else None,
-        asn=_asn(bgp.get("asNumber"), "spec.bgp.asNumber"),
+        asn=asn(bgp.get("asNumber"), "spec.bgp.asNumber"),
         cluster_id=cluster_id,
         labels=labels,
     )
 
 
-def _bgppeer(name: str, key: str, value: object) -> _BGPPeer:
-    _, spec = _spec(value, required=True)
-    peer_ip_text = _optional_str(spec, "peerIP", "spec.peerIP")
-    peer_selector = _selector(
-        _optional_str(spec, "peerSelector", "spec.peerSelector"), "spec.peerSelector"
+def read_bgppeer(name: str, key: str, value: object) -> BGPPeer:
+    _, spec = spec_of(value, required=True)
+    peer_ip_text = optional_str(spec, "peerIP", "spec.peerIP")
+    peer_selector = selector(
+        optional_str(spec, "peerSelector", "spec.peerSelector"), "spec.peerSelector"
     )
-    if peer_ip_text is None and peer_selector is None:
-        raise _Bad("has neither spec.peerIP nor spec.peerSelector")
-    password = spec.get("password")
-    return _BGPPeer(
+    local_workload = optional_str(spec, "localWorkloadSelector", "spec.localWorkloadSelector")
+    if peer_ip_text is None and peer_selector is None and local_workload is None:
+        raise Bad("has neither spec.peerIP nor spec.peerSelector")
+    notes: list[str] = []
+    address: IPAddress | None = None
+    port: int | None = None
+    # With a peerSelector, confd ignores peerIP; so does pyrr (and does not parse it).
+    if peer_ip_text is not None and peer_selector is None and local_workload is None:
+        address, port = peer_ip(peer_ip_text, "spec.peerIP")
+    return BGPPeer(
         name=name,
         key=key,
-        node=_optional_str(spec, "node", "spec.node"),
-        # With a peerSelector, confd ignores peerIP; so does pyrr (and does not parse it).
-        peer_ip=(
-            _peer_ip(peer_ip_text, "spec.peerIP")
-            if peer_ip_text is not None and peer_selector is None
-            else None
-        ),
-        asn=_asn(spec.get("asNumber"), "spec.asNumber"),
-        node_selector=_selector(
-            _optional_str(spec, "nodeSelector", "spec.nodeSelector"), "spec.nodeSelector"
+        node=optional_str(spec, "node", "spec.node"),
+        peer_ip=address,
+        asn=asn(spec.get("asNumber"), "spec.asNumber"),
+        node_selector=selector(
+            optional_str(spec, "nodeSelector", "spec.nodeSelector"), "spec.nodeSelector"
         ),
         peer_selector=peer_selector,
-        has_password=password is not None and password != {},
+        peer_port=port,
+        session=_session_fields(spec, notes),
+        reverse=_reverse_peering(spec, notes),
+        local_workload=local_workload is not None,
+        notes=tuple(notes),
     )
 
 
-def _registration(plural: str, name: str, value: object) -> _Registration:
+def _session_fields(spec: Mapping[str, object], notes: list[str]) -> SessionFields:
+    local_asn = spec.get("localASNumber")
+    ttl = optional_int(spec, "ttlSecurity", "spec.ttlSecurity", 0, MAX_UINT8)
+    if ttl is not None and ttl > MAX_TTL_SECURITY:
+        notes.append(f"spec.ttlSecurity {ttl} is more hops than GTSM can check; using 254")
+        ttl = MAX_TTL_SECURITY
+    restart = duration(spec, "maxRestartTime", "spec.maxRestartTime")
+    if restart is not None and restart > MAX_RESTART_TIME:
+        notes.append(
+            f"spec.maxRestartTime is {restart}s; the graceful-restart capability holds at most"
+            f" {MAX_RESTART_TIME}s (RFC 4724 §3): using {MAX_RESTART_TIME}"
+        )
+        restart = MAX_RESTART_TIME
+    keepalive = duration(spec, "keepaliveTime", "spec.keepaliveTime")
+    if keepalive is not None and not valid_keepalive(keepalive):
+        notes.append(
+            f"spec.keepaliveTime is {keepalive}s, expected {KEEPALIVE_RANGE}: using the default"
+        )
+        keepalive = None
+    source = optional_str(spec, "sourceAddress", "spec.sourceAddress")
+    if source not in (None, "UseNodeIP", "None"):
+        notes.append(
+            f"spec.sourceAddress {show(source)} is neither UseNodeIP nor None: read as None"
+        )
+    mode = optional_str(spec, "nextHopMode", "spec.nextHopMode")
+    if mode not in (None, *NEXT_HOP_MODES):
+        notes.append(f"spec.nextHopMode {show(mode)} is not Auto, Self or Keep: read as Auto")
+        mode = None
+    return SessionFields(
+        local_asn=asn(local_asn, "spec.localASNumber"),
+        ttl_security=ttl,
+        restart_time=restart,
+        keepalive_time=keepalive,
+        use_node_ip=source in (None, "UseNodeIP"),
+        next_hop_mode=mode,
+        keep_original_next_hop=bool(
+            optional_bool(spec, "keepOriginalNextHop", "spec.keepOriginalNextHop")
+        ),
+        secret=_secret_ref(spec),
+        filters=string_list(spec, "filters", "spec.filters"),
+    )
+
+
+def _secret_ref(spec: Mapping[str, object]) -> tuple[str, str] | None:
+    password = optional_object(spec, "password", "spec.password")
+    ref = optional_object(password, "secretKeyRef", "spec.password.secretKeyRef")
+    if not ref:
+        return None
+    name = optional_str(ref, "name", "spec.password.secretKeyRef.name")
+    key = optional_str(ref, "key", "spec.password.secretKeyRef.key")
+    if name is None or key is None:
+        raise Bad("spec.password.secretKeyRef needs both name and key")
+    return name, key
+
+
+def _reverse_peering(spec: Mapping[str, object], notes: list[str]) -> ReversePeering:
+    text = optional_str(spec, "reversePeering", "spec.reversePeering")
+    if text is None:
+        return ReversePeering.AUTO
+    try:
+        return ReversePeering(text)
+    except ValueError:
+        notes.append(f"spec.reversePeering {show(text)} is neither Auto nor Manual: read as Auto")
+        return ReversePeering.AUTO
+
+
+def read_registration(plural: str, name: str, value: object) -> Registration:
     family = IPVersion.V4 if plural == "rr_v4" else IPVersion.V6
-    data = _object(value, "the registration")
-    ip_text = _optional_str(data, "ip", "ip")
+    data = as_object(value, "the registration")
+    ip_text = optional_str(data, "ip", "ip")
     if ip_text is None:
-        raise _Bad('has no "ip"')
-    ip = _address(ip_text, "ip", family)
+        raise Bad('has no "ip"')
+    ip = node_address(ip_text, "ip", family)
     try:
         named = ip_address(name)
     except ValueError:
-        raise _Bad(f"the key names {name!r}, which is not an IPv{family} address") from None
+        raise Bad(f"the key names {name!r}, which is not an IPv{family} address") from None
     if named != ip:
-        raise _Bad(f'"ip" is {ip} but the key names {name}')
-    cluster_id = _dotted_quad(_optional_str(data, "cluster_id", "cluster_id"), "cluster_id")
+        raise Bad(f'"ip" is {ip} but the key names {name}')
+    cluster_id = dotted_quad(optional_str(data, "cluster_id", "cluster_id"), "cluster_id")
     port = data.get("port", BGP_PORT)
     if not is_port(port):
-        raise _Bad(f"port is {_show(port)}, expected 1 to {MAX_PORT}")
-    return _Registration(resource_key(plural, name), ip, cluster_id, port)
+        raise Bad(f"port is {show(port)}, expected 1 to {MAX_PORT}")
+    return Registration(resource_key(plural, name), ip, cluster_id, port)

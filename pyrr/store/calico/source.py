@@ -31,18 +31,30 @@ know the full peer set), then `attach(speaker)` hands it every later change.
   (and rr_v6/<IP6>) under a lease of REGISTRATION_TTL seconds; every other registered
   instance becomes a non-client iBGP peer (see pyrr.store.calico.desired). A dead instance's
   lease runs out and its session is removed.
+- pyrr as a Node (EnvSettings.node_name, NODENAME): every computation first reads pyrr's own
+  Node (pyrr.store.calico.node_self). The speaker starts once the Node (or IP) gives an IPv4
+  address; its router id, addresses, cluster id and port are fixed then (`started`), and a
+  later change of them is logged as needing a restart. Labels (the peer set) and the AS
+  follow the Node live.
+- BGPPeer password secrets (pyrr.store.calico.secrets) are read at every computation, and
+  the ones in use are looked at again every SECRET_POLL seconds: a secret mounted, changed or
+  removed is applied within that time.
+- What pyrr does not apply (unknown or ignored fields, the node-to-node mesh in Node mode) is
+  logged once (pyrr.store.calico.reporting).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from ipaddress import IPv4Address
 from typing import Any, Final, Protocol
 
 import structlog
 
 from ... import log as logmod
-from ...config import Config
+from ...config import Config, IPAddress
 from ..etcd.client import EtcdStore
 from ..file.environment import EnvSettings
 from .desired import desired
@@ -56,9 +68,12 @@ from .model import (
     registration_key,
     registration_value,
 )
+from .node_self import NodeSettings, Started, resolve
+from .reporting import Reporter
 from .resources import parse_resource
+from .secrets import DEFAULT_SECRETS_DIR, SecretDir, digest
 
-__all__ = ["DEBOUNCE", "REGISTRATION_TTL", "CalicoSource", "Reconfigurable"]
+__all__ = ["DEBOUNCE", "REGISTRATION_TTL", "SECRET_POLL", "CalicoSource", "Reconfigurable"]
 
 log = structlog.get_logger("pyrr.calico")
 
@@ -67,6 +82,9 @@ DEBOUNCE: Final = 0.1
 # Lease of an RR cluster registration: a killed instance disappears after at most this long.
 # etcd does not expire leases while it has no leader, so an etcd outage alone never does it.
 REGISTRATION_TTL: Final = 15
+# Seconds between looks at the mounted secrets in use (Kubernetes updates a mounted secret
+# within about a minute of a change; this adds little to that).
+SECRET_POLL: Final = 5.0
 
 
 class Reconfigurable(Protocol):
@@ -96,6 +114,7 @@ class CalicoSource:
         debounce: float = DEBOUNCE,
         store_options: Mapping[str, Any] | None = None,
         on_log_level: Callable[[str], None] = set_log_level,
+        secret_poll: float = SECRET_POLL,
     ) -> None:
         """`base` is the global configuration (pyrr.store.file.merge.merge); its peers and AS are
         replaced by the datastore's. `keep_log_level`: the command line or
@@ -104,7 +123,26 @@ class CalicoSource:
             raise ValueError("CalicoSource needs ETCD_ENDPOINTS")
         self.base = base
         self.env = env
-        self.identity = Identity.from_settings(base, env)
+        secrets_dir = env.secrets_dir or base.calico.secrets_dir or DEFAULT_SECRETS_DIR
+        self.secrets = SecretDir(secrets_dir)
+        self.identity = replace(Identity.from_settings(base, env), secrets=self.secrets.lookup)
+        self.node_settings: NodeSettings | None = None
+        if env.node_name is not None:
+            self.node_settings = NodeSettings(
+                name=env.node_name,
+                template=self.identity,
+                ip=env.ip,
+                ip6=env.ip6,
+                cluster_id=env.cluster_id,
+                port=env.port,
+                default_port=base.bgp.port,
+            )
+        self.started: Started | None = None  # Node mode: what the speaker runs with
+        self._wanted_start: Started | None = None  # Node mode: what the Node asks for now
+        self.secret_poll = secret_poll
+        self._registered = False
+        self._reporter = Reporter()
+        self._secret_timer: asyncio.TimerHandle | None = None
         self.keep_log_level = keep_log_level
         self.registration_ttl = registration_ttl
         self.debounce = debounce
@@ -134,7 +172,6 @@ class CalicoSource:
         self.reconfigurations = 0  # times the speaker was handed a new Config
         self._ready = False
         self._when_ready: list[Callable[[], None]] = []
-        self._reported: dict[tuple[str, str], str] = {}  # (key, message) -> "problem"/"skipped"
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -172,24 +209,31 @@ class CalicoSource:
         """Register (RR clusters) and start watching etcd; returns at once."""
         self._loop = asyncio.get_running_loop()
         me = self.identity
-        if me.rr_cluster:
-            cluster_id = self.base.bgp.cluster_id
-            port = self.base.bgp.port
-            for address in (me.ip, me.ip6):
-                if address is None:
-                    continue
-                key = registration_key(address)
-                value = registration_value(address, cluster_id, port)
-                self.store.register(key, value, ttl=self.registration_ttl)
-                log.info("registering in the RR cluster", key=key, cluster_id=str(cluster_id))
+        if self.node_settings is None:
+            self._register(me.ip, me.ip6, self.base.bgp.cluster_id, self.base.bgp.port)
         log.info(
             "reading Calico's datastore",
             endpoints=[e.url for e in self.env.etcd_endpoints],
-            ip=str(me.ip),
+            node=self.env.node_name,
+            ip=str(self.env.ip or me.ip) if self.env.ip or self.node_settings is None else None,
             ip6=str(me.ip6) if me.ip6 else None,
             rr_cluster=me.rr_cluster,
         )
         await self.store.start()
+
+    def _register(
+        self, ip: IPv4Address, ip6: IPAddress | None, cluster_id: IPv4Address, port: int
+    ) -> None:
+        if not self.identity.rr_cluster or self._registered:
+            return
+        self._registered = True
+        for address in (ip, ip6):
+            if address is None:
+                continue
+            key = registration_key(address)
+            value = registration_value(address, cluster_id, port)
+            self.store.register(key, value, ttl=self.registration_ttl)
+            log.info("registering in the RR cluster", key=key, cluster_id=str(cluster_id))
 
     async def initial_config(self, stop: asyncio.Event | None = None) -> Config | None:
         """Start, and wait for the first snapshot: the Config to start the speaker with.
@@ -230,6 +274,9 @@ class CalicoSource:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._secret_timer is not None:
+            self._secret_timer.cancel()
+            self._secret_timer = None
         await self.store.stop(revoke=not graceful_restart)
         self.speaker = None
 
@@ -290,83 +337,152 @@ class CalicoSource:
 
     # -- applying ------------------------------------------------------------------------------
 
-    def compute(self) -> tuple[Desired, Config]:
-        """What the datastore asks for now, and the Config that gives it."""
+    def _who(self, model: CalicoModel) -> tuple[Identity | None, Config, tuple[Problem, ...]]:
+        """Who pyrr is for this computation, the base Config, and problems with its Node."""
+        settings = self.node_settings
+        if settings is None:
+            return self.identity, self.base, ()
+        resolved = resolve(model, settings, self.started)
+        if resolved.identity is None or resolved.wanted is None:
+            self._reporter.waiting(resolved.waiting)
+            return None, self.base, resolved.problems
+        self._reporter.waiting("")
+        run = self.started or resolved.wanted
+        if self.started is not None:
+            self._reporter.restart_needed(self.started.differences(resolved.wanted))
+        listen = tuple(a for a in (run.ip, run.ip6) if a is not None)
+        bgp = replace(
+            self.base.bgp,
+            router_id=run.router_id,
+            cluster_id=run.cluster_id,
+            listen=listen,
+            port=run.port,
+        )
+        self._wanted_start = resolved.wanted
+        return resolved.identity, replace(self.base, bgp=bgp), resolved.problems
+
+    def compute(self) -> tuple[Desired, Config] | None:
+        """What the datastore asks for now, and the Config that gives it; None while pyrr's
+        Node (NODENAME) does not give it an address yet."""
         model = CalicoModel.from_resources(self.resources.values())
-        wanted = desired(model, self.identity)
-        return wanted, wanted.apply(self.base, keep_log_level=self.keep_log_level)
+        me, base, problems = self._who(model)
+        if me is None:
+            self._reporter.datastore(
+                self.unusable, Desired(local_as=0, log_level=None, peers=(), problems=problems)
+            )
+            return None
+        wanted = desired(model, me)
+        if problems:
+            wanted = replace(wanted, problems=problems + wanted.problems)
+        return wanted, wanted.apply(base, keep_log_level=self.keep_log_level)
 
     def apply(self) -> None:
         """Recompute; hand the speaker a new Config only if it differs from the running one."""
         self._timer = None
-        wanted, new = self.compute()
+        computed = self.compute()
+        if computed is None:
+            return
+        wanted, new = computed
         self.desired = wanted
         self.config = new
-        self._report(wanted)
+        self._reporter.datastore(self.unusable, wanted)
+        self._watch_secrets(wanted)
         if not new.peers and (self._had_peers or not self._ready):
-            me = self.identity
             log.warning(
-                "no sessions: no BGPPeer in the datastore points at this reflector",
-                peer_ip=[str(a) for a in (me.ip, me.ip6) if a is not None],
-                hint="a BGPPeer's spec.peerIP must be this reflector's IP (or IP6)",
+                "no sessions: no BGPPeer in the datastore gives this reflector any", **self._hint()
             )
         self._had_peers = bool(new.peers)
         if new.log_level != self._log_level:
             self._log_level = new.log_level
             self._on_log_level(new.log_level)
             log.info("log level set by the datastore", level=new.log_level)
-        speaker = self.speaker
-        if speaker is not None:
-            running = speaker.config
-            if (
-                set(new.peers) != set(running.peers)
-                or new.bgp.asn != running.bgp.asn
-                or new.log_level != running.log_level
-            ):
-                old = {p.key: p for p in running.peers}
-                fresh = {p.key: p for p in new.peers}
-                log.info(
-                    "applying the datastore",
-                    revision=self.revision,
-                    asn=new.bgp.asn,
-                    peers=len(fresh),
-                    added=sorted(k for k in fresh if k not in old),
-                    removed=sorted(k for k in old if k not in fresh),
-                    changed=sorted(k for k in fresh if k in old and fresh[k] != old[k]),
-                )
-                speaker.reconfigure(new)
-                self.reconfigurations += 1
+        self._reconfigure(new)
         if not self._ready:
-            self._ready = True
-            log.info(
-                "Calico datastore read",
-                revision=self.revision,
-                asn=new.bgp.asn,
-                peers=len(new.peers),
-            )
-            callbacks, self._when_ready = self._when_ready, []
-            for callback in callbacks:
-                callback()
+            self._first(new)
 
-    def _report(self, wanted: Desired) -> None:
-        """Log each problem once when it appears, and once when it is gone."""
-        now: dict[tuple[str, str], str] = {}
-        for key, message in self.unusable.items():
-            now[(key, message)] = "unusable"
-        for problem in wanted.problems:
-            now[(problem.key, problem.message)] = "problem"
-        for skip in wanted.skipped:
-            now[(skip.key, skip.message)] = "skipped"
-        for (key, message), kind in now.items():
-            if (key, message) in self._reported:
-                continue
-            if kind == "unusable":
-                log.warning("datastore value skipped", key=key, problem=message)
-            elif kind == "problem":
-                log.warning("datastore problem", key=key, problem=message)
-            else:
-                log.info("no session for a node", key=key, reason=message)
-        for (key, message), kind in self._reported.items():
-            if (key, message) not in now and kind != "skipped":
-                log.info("datastore problem resolved", key=key, problem=message)
-        self._reported = now
+    def _hint(self) -> dict[str, object]:
+        me = self.identity
+        if self.node_settings is not None:
+            return {
+                "node": self.node_settings.name,
+                "hint": "a BGPPeer must select this Node: its peerSelector (or nodeSelector)"
+                " must match the Node's labels, e.g. peerSelector: route-reflector == 'true'",
+            }
+        return {
+            "peer_ip": [str(a) for a in (me.ip, me.ip6) if a is not None],
+            "hint": "a BGPPeer's spec.peerIP must be this reflector's IP (or IP6)",
+        }
+
+    def _reconfigure(self, new: Config) -> None:
+        speaker = self.speaker
+        if speaker is None:
+            return
+        running = speaker.config
+        if (
+            set(new.peers) == set(running.peers)
+            and new.bgp.asn == running.bgp.asn
+            and new.log_level == running.log_level
+            and new.bgp.no_export == running.bgp.no_export
+        ):
+            return
+        old = {p.key: p for p in running.peers}
+        fresh = {p.key: p for p in new.peers}
+        log.info(
+            "applying the datastore",
+            revision=self.revision,
+            asn=new.bgp.asn,
+            peers=len(fresh),
+            added=sorted(k for k in fresh if k not in old),
+            removed=sorted(k for k in old if k not in fresh),
+            changed=sorted(k for k in fresh if k in old and fresh[k] != old[k]),
+        )
+        speaker.reconfigure(new)
+        self.reconfigurations += 1
+
+    def _first(self, new: Config) -> None:
+        """The first usable computation: fix what the speaker cannot change, and say ready."""
+        start = self._wanted_start
+        if self.node_settings is not None and self.started is None and start is not None:
+            self.started = start
+            self._register(start.ip, start.ip6, start.cluster_id, start.port)
+            log.info(
+                "pyrr's Node read",
+                node=self.node_settings.name,
+                router_id=str(start.router_id),
+                ip=str(start.ip),
+                ip6=str(start.ip6) if start.ip6 else None,
+                cluster_id=str(start.cluster_id),
+                port=start.port,
+            )
+        self._ready = True
+        log.info(
+            "Calico datastore read",
+            revision=self.revision,
+            asn=new.bgp.asn,
+            peers=len(new.peers),
+        )
+        callbacks, self._when_ready = self._when_ready, []
+        for callback in callbacks:
+            callback()
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    def _watch_secrets(self, wanted: Desired) -> None:
+        """Look at the secrets in use again in `secret_poll` seconds (none in use: stop)."""
+        if self._secret_timer is not None:
+            self._secret_timer.cancel()
+            self._secret_timer = None
+        if wanted.secrets and self._loop is not None:
+            self._secret_timer = self._loop.call_later(self.secret_poll, self._poll_secrets)
+
+    def _poll_secrets(self) -> None:
+        self._secret_timer = None
+        wanted = self.desired
+        if wanted is None:
+            return
+        for name, key, seen in wanted.secrets:
+            if digest(self.secrets.lookup(name, key).value) != seen:
+                log.info("a BGPPeer password secret changed", secret=name, key=key)
+                self.apply()
+                return
+        self._watch_secrets(wanted)

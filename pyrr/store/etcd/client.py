@@ -65,6 +65,7 @@ from typing import Any, Final
 
 import structlog
 
+from .connect import EtcdAccess, connect
 from .endpoints import EtcdEndpoint, parse_endpoints
 from .errors import _rpc_error, describe_error
 from .leases import _LeaseKeeper, _Registration
@@ -92,18 +93,6 @@ LIST_PAGE: Final = 500
 LIST_ATTEMPTS: Final = 3
 # etcd's shortest lease: a registration under a shorter TTL would never be refreshed in time.
 MIN_LEASE_TTL: Final = 2
-# gRPC's default of 4 MiB is too little for one watch response carrying a large transaction.
-MAX_MESSAGE: Final = 64 * 1024 * 1024
-GRPC_OPTIONS: Final = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE),
-    # Each client gets its own subchannels: a fresh client after an outage must not inherit
-    # a shared subchannel that sits in gRPC's reconnect backoff (up to 120 s by default).
-    ("grpc.use_local_subchannel_pool", 1),
-    ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.min_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-]
-
 _grpc: Any = importlib.import_module("grpc")  # no type stubs; pyetcd is untyped as well
 
 
@@ -420,42 +409,8 @@ class EtcdStore(_LeaseKeeper):
 
     # -- one connection to one member --------------------------------------------------------
     def _connect(self, ep: EtcdEndpoint) -> Any:
-        pyetcd = _pyetcd()
-        creds = self._credentials() if ep.tls else None
-        endpoint = pyetcd.Endpoint(
-            ep.grpc_host, ep.port, secure=ep.tls, creds=creds, time_retry=0.0, opts=GRPC_OPTIONS
-        )
-        try:
-            client = pyetcd.MultiEndpointEtcd3Client(
-                endpoints=[endpoint],
-                timeout=self._rpc_timeout,
-                user=self._user,
-                password=self._password,
-            )
-        except BaseException:
-            endpoint.close()
-            raise
-        if not ep.tls:
-            # gRPC refuses call credentials on a plain channel; the token still goes as metadata.
-            client.call_credentials = None
-        return client
-
-    def _credentials(self) -> Any:
-        def read(path: str | None, what: str) -> bytes | None:
-            if path is None:
-                return None
-            try:
-                with open(path, "rb") as f:
-                    return f.read()
-            except OSError as err:
-                raise OSError(f"cannot read etcd {what} {path}: {err.strerror}") from None
-
-        # Read at every connection attempt: renewed certificates are picked up on reconnect.
-        return _grpc.ssl_channel_credentials(
-            root_certificates=read(self._ca, "CA certificate"),
-            private_key=read(self._key, "client key"),
-            certificate_chain=read(self._cert, "client certificate"),
-        )
+        access = EtcdAccess(self._ca, self._cert, self._key, self._user, self._password)
+        return connect(ep, access, self._rpc_timeout)
 
     def _session(self, ep: EtcdEndpoint, on_established: Callable[[], None]) -> None:
         client = self._client = self._connect(ep)

@@ -3,8 +3,10 @@
 The same `docker run -e ...` line that started calico/routereflector (BIRD 1.6 + confd) starts
 pyrr: `IP`, `IP6`, `DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`,
 `ETCD_KEY_FILE`, `ETCD_USERNAME`, `ETCD_PASSWORD` and `BGP_LOGSEVERITYSCREEN` mean what they
-meant there. pyrr adds `CLUSTER_ID`, `PYRR_PORT`, `PYRR_AS`, `PYRR_RR_CLUSTER`, `PYRR_LABELS`,
-`PYRR_CONTROL_SOCKET`, `PYRR_BGP_PASSWORD` and `PYRR_BGP_PASSWORD_FILE` (see VARIABLES).
+meant there. pyrr adds `NODENAME` (calico-node's: pyrr is that Calico Node), `CLUSTER_ID`,
+`PYRR_PORT`, `PYRR_AS`, `PYRR_RR_CLUSTER`, `PYRR_LABELS`, `PYRR_CONTROL_SOCKET`,
+`PYRR_BGP_PASSWORD`, `PYRR_BGP_PASSWORD_FILE`, `PYRR_SECRETS_DIR` and `PYRR_ADD_PATH_SEND` (see
+VARIABLES; pyrr's own ones are parsed in pyrr.store.file.calico_env).
 
 A variable set to the empty string (or only blanks) counts as unset, as envconfig treats it.
 Every problem is one `ConfigError(<VARIABLE>, "<what is wrong and what is expected>")`; values
@@ -29,18 +31,22 @@ from pathlib import Path
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
-from ..calico.selector import LABEL_KEY
 from ..etcd.endpoints import EtcdEndpoint
 from ..limits import (
     ASN_RANGE,
-    MAX_PASSWORD_BYTES,
     MAX_PORT,
     asdot,
     clip,
     is_unicast,
     valid_asn,
-    valid_password_size,
     valid_port,
+)
+from .calico_env import (
+    parse_add_path_send,
+    parse_bgp_password,
+    parse_labels,
+    parse_node_name,
+    parse_secrets_dir,
 )
 from .host_address import autodetect_ipv4
 from .text_values import (
@@ -63,8 +69,12 @@ __all__ = [
 CALICO_DEFAULT_AS: Final = 64512
 
 VARIABLES: Final = {
-    "IP": "IPv4 router id, source and listen address; 'autodetect' looks one up",
-    "IP6": "IPv6 source and listen address; empty = no IPv6 sessions",
+    "IP": "IPv4 router id, source and listen address; 'autodetect' looks one up (with"
+    " NODENAME: default the Node's spec.bgp.ipv4Address)",
+    "IP6": "IPv6 source and listen address; empty = no IPv6 sessions (with NODENAME: default"
+    " the Node's spec.bgp.ipv6Address)",
+    "NODENAME": "the name of pyrr's own Calico Node: its addresses, labels, cluster id and AS"
+    " are pyrr's, and it peers as calico-node would (create it with `pyrr init-node`)",
     "DATASTORE_TYPE": "etcdv3 (the default; kubernetes is not supported yet)",
     "ETCD_ENDPOINTS": "comma list of http(s)://host:port; set = read Calico's etcd",
     "ETCD_CA_CERT_FILE": "PEM CA bundle for https endpoints (default: the system CAs)",
@@ -78,12 +88,16 @@ VARIABLES: Final = {
     "PYRR_AS": f"local AS when the datastore sets none (default {CALICO_DEFAULT_AS})",
     "PYRR_RR_CLUSTER": "true/false: register in etcd and mesh with the other pyrr instances"
     " (default: true when CLUSTER_ID is set and ETCD_ENDPOINTS is)",
-    "PYRR_LABELS": "k=v,k2=v2: pyrr's labels for BGPPeer nodeSelector/peerSelector",
+    "PYRR_LABELS": "k=v,k2=v2: pyrr's labels for BGPPeer nodeSelector/peerSelector when"
+    " NODENAME is not set (with NODENAME: the Node's labels)",
     "PYRR_CONTROL_SOCKET": "path of the control socket",
-    "PYRR_BGP_PASSWORD": "TCP MD5 key (RFC 2385) for every session from Calico's datastore"
-    " (BGPPeer spec.password is a Kubernetes secret pyrr cannot read)",
-    "PYRR_BGP_PASSWORD_FILE": "file holding that key (e.g. the mounted secret); one trailing"
-    " newline is ignored",
+    "PYRR_BGP_PASSWORD": "TCP MD5 key (RFC 2385) for the sessions from Calico's datastore whose"
+    " BGPPeer names no secret, or whose secret is not mounted",
+    "PYRR_BGP_PASSWORD_FILE": "file holding that key; one trailing newline is ignored",
+    "PYRR_SECRETS_DIR": "where BGPPeer password secrets are mounted, <dir>/<secret>/<key>"
+    " (default /etc/pyrr/secrets)",
+    "PYRR_ADD_PATH_SEND": "paths per prefix sent to peers that negotiated ADD-PATH receive"
+    " (RFC 7911), 1 to 64 (default 1: the best path)",
 }
 
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})
@@ -93,9 +107,6 @@ _HOSTNAME: Final = re.compile(
     r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?\Z",
     re.ASCII,
 )
-# Kubernetes label values, which Calico validates Node labels against.
-MAX_LABEL_VALUE: Final = 63
-_LABEL_VALUE: Final = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z", re.ASCII)
 
 _IP_EXPECT: Final = "an IPv4 address like 192.168.56.104, or autodetect"
 _Address = TypeVar("_Address", IPv4Address, IPv6Address)
@@ -123,6 +134,9 @@ class EnvSettings:
     control_socket: str | None = None
     # The RFC 2385 key for the peers from Calico's datastore (PYRR_BGP_PASSWORD[_FILE]).
     bgp_password: str | None = field(default=None, repr=False)
+    node_name: str | None = None  # NODENAME
+    secrets_dir: str | None = None  # PYRR_SECRETS_DIR
+    add_path_send: int | None = None  # PYRR_ADD_PATH_SEND
     # Settings that are odd but harmless (say, TLS files with only http:// endpoints).
     warnings: tuple[str, ...] = ()
 
@@ -160,10 +174,18 @@ def from_environment(
 
     ca_file, cert_file, key_file = _tls_files(env, endpoints, warnings)
     username, password = _credentials(env, endpoints, warnings)
-    ip = _ip(_get(env, "IP"), etcd_mode, autodetect)
+    node_name = parse_node_name(_get(env, "NODENAME"), etcd_mode)
+    # With NODENAME the Node's address is the default: IP is needed only without one.
+    ip = _ip(_get(env, "IP"), etcd_mode and node_name is None, autodetect)
     ip6 = _ip6(_get(env, "IP6"))
     cluster_id = parse_cluster_id(_get(env, "CLUSTER_ID"))
-    rr_cluster = _rr_cluster(_get(env, "PYRR_RR_CLUSTER"), etcd_mode, cluster_id)
+    # With NODENAME the Nodes peer the reflectors; the v0.6 registration is opt-in then.
+    rr_cluster = _rr_cluster(
+        _get(env, "PYRR_RR_CLUSTER"), etcd_mode, cluster_id if node_name is None else None
+    )
+    labels = parse_labels(_get(env, "PYRR_LABELS"))
+    if node_name is not None and labels is not None:
+        warnings.append("PYRR_LABELS is not used with NODENAME: pyrr's Node's labels are")
     return EnvSettings(
         ip=ip,
         ip6=ip6,
@@ -179,9 +201,12 @@ def from_environment(
         port=parse_port(_get(env, "PYRR_PORT")),
         fallback_as=_asn(_get(env, "PYRR_AS")),
         rr_cluster=rr_cluster,
-        labels=_labels(_get(env, "PYRR_LABELS")),
+        labels=labels,
         control_socket=parse_control_socket(env.get("PYRR_CONTROL_SOCKET", "")),
-        bgp_password=_bgp_password(env, etcd_mode),
+        bgp_password=parse_bgp_password(env, etcd_mode),
+        node_name=node_name,
+        secrets_dir=parse_secrets_dir(_get(env, "PYRR_SECRETS_DIR")),
+        add_path_send=parse_add_path_send(_get(env, "PYRR_ADD_PATH_SEND")),
         warnings=tuple(warnings),
     )
 
@@ -371,7 +396,8 @@ def _ip(
             fail(
                 "IP",
                 "not set: with ETCD_ENDPOINTS pyrr needs this host's IPv4 address (router id,"
-                " source and listen address), e.g. IP=192.168.56.104 or IP=autodetect",
+                " source and listen address), e.g. IP=192.168.56.104 or IP=autodetect, or"
+                " NODENAME=<its Calico Node> to take the Node's",
             )
         return None
     word = value.lower()
@@ -448,81 +474,3 @@ def _rr_cluster(value: str | None, etcd_mode: bool, cluster_id: IPv4Address | No
             " etcd; set ETCD_ENDPOINTS or PYRR_RR_CLUSTER=false",
         )
     return True
-
-
-def _labels(value: str | None) -> dict[str, str] | None:
-    if value is None:
-        return None
-    labels: dict[str, str] = {}
-    for raw in value.split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        key, sep, label_value = item.partition("=")
-        key, label_value = key.strip(), label_value.strip()
-        if not sep:
-            fail("PYRR_LABELS", f"entry {clip(item)} has no '=': write key=value[,key=value]")
-        if not LABEL_KEY.match(key):
-            fail(
-                "PYRR_LABELS",
-                f"label key {clip(key)} must be 1-512 of letters, digits and _ . / -",
-            )
-        if len(label_value) > MAX_LABEL_VALUE or not _LABEL_VALUE.match(label_value):
-            fail(
-                "PYRR_LABELS",
-                f"value {clip(label_value)} of {key!r} must be at most {MAX_LABEL_VALUE} letters,"
-                " digits, - _ . starting and ending with a letter or digit (a Kubernetes label"
-                " value)",
-            )
-        if key in labels:
-            fail("PYRR_LABELS", f"label {key!r} is given twice")
-        labels[key] = label_value
-    return labels
-
-
-def _bgp_password(env: Mapping[str, str], etcd_mode: bool) -> str | None:
-    """PYRR_BGP_PASSWORD as written (blanks may be part of a key), or the content of
-    PYRR_BGP_PASSWORD_FILE without one trailing newline. The key itself is never quoted."""
-    value = env.get("PYRR_BGP_PASSWORD") or None
-    path = _get(env, "PYRR_BGP_PASSWORD_FILE")
-    name = "PYRR_BGP_PASSWORD" if path is None else "PYRR_BGP_PASSWORD_FILE"
-    if value is not None and path is not None:
-        fail("PYRR_BGP_PASSWORD", "and PYRR_BGP_PASSWORD_FILE are both set: set one of them")
-    if value is None and path is None:
-        return None
-    if not etcd_mode:
-        fail(
-            name,
-            "is set, but ETCD_ENDPOINTS is not: it is the key of the sessions read from"
-            " Calico's datastore; in a configuration file give each [[peer]] its password",
-        )
-    if path is not None:
-        where = f"file {clip(path)}"
-        try:
-            if "\0" in path:
-                raise ValueError("the path contains a NUL character")
-            data = Path(path).read_bytes()
-        except OSError as err:
-            fail(name, f"cannot read {where}: {err.strerror or err}")
-        except ValueError as err:
-            fail(name, f"cannot read {where}: {err}")
-        data = data.removesuffix(b"\n").removesuffix(b"\r")
-        try:
-            value = data.decode("utf-8")
-        except UnicodeDecodeError:
-            fail(name, f"{where} is not UTF-8 text")
-    else:
-        where = "the key"
-    assert value is not None
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:  # undecodable bytes in the environment (surrogate escapes)
-        fail(name, f"{where} is not UTF-8 text")
-    if not valid_password_size(size):
-        got = f"{size} bytes" if size else "empty"
-        fail(
-            name,
-            f"must be a TCP MD5 key (RFC 2385) of 1 to {MAX_PASSWORD_BYTES} bytes;"
-            f" {where} is {got}",
-        )
-    return value

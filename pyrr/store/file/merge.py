@@ -31,6 +31,8 @@ from .text_values import DECIMAL, LOG_EXPECT, fail, parse_cluster_id, parse_cont
 __all__ = ["merge"]
 
 _CLI_KEYS: Final = ("router_id", "listen", "port", "log_level", "cluster_id", "control_socket")
+# The router id of a Config whose real one comes from pyrr's Calico Node (NODENAME).
+_FROM_THE_NODE: Final = IPv4Address(0)
 
 
 def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str, object]) -> Config:
@@ -41,7 +43,9 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
     else is an error.
     Each global setting is taken from the first source that sets it:
 
-    - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP").
+    - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP"),
+      unless NODENAME is set: then 0.0.0.0 stands in until pyrr.store.calico.source reads the
+      Node (which gives the router id, addresses, cluster id and port in that mode).
     - listen addresses: --listen; in etcd mode IP (and IP6 when set), as the original container
       used them as its source addresses; the file's bgp.listen; else all addresses. Outside etcd
       mode IP gives the router id only and does not narrow the listen addresses.
@@ -58,11 +62,15 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
     The local AS and the peers come from the file when there is one (in etcd mode the datastore
     replaces both later); without a file the AS is PYRR_AS (default 64512) and there are no
     peers yet. restart_time and connect_retry come from the file or their defaults.
+    - ADD-PATH send count: PYRR_ADD_PATH_SEND, the file's bgp.add_path_send, 1.
+    - secrets directory (Calico mode): PYRR_SECRETS_DIR, the file's calico.secrets_dir, "".
     """
     cli = _cli(cli_overrides)
     file_bgp = file_cfg.bgp if file_cfg is not None else None
 
     router_id = _first(cli.get("router_id"), env.ip, file_bgp.router_id if file_bgp else None)
+    if router_id is None and env.node_name is not None:
+        router_id = _FROM_THE_NODE
     if not isinstance(router_id, IPv4Address):
         raise ConfigError(
             "IP",
@@ -94,6 +102,10 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
     assert isinstance(log_level, str)
 
     defaults = GlobalConfig(asn=1, router_id=router_id, cluster_id=cluster_id)
+    add_path_send = _first(
+        env.add_path_send, file_bgp.add_path_send if file_bgp else None, defaults.add_path_send
+    )
+    assert isinstance(add_path_send, int)
     bgp = GlobalConfig(
         asn=file_bgp.asn if file_bgp is not None else env.fallback_as,
         router_id=router_id,
@@ -102,11 +114,13 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
         port=port,
         restart_time=file_bgp.restart_time if file_bgp else defaults.restart_time,
         connect_retry=file_bgp.connect_retry if file_bgp else defaults.connect_retry,
+        add_path_send=add_path_send,
     )
     base = file_cfg if file_cfg is not None else Config(bgp=bgp)
     socket = _first(cli.get("control_socket"), env.control_socket, base.control.socket or None)
     control = replace(base.control, socket=socket if isinstance(socket, str) else "")
-    return replace(base, bgp=bgp, log_level=log_level, control=control)
+    calico = replace(base.calico, secrets_dir=env.secrets_dir or base.calico.secrets_dir)
+    return replace(base, bgp=bgp, log_level=log_level, control=control, calico=calico)
 
 
 # --- command-line overrides -------------------------------------------------------------------

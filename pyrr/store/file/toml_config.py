@@ -16,44 +16,54 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Final
 
 from ...config import (
+    CalicoConfig,
     Config,
     ConfigError,
     ControlConfig,
     GlobalConfig,
     IPAddress,
+    NextHopMode,
     PeerConfig,
+    RouteFilter,
 )
 from ..limits import (
+    ADD_PATH_SEND_RANGE,
     ASN_RANGE,
     FILE_LOG_LEVELS,
     HOLD_TIME_RANGE,
+    KEEPALIVE_RANGE,
     MAX_CLUSTER_ID,
     MAX_CONNECT_RETRY,
     MAX_PASSWORD_BYTES,
     MAX_PREFIXES_ACTIONS,
-    MAX_RESTART_TIME,
     MAX_SOCKET_PATH_BYTES,
     MAX_TTL_SECURITY,
     PORT_RANGE,
+    RESTART_TIME_RANGE,
     clip,
     cluster_id_number,
     is_unicast,
+    next_hop_mode,
     normal_log_level,
     parse_host_port,
+    valid_add_path_send,
     valid_asn,
     valid_hold_time,
+    valid_keepalive,
     valid_listen_address,
     valid_password_size,
     valid_port,
+    valid_restart_time,
     valid_router_id,
 )
 from .host_address import autodetect_ipv4
+from .toml_filters import filters_of, peer_filters
 from .toml_table import (
     _MISSING,
     _at_least,
@@ -66,7 +76,15 @@ from .toml_table import (
     _Table,
 )
 
-__all__ = ["BGP_KEYS", "CONTROL_KEYS", "PEER_KEYS", "TOP_KEYS", "load_file", "load_text"]
+__all__ = [
+    "BGP_KEYS",
+    "CALICO_KEYS",
+    "CONTROL_KEYS",
+    "PEER_KEYS",
+    "TOP_KEYS",
+    "load_file",
+    "load_text",
+]
 
 # What a key expects, worded for both wrong types and bad values (as the ranges in
 # pyrr.store.limits are).
@@ -78,7 +96,7 @@ _GLOBAL_DEFAULTS: Final = GlobalConfig(asn=1, router_id=IPv4Address(1), cluster_
 _PEER_DEFAULTS: Final = PeerConfig(address=IPv4Address(1), asn=1)
 _CONTROL_DEFAULTS: Final = ControlConfig()
 
-TOP_KEYS: Final = ("log_level", "bgp", "peer", "control")
+TOP_KEYS: Final = ("log_level", "bgp", "peer", "control", "filter", "calico")
 BGP_KEYS: Final = (
     "asn",
     "router_id",
@@ -87,6 +105,7 @@ BGP_KEYS: Final = (
     "port",
     "restart_time",
     "connect_retry",
+    "add_path_send",
 )
 PEER_KEYS: Final = (
     "address",
@@ -101,8 +120,16 @@ PEER_KEYS: Final = (
     "ttl_security",
     "max_prefixes",
     "max_prefixes_action",
+    "local_asn",
+    "keepalive_time",
+    "restart_time",
+    "next_hop",
+    "filters",
 )
 CONTROL_KEYS: Final = ("socket", "metrics")
+CALICO_KEYS: Final = ("secrets_dir",)
+_SECRETS_EXPECT: Final = 'an absolute directory path like "/etc/pyrr/secrets" ("" = the default)'
+_NEXT_HOP_EXPECT: Final = '"auto" (keep towards iBGP, self towards eBGP), "self" or "keep"'
 
 _ROUTER_ID_MISSING: Final = (
     'not set and no IP environment variable or IPv4 address found; set bgp.router_id = "a.b.c.d"'
@@ -169,8 +196,15 @@ def _build(document: Mapping[str, object], env: Mapping[str, str]) -> Config:
     top = _Table(document, "", TOP_KEYS)
     log_level = _log_level(top)
     bgp = _global(_bgp_table(document), env)
-    peers = _peers(document, bgp.asn)
-    return Config(bgp=bgp, peers=peers, log_level=log_level, control=_control(document))
+    filters = filters_of(document)
+    peers = _peers(document, bgp.asn, filters)
+    return Config(
+        bgp=bgp,
+        peers=peers,
+        log_level=log_level,
+        control=_control(document),
+        calico=_calico(document),
+    )
 
 
 def _log_level(top: _Table) -> str:
@@ -204,16 +238,16 @@ def _global(t: _Table, env: Mapping[str, str]) -> GlobalConfig:
         listen=_listen(t),
         port=t.get_int("port", d.port, PORT_RANGE, valid_port),
         restart_time=t.get_int(
-            "restart_time",
-            d.restart_time,
-            f"between 0 and {MAX_RESTART_TIME} seconds (RFC 4724 §3)",
-            _between(0, MAX_RESTART_TIME),
+            "restart_time", d.restart_time, RESTART_TIME_RANGE, valid_restart_time
         ),
         connect_retry=t.get_int(
             "connect_retry",
             d.connect_retry,
             f"between 1 and {MAX_CONNECT_RETRY} seconds",
             _between(1, MAX_CONNECT_RETRY),
+        ),
+        add_path_send=t.get_int(
+            "add_path_send", d.add_path_send, ADD_PATH_SEND_RANGE, valid_add_path_send
         ),
     )
 
@@ -322,7 +356,23 @@ def _control(document: Mapping[str, object]) -> ControlConfig:
     return ControlConfig(socket=socket, metrics=metrics)
 
 
-def _peers(document: Mapping[str, object], local_asn: int) -> tuple[PeerConfig, ...]:
+def _calico(document: Mapping[str, object]) -> CalicoConfig:
+    raw = document.get("calico", _MISSING)
+    if raw is _MISSING:
+        return CalicoConfig()
+    if not isinstance(raw, dict):
+        hint = " (written [[calico]]? there is only one)" if isinstance(raw, list) else ""
+        raise ConfigError("calico", f"must be a table written [calico], got {_show(raw)}{hint}")
+    t = _Table(raw, "calico", CALICO_KEYS)
+    secrets_dir = t.get_str("secrets_dir", "")
+    if secrets_dir and ("\0" in secrets_dir or not secrets_dir.startswith("/")):
+        _fail(t.field("secrets_dir"), _SECRETS_EXPECT, secrets_dir)
+    return CalicoConfig(secrets_dir=secrets_dir)
+
+
+def _peers(
+    document: Mapping[str, object], local_asn: int, filters: Mapping[str, RouteFilter]
+) -> tuple[PeerConfig, ...]:
     raw = document.get("peer", _MISSING)
     if raw is _MISSING:
         return ()  # a passive RR waiting for configuration is valid
@@ -337,7 +387,7 @@ def _peers(document: Mapping[str, object], local_asn: int) -> tuple[PeerConfig, 
         path = f"peer[{index}]"
         if not isinstance(item, dict):
             raise ConfigError(path, f"must be a table written [[peer]], got {_show(item)}")
-        peer = _peer(_Table(item, path, PEER_KEYS), local_asn)
+        peer = _peer(_Table(item, path, PEER_KEYS), local_asn, filters)
         first = first_index.setdefault(peer.address, index)
         if first != index:
             raise ConfigError(
@@ -349,17 +399,19 @@ def _peers(document: Mapping[str, object], local_asn: int) -> tuple[PeerConfig, 
     return tuple(peers)
 
 
-def _peer(t: _Table, local_asn: int) -> PeerConfig:
+def _peer(t: _Table, local_asn: int, filters: Mapping[str, RouteFilter]) -> PeerConfig:
     d = _PEER_DEFAULTS
     address = _peer_address(t)
     client = t.get_bool("client", d.client)
+    hold_time = t.get_int("hold_time", d.hold_time, HOLD_TIME_RANGE, valid_hold_time)
+    own_asn = t.get_int("local_asn", local_asn, ASN_RANGE, valid_asn)
     return PeerConfig(
         address=address,
         # A different AS makes the session eBGP, which is allowed.
         asn=t.get_int("asn", local_asn, ASN_RANGE, valid_asn),
         client=client,
         passive=t.get_bool("passive", d.passive),
-        hold_time=t.get_int("hold_time", d.hold_time, HOLD_TIME_RANGE, valid_hold_time),
+        hold_time=hold_time,
         port=t.get_int("port", d.port, PORT_RANGE, valid_port),
         local_address=_local_address(t, address),
         description=t.get_str("description", d.description),
@@ -375,7 +427,45 @@ def _peer(t: _Table, local_asn: int) -> PeerConfig:
             "max_prefixes", d.max_prefixes, "an integer >= 0 (0 = unlimited)", _at_least(0)
         ),
         max_prefixes_action=_max_prefixes_action(t),
+        local_asn=None if own_asn == local_asn else own_asn,
+        keepalive_time=_keepalive(t, hold_time),
+        restart_time=_optional_int(t, "restart_time", RESTART_TIME_RANGE, valid_restart_time),
+        next_hop=_next_hop(t),
+        filters=peer_filters(t.raw("filters"), t.field("filters"), filters),
     )
+
+
+def _optional_int(t: _Table, key: str, expect: str, ok: Callable[[int], bool]) -> int | None:
+    return None if key not in t else t.get_int(key, 0, expect, ok)
+
+
+def _keepalive(t: _Table, hold_time: int) -> int | None:
+    seconds = _optional_int(t, "keepalive_time", KEEPALIVE_RANGE, valid_keepalive)
+    if seconds is None:
+        return None
+    if hold_time == 0:
+        raise ConfigError(
+            t.field("keepalive_time"),
+            "has no use with hold_time = 0 (no keepalives, RFC 4271 §4.2): remove it, or set"
+            " hold_time",
+        )
+    if seconds >= hold_time:
+        raise ConfigError(
+            t.field("keepalive_time"),
+            f"must be less than hold_time ({hold_time}), e.g. a third of it"
+            f" ({max(1, hold_time // 3)}), got {seconds}",
+        )
+    return seconds
+
+
+def _next_hop(t: _Table) -> NextHopMode:
+    raw = t.raw("next_hop")
+    if raw is _MISSING:
+        return _PEER_DEFAULTS.next_hop
+    mode = next_hop_mode(raw) if isinstance(raw, str) else None
+    if mode is None:
+        _fail(t.field("next_hop"), _NEXT_HOP_EXPECT, raw)
+    return mode
 
 
 def _max_prefixes_action(t: _Table) -> str:

@@ -25,12 +25,14 @@ from pyrr.config import (
 )
 from pyrr.store.file.toml_config import (
     BGP_KEYS,
+    CALICO_KEYS,
     CONTROL_KEYS,
     PEER_KEYS,
     TOP_KEYS,
     load_file,
     load_text,
 )
+from pyrr.store.file.toml_filters import FILTER_KEYS
 from pyrr.store.limits import parse_host_port
 from tests.ops.fake_netlink import break_netlink, fake_host
 
@@ -266,7 +268,7 @@ def test_demo_config_loads() -> None:
 
 def test_docs_mention_every_key() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS):
+    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS, *CALICO_KEYS, *FILTER_KEYS):
         assert f"| `{key}` |" in text, key
 
 
@@ -304,6 +306,16 @@ DOCUMENTED_ERRORS = [
     D + "[[control]]\n", D + '[control]\nsocket = "pyrr.sock"',
     D + f'[control]\nsocket = "/{"s" * 120}"', D + '[control]\nmetrics = "localhost:9179"',
     D + '[control]\nmetric = ""',
+    D + "add_path_send = 0", D + P + "local_asn = 0", D + P + "keepalive_time = 0",
+    D + P + "keepalive_time = 240", D + P + "hold_time = 0\nkeepalive_time = 10",
+    D + P + "restart_time = 4096", D + P + 'next_hop = "peer"', D + P + 'filters = ["x"]',
+    D + P + 'filters = "x"', '[[filter]]\nexportV4 = []\n' + D,
+    '[[filter]]\nname = "a"\n[[filter]]\nname = "a"\n' + D,
+    '[[filter]]\nname = "a"\nexport_v4 = []\n' + D,
+    '[[filter]]\nname = "a"\nexportV4 = [{ action = "Accept", cidr = "10.0.0.0/8" }]\n' + D,
+    '[[filter]]\nname = "a"\nexportV4 = [{ action = "Drop" }]\n' + D,
+    '[[filter]]\nname = "a"\nexportV4 = [{ action = "Accept", matchoperator = "In" }]\n' + D,
+    '[filter]\nname = "a"\n' + D, '[calico]\nsecrets_dir = "secrets"\n' + D,
 ]  # fmt: skip
 
 
@@ -684,6 +696,12 @@ PLAUSIBLE: dict[str, st.SearchStrategy[object]] = {
     "port": st.integers(1, 65535),
     "restart_time": st.integers(0, 4095),
     "connect_retry": st.integers(1, 100),
+    "add_path_send": st.integers(0, 70),
+    "local_asn": st.sampled_from([61234, 65001, 0]),
+    "keepalive_time": st.sampled_from([0, 1, 30, 80, 240, 300]),
+    "next_hop": st.sampled_from(["auto", "Self", "KEEP", "none"]),
+    "filters": st.sampled_from([[], ["f1"], ["f1", "nope"], "f1"]),
+    "secrets_dir": st.sampled_from(["", "/etc/pyrr/secrets", "relative"]),
     "address": st.sampled_from(["198.18.0.101", "198.18.0.102", "2001:db8::1", "2001:DB8::1"]),
     "client": st.booleans(),
     "passive": st.booleans(),
@@ -725,6 +743,10 @@ documents = st.fixed_dictionaries(
         "log_level": often(st.sampled_from(["debug", "warn", "ERROR"])),
         "peer": often(st.lists(table(PEER_KEYS, ("address",)), max_size=4)),
         "control": often(table(CONTROL_KEYS, ())),
+        "calico": often(table(CALICO_KEYS, ())),
+        "filter": often(
+            st.just([{"name": "f1", "exportV4": [{"action": "Reject", "cidr": "0.0.0.0/0"}]}])
+        ),
     },
 )
 environments = st.sampled_from([ENV, ENV, ENV, {"IP": "none"}, {"IP": "bogus"}, {"IP": "::1"}])
