@@ -132,9 +132,23 @@ class Speaker:
 
         A new local AS (Calico's bgpconfigurations/default asNumber) changes every session's
         OPEN and every peer's iBGP/eBGP role, so every session is reset with Cease/Other
-        Configuration Change (RFC 4486 §4) and started again. Other global settings (router
-        id, listen addresses, port) need a restart and are kept.
+        Configuration Change (RFC 4486 §4) and started again. No-export prefixes (Calico's
+        IPPool disableBGPExport) apply at once: what they now cover is withdrawn, what they no
+        longer cover is sent. Other global settings (router id, listen addresses, port, the
+        ADD-PATH send count offered in every OPEN) need a restart and are kept.
         """
+        if new.bgp.no_export != self.config.bgp.no_export:
+            log.info("no-export prefixes changed", prefixes=[str(n) for n in new.bgp.no_export])
+            self.export.set_no_export(new.bgp.no_export)
+            self.config = replace(
+                self.config, bgp=replace(self.config.bgp, no_export=new.bgp.no_export)
+            )
+        if new.bgp.add_path_send != self.config.bgp.add_path_send:
+            log.warning(
+                "the ADD-PATH send count changes at the next restart",
+                running=self.config.bgp.add_path_send,
+                configured=new.bgp.add_path_send,
+            )
         if new.bgp.asn != self.config.bgp.asn:
             log.warning(
                 "local AS changed; resetting every session",

@@ -104,6 +104,19 @@ class Export:
             self._scheduled = True
             self._schedule(self.flush)
 
+    def set_no_export(self, networks: tuple[IPNetwork, ...]) -> None:
+        """New no-export prefixes: every Loc-RIB prefix whose fate changed is queued again, so
+        each group withdraws what is now covered and sends what no longer is (one walk of the
+        table, on a configuration change only)."""
+        old, new = self.blocked, Blocked(networks)
+        self.blocked = new
+        again: list[Change] = []
+        for family in self.rib.tables:
+            for prefix, best in self.rib.best_routes(family):
+                if old.blocks(family, prefix) != new.blocks(family, prefix):
+                    again.append((family, prefix, best, best))
+        self.changes(again)
+
     def flush(self) -> None:
         self._scheduled = False
         for g in list(self.groups.values()):

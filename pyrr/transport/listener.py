@@ -10,7 +10,17 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from ..config import GlobalConfig, IPAddress, PeerConfig
-from .sockopts import GTSM_TTL, clear_md5, min_ttl_for, set_gtsm, set_md5, set_min_ttl, set_ttl
+from .sockopts import (
+    GTSM_TTL,
+    clear_md5,
+    min_ttl_for,
+    save_syn,
+    set_gtsm,
+    set_md5,
+    set_min_ttl,
+    set_ttl,
+    syn_ttl,
+)
 from .stream import Stream
 
 log = structlog.get_logger("pyrr.speaker")
@@ -81,7 +91,8 @@ class Listeners:
           SYN-ACKs must pass that peer's own minimum TTL check, which a GTSM speaker sets
           before connecting). A listener cannot check the minimum TTL per source address, so
           it checks one only when *every* peer of its family uses GTSM (the loosest of their
-          minimums); each accepted connection then gets its own peer's minimum in `secure`.
+          minimums); each accepted connection then gets its own peer's minimum in `secure`,
+          after its SYN's TTL was checked (the listener saves SYNs when its peers are mixed).
         """
         version = IPV6_VERSION if sock.family == socket.AF_INET6 else 4
         peers = [p for p in all_peers if p.address.version == version]
@@ -95,6 +106,7 @@ class Listeners:
         self._keys[sock.fileno()] = keys
         hops = [p.ttl_security for p in peers]
         set_ttl(sock, GTSM_TTL if any(hops) else None)
+        save_syn(sock, any(hops) and not all(hops))  # see `secure`
         if any(hops):
             self._ttl_255.add(version)
         else:
@@ -113,6 +125,17 @@ class Listeners:
             return True
         try:
             if pc.ttl_security:
+                ttl = syn_ttl(sock)
+                if ttl is not None and ttl < min_ttl_for(pc.ttl_security):
+                    log.warning(
+                        "TTL security: the connection's SYN arrived with a lower TTL;"
+                        " connection dropped (RFC 5082)",
+                        peer=pc.key,
+                        ttl=ttl,
+                        minimum=min_ttl_for(pc.ttl_security),
+                    )
+                    conn.abort()
+                    return False
                 set_gtsm(sock, pc.ttl_security)
             else:
                 # The listener sends TTL 255 for the GTSM peers (see _secure); this peer's

@@ -43,6 +43,15 @@ TCP_MD5SIG_MAXKEYLEN: Final = 80
 IP_MINTTL: Final = 21
 IPV6_MINHOPCOUNT: Final = 73
 GTSM_TTL: Final = 255  # RFC 5082 §3: what a GTSM speaker sends
+# linux/tcp.h: keep the SYN of each connection a listener accepts, for one read (Linux 4.2+).
+TCP_SAVE_SYN: Final = 27
+TCP_SAVED_SYN: Final = 28
+_SAVED_SYN_MAX: Final = 512  # the IP and TCP headers of one SYN, options included
+_IPV4_TTL_OFFSET: Final = 8  # RFC 791 §3.1
+_IPV6_HOP_LIMIT_OFFSET: Final = 7  # RFC 8200 §3
+_IP_VERSION_SHIFT: Final = 4
+_IPV4: Final = 4
+_IPV6: Final = 6
 _SOCKADDR_STORAGE: Final = 128
 
 IPAddress = IPv4Address | IPv6Address
@@ -56,6 +65,8 @@ class SockOpt(Protocol):
     def family(self) -> int: ...
 
     def setsockopt(self, level: int, optname: int, value: int | bytes, /) -> None: ...
+
+    def getsockopt(self, level: int, optname: int, buflen: int, /) -> bytes: ...
 
 
 def _sockaddr(address: IPAddress, family: int) -> bytes:
@@ -144,3 +155,31 @@ def set_gtsm(sock: SockOpt, hops: int) -> None:
     """RFC 5082 on one connection: send with TTL 255, accept only TTL >= 256 - hops."""
     set_ttl(sock, GTSM_TTL)
     set_min_ttl(sock, min_ttl_for(hops))
+
+
+def save_syn(sock: SockOpt, on: bool) -> None:
+    """On a listening socket: keep each accepted connection's SYN (see `syn_ttl`)."""
+    sock.setsockopt(socket.IPPROTO_TCP, TCP_SAVE_SYN, 1 if on else 0)
+
+
+def syn_ttl(sock: SockOpt) -> int | None:
+    """The TTL (hop limit) the connection's SYN arrived with, read once from the SYN its
+    listener saved; None when none was saved.
+
+    RFC 5082 §3 on a listener shared with peers that do not use GTSM: the kernel cannot drop
+    their SYNs by source, so the minimum TTL is set on each accepted connection, and what
+    arrived before that (the peer's OPEN, sent at once) was never checked. The SYN's own TTL
+    decides instead, before a byte of the connection is read.
+    """
+    try:
+        head = sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVED_SYN, _SAVED_SYN_MAX)
+    except OSError:
+        return None
+    if not head:
+        return None
+    version = head[0] >> _IP_VERSION_SHIFT
+    if version == _IPV4 and len(head) > _IPV4_TTL_OFFSET:
+        return head[_IPV4_TTL_OFFSET]
+    if version == _IPV6 and len(head) > _IPV6_HOP_LIMIT_OFFSET:
+        return head[_IPV6_HOP_LIMIT_OFFSET]
+    return None

@@ -16,6 +16,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 import pytest
 
 from pyrr.bgp.constants import CeaseSub, ErrCode, State
+from pyrr.bgp.events import OpenReceived
 from pyrr.config import PeerConfig
 from pyrr.runtime import new_event_loop
 from pyrr.transport.host import Host
@@ -257,19 +258,16 @@ def test_gtsm_accepts_ttl_255_and_drops_less(loop: str) -> None:
             await near.connect()
             await wait_for(lambda: near.state == State.ESTABLISHED, what="GTSM session up")
             near.close()
-            # The listener cannot drop it (127.0.2.2 does not use GTSM), so the connection is
-            # accepted, but from then on every segment from "far away" is dropped: pyrr never
-            # sees the OPEN and gives up after its open wait. (Far away never hears of it: not
-            # even its ACKs get through, so pyrr's NOTIFICATION stays behind the unacknowledged
-            # OPEN in pyrr's kernel.)
+            # The listener cannot drop its SYN (127.0.2.2 does not use GTSM), so the connection
+            # is accepted; its SYN's TTL (64, saved by the listener) is checked before a byte of
+            # it is read, and it is dropped at once: nothing it sent (its OPEN went out with the
+            # handshake) is ever read, and it never gets our OPEN.
             far = SecPeer("127.0.2.1", ASN, (RR, port), ttl=64)
             await far.connect()
+            await wait_for(lambda: far.lost, timeout=5.0, what="dropped at accept")
+            assert not any(isinstance(e, OpenReceived) for e in far.events)
             peer = sp.speaker.peers["127.0.2.1"]
-            await wait_for(lambda: bool(peer.links), what="accepted")
-            await wait_for(lambda: not peer.links, timeout=5.0, what="pyrr gave up on it")
-            assert peer.last_error == "hold timer expired"
-            assert peer.state != State.ESTABLISHED
-            assert far.state == State.OPENCONFIRM  # it got our OPEN; we never got its reply
+            assert not peer.links and peer.state != State.ESTABLISHED
             far.close()
             # A peer without GTSM is not affected by its neighbour's setting.
             plain = SecPeer("127.0.2.2", ASN, (RR, port), ttl=64)
@@ -331,3 +329,25 @@ def test_pyrr_dials_out_with_ttl_255() -> None:
                 s.close()
 
     run(go)
+
+
+def test_a_listener_saves_the_ttl_each_syn_arrived_with() -> None:
+    """RFC 5082 on a listener shared with non-GTSM peers: the SYN's own TTL, kept by the
+    kernel (TCP_SAVE_SYN), is what an accepted connection is judged by."""
+    from pyrr.transport.sockopts import save_syn, syn_ttl
+
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family, socket.SOCK_STREAM) as lst:
+            lst.bind((host, 0))
+            save_syn(lst, True)
+            lst.listen(4)
+            seen = []
+            for ttl in (64, 255):
+                with socket.socket(family, socket.SOCK_STREAM) as c:
+                    set_ttl(c, ttl)
+                    c.connect(lst.getsockname()[:2])
+                    conn, _ = lst.accept()
+                    with conn:
+                        seen.append(syn_ttl(conn))
+                        assert syn_ttl(conn) is None  # read once
+            assert seen == [64, 255], family
