@@ -88,7 +88,8 @@ def one_run(
     daemon = DAEMONS[rr](workdir, args.port, clients)
     sim: SimProcess | None = None
     try:
-        daemon.start()
+        # Reading 10,000 peers' config (and BIRD's 10,000 protocols) takes a while.
+        daemon.start(ready_timeout=30.0 + clients / 100)
         sim = SimProcess(binary, RR_HOST, args.port)
         sim.ask(f"timeout {math.ceil(args.phase_timeout)}")
         sim.ask(f"opentimeout {math.ceil(args.open_timeout)}")
@@ -467,7 +468,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimError as err:
         print(f"bench: {err}", file=sys.stderr)
         return 2
-    raise_nofile()
+    # bgpsim and the RR each hold one socket per client; both inherit this process's limit.
+    nofile = raise_nofile(max(65536, args.clients + 1024))
+    if nofile < args.clients + 64:
+        print(
+            f"bench: the open-files limit is {nofile}, below the {args.clients + 64} that "
+            f"{args.clients} sessions need in bgpsim and in the RR; raise the hard limit "
+            "(ulimit -Hn, or run as root)",
+            file=sys.stderr,
+        )
+        return 2
     # Even when started with SIGINT ignored (a `cmd &` in a script): every way of being asked
     # to stop unwinds through the finally blocks that stop the RR and bgpsim.
     stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
