@@ -25,12 +25,23 @@
  *     withdraw-half            clients 0..N/2-1 withdraw theirs
  *     reannounce               and announce them again
  *     fulltable COUNT          client 0 announces COUNT /26s, ~800 per UPDATE
+ *     churn RATE SECONDS [SEED [GRACE]]
+ *                              RATE changes a second for SECONDS, each one client announcing
+ *                              or withdrawing one of its blocks in its own UPDATE, and the time
+ *                              until every other client saw it (see "churn" below; SEED 1,
+ *                              GRACE 10 s by default)
  *     status                   one line with the counters
  *     quit                     close every session and exit
  *
  *   -> done PHASE wall=S cpu=S rx_msgs=.. rx_updates=.. rx_bytes=.. tx_bytes=.. reconnects=..
  *           echoes=..   (echoes: a client's own prefixes sent back to it, announced or withdrawn)
  *   -> timeout PHASE wall=S cpu=S held=MIN..MAX ok=K/N established=E/N
+ *   -> done|timeout churn wall=S cpu=S rate=R seconds=S changes=.. announces=.. withdraws=..
+ *           completed=.. lost=.. skipped=.. p50_ms=.. p99_ms=.. max_ms=.. ann_p50_ms=..
+ *           ann_p99_ms=.. wd_p50_ms=.. wd_p99_ms=.. lag_max_ms=.. drain=S rx_msgs=.. ...
+ *           reconnects=.. closed=.. notifications=.. echoes=.. ok=K/N established=E/N
+ *      (lost: changes still incomplete GRACE s after the last was due; lag_max_ms: the most a
+ *       change was sent after its slot; drain: from the last change sent to the end)
  *
  * NOTIFICATIONs and closed sessions are printed as "event ..." lines (rate-limited) and the
  * client reconnects after a second, re-announcing what it owns. A connection that is not
@@ -43,6 +54,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -71,16 +83,16 @@
 #define MAX_EVENTS_PRINTED 50
 
 enum { S_IDLE, S_CONNECTING, S_OPENSENT, S_OPENCONFIRM, S_ESTABLISHED, S_RETRY };
-enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL };
-static const char *PHASE_NAMES[] = {"none", "connect", "announce", "withdraw-half",
-                                    "reannounce", "fulltable"};
+enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL, P_CHURN };
+static const char *PHASE_NAMES[] = {"none",       "connect",   "announce", "withdraw-half",
+                                    "reannounce", "fulltable", "churn"};
 
 typedef struct {
     int fd;
     int state;
     int ok;
     uint32_t addr; /* host order */
-    uint8_t *rbuf;
+    uint8_t *rbuf; /* the tail of a message not yet complete (< MAX_MSG octets) */
     size_t rlen;
     uint8_t *wbuf;
     size_t woff, wlen, wcap;
@@ -93,6 +105,8 @@ typedef struct {
 
 static client_t *clients;
 static int nclients;
+static uint32_t nbits = NPFX, nwords = WORDS; /* prefix indexes in use: 4N (or NPFX, full table) */
+static uint8_t rshared[RBUF_CAP + MAX_MSG];   /* one receive buffer for every client */
 static int ep;
 static uint64_t active[WORDS];
 static uint32_t active_total;
@@ -103,7 +117,10 @@ static double phase_start, phase_deadline, phase_timeout = 300.0;
 static double open_timeout = 10.0, retry_delay = 1.0;
 static double phase_cpu0;
 static uint64_t rx_msgs, rx_updates, rx_bytes, tx_bytes, reconnects, echoes, foreign;
+static uint64_t closes, notifications;
 static uint64_t ph_rx_msgs, ph_rx_updates, ph_rx_bytes, ph_tx_bytes, ph_reconnects, ph_echoes;
+static uint64_t ph_closes, ph_notifications;
+static int churning; /* a churn phase has set up its per-prefix bookkeeping (chg below) */
 static int events_printed;
 static struct sockaddr_in rr_addr;
 
@@ -184,9 +201,11 @@ static void update_ok(int ci) {
     }
 }
 
-static void set_active(uint32_t idx, int on) {
+/* Mark idx announced (on) or withdrawn in `active`; the clients' held_active counts are left
+ * to the caller (recount_held_active() after a bulk change, or churn_issue()). */
+static int flip_active(uint32_t idx, int on) {
     if (bit_get(active, idx) == on)
-        return;
+        return 0;
     if (on) {
         bit_set(active, idx);
         active_total++;
@@ -194,16 +213,22 @@ static void set_active(uint32_t idx, int on) {
         bit_clr(active, idx);
         active_total--;
     }
-    int d = on ? 1 : -1;
-    clients[owner(idx)].own_active += (uint32_t)d;
-    for (int i = 0; i < nclients; i++)
-        if (bit_get(clients[i].bits, idx))
-            clients[i].held_active += (uint32_t)d;
+    clients[owner(idx)].own_active += on ? 1u : (uint32_t)-1;
+    return 1;
 }
 
-static void recompute_all(void) {
-    for (int i = 0; i < nclients; i++)
+/* After a bulk change of `active`: every client's held_active = |bits & active|, and its ok
+ * flag. O(N * 4N / 64) word operations: a few ms at N=10000, where updating each client per
+ * changed prefix would cost O(N * changed prefixes) scattered reads (seconds at N=5000). */
+static void recount_held_active(void) {
+    for (int i = 0; i < nclients; i++) {
+        client_t *c = &clients[i];
+        uint32_t n = 0;
+        for (uint32_t w = 0; w < nwords; w++)
+            n += (uint32_t)__builtin_popcountll(c->bits[w] & active[w]);
+        c->held_active = n;
         update_ok(i);
+    }
 }
 
 /* ---- output --------------------------------------------------------------------------- */
@@ -357,8 +382,14 @@ static void announce_owned(int ci) {
 
 static void start_connect(int ci);
 
+static void churn_seen(uint32_t idx, int held);
+
 static void reset_rib(client_t *c) {
-    memset(c->bits, 0, WORDS * sizeof(uint64_t));
+    if (churning) /* each prefix it held and lost counts for or against a change in flight */
+        for (uint32_t w = 0; w < nwords; w++)
+            for (uint64_t b = c->bits[w]; b; b &= b - 1)
+                churn_seen(w << 6 | (uint32_t)__builtin_ctzll(b), 0);
+    memset(c->bits, 0, nwords * sizeof(uint64_t));
     c->held = c->held_active = 0;
 }
 
@@ -369,6 +400,7 @@ static void close_client(int ci, const char *why) {
         close(c->fd);
         c->fd = -1;
     }
+    closes++;
     if (c->state == S_ESTABLISHED)
         n_established--;
     else if (c->state == S_CONNECTING || c->state == S_OPENSENT || c->state == S_OPENCONFIRM)
@@ -450,8 +482,8 @@ static void parse_update(int ci, const uint8_t *m, size_t len) {
             unsigned nb = (plen + 7) / 8;
             if (plen > 32 || (size_t)(wend - p) < nb)
                 return;
-            if (plen == 26 && p[0] == 10) {
-                uint32_t idx = (uint32_t)p[1] << 10 | (uint32_t)p[2] << 2 | p[3] >> 6;
+            uint32_t idx = nb == 4 ? (uint32_t)p[1] << 10 | (uint32_t)p[2] << 2 | p[3] >> 6 : 0;
+            if (plen == 26 && p[0] == 10 && idx < nbits) {
                 if (owner(idx) == ci) {
                     echoes++;
                 } else if (pass == 0 && bit_get(c->bits, idx)) {
@@ -459,11 +491,15 @@ static void parse_update(int ci, const uint8_t *m, size_t len) {
                     c->held--;
                     if (bit_get(active, idx))
                         c->held_active--;
+                    if (churning)
+                        churn_seen(idx, 0);
                 } else if (pass == 1 && !bit_get(c->bits, idx)) {
                     bit_set(c->bits, idx);
                     c->held++;
                     if (bit_get(active, idx))
                         c->held_active++;
+                    if (churning)
+                        churn_seen(idx, 1);
                 }
             } else {
                 foreign++;
@@ -510,6 +546,7 @@ static void on_message(int ci, const uint8_t *m, size_t len) {
             parse_update(ci, m, len);
         break;
     case 3: {
+        notifications++;
         char why[64];
         snprintf(why, sizeof why, "notification code=%d subcode=%d", len > 19 ? m[19] : -1,
                  len > 20 ? m[20] : -1);
@@ -521,11 +558,16 @@ static void on_message(int ci, const uint8_t *m, size_t len) {
     }
 }
 
+/* Reads go into one shared buffer (behind the client's incomplete tail, copied in front), and
+ * only the new incomplete tail (< MAX_MSG octets) is kept per client: 4 KiB a client instead of
+ * a 256 KiB buffer each, which matters at N=10000. */
 static void on_readable(int ci) {
     client_t *c = &clients[ci];
     size_t budget = READ_BUDGET;
     while (budget > 0 && c->fd >= 0) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, 0);
+        size_t have = c->rlen;
+        memcpy(rshared, c->rbuf, have);
+        ssize_t n = recv(c->fd, rshared + have, RBUF_CAP, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -535,28 +577,26 @@ static void on_readable(int ci) {
             return;
         }
         rx_bytes += (uint64_t)n;
-        int drained = (size_t)n < RBUF_CAP - c->rlen; /* short read: nothing more queued */
+        int drained = (size_t)n < RBUF_CAP; /* short read: nothing more queued */
         budget -= (size_t)n < budget ? (size_t)n : budget;
-        c->rlen += (size_t)n;
+        have += (size_t)n;
         size_t off = 0;
-        while (c->rlen - off >= 19) {
-            const uint8_t *m = c->rbuf + off;
+        while (have - off >= 19) {
+            const uint8_t *m = rshared + off;
             size_t len = (size_t)m[16] << 8 | m[17];
             if (len < 19 || len > MAX_MSG) {
                 close_client(ci, "bad message length");
                 return;
             }
-            if (c->rlen - off < len)
+            if (have - off < len)
                 break;
             on_message(ci, m, len);
             if (c->fd < 0)
                 return;
             off += len;
         }
-        if (off) {
-            memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-            c->rlen -= off;
-        }
+        c->rlen = have - off; /* < MAX_MSG: a whole message would have been handled */
+        memcpy(c->rbuf, rshared + off, c->rlen);
         if (drained)
             return; /* level-triggered epoll reports the socket again if more arrives */
     }
@@ -593,6 +633,8 @@ static void phase_begin(int p) {
     ph_tx_bytes = tx_bytes;
     ph_reconnects = reconnects;
     ph_echoes = echoes;
+    ph_closes = closes;
+    ph_notifications = notifications;
 }
 
 static void phase_end(const char *verdict) {
@@ -640,14 +682,18 @@ static void cmd_connect(int n, int win) {
     }
     clients = xcalloc((size_t)n, sizeof *clients);
     nclients = n;
+    nbits = ((uint32_t)n * 4 + 63) & ~63u; /* client i owns 4i..4i+3; fulltable widens it */
+    if (nbits > NPFX)
+        nbits = NPFX;
+    nwords = nbits / 64;
     window = win;
     for (int i = 0; i < n; i++) {
         client_t *c = &clients[i];
         c->fd = -1;
         c->addr = (uint32_t)127 << 24 | (uint32_t)1 << 16 | (uint32_t)(i / 250) << 8 |
                   (uint32_t)(i % 250 + 1);
-        c->rbuf = xcalloc(RBUF_CAP, 1);
-        c->bits = xcalloc(WORDS, sizeof(uint64_t));
+        c->rbuf = xcalloc(MAX_MSG, 1);
+        c->bits = xcalloc(nwords, sizeof(uint64_t));
     }
     phase_begin(P_CONNECT);
     next_to_start = 0;
@@ -661,8 +707,8 @@ static void start_pending(void) {
 static void change_owned(int from, int to, int on) {
     for (int ci = from; ci < to; ci++)
         for (uint32_t k = 0; k < 4; k++)
-            set_active((uint32_t)ci * 4 + k, on);
-    recompute_all();
+            flip_active((uint32_t)ci * 4 + k, on);
+    recount_held_active();
 }
 
 static void send_owned(int from, int to, int on) {
@@ -680,14 +726,283 @@ static void send_owned(int from, int to, int on) {
     }
 }
 
+/* ---- churn ------------------------------------------------------------------------------
+ *
+ * `churn RATE SECONDS [SEED [GRACE]]`: change slot k is due at t0 + k/RATE (CLOCK_MONOTONIC),
+ * k < RATE*SECONDS; the main loop sleeps in epoll_wait until the next slot and issues every
+ * slot that is due. Even slots withdraw, odd slots announce:
+ *   - a withdrawal takes the next prefix of a permutation of all 4N prefixes (Fisher-Yates,
+ *     seeded by SEED, walked cyclically) that is announced and not in flight, so changes are
+ *     spread evenly over the clients and blocks, in an order fixed by the seed;
+ *   - an announcement re-announces the oldest withdrawn prefix (a FIFO in withdrawal order)
+ *     once its withdrawal has completed.
+ * When a slot's kind has no candidate (nothing withdrawn yet, or the oldest withdrawal still in
+ * flight) it takes the other kind; when neither has one it is counted as skipped. So a prefix is
+ * never changed while its previous change is in flight, and the mix stays ~50/50.
+ *
+ * Per prefix in flight: the send time and `pending`, the number of clients other than the owner
+ * whose bitmap differs from the wanted state, counted once (O(N)) when the change is issued. A
+ * client's bit flipping for that prefix (in parse_update, or reset_rib when its session drops)
+ * moves pending by one, O(1) per received prefix; at 0 the change is complete: every other
+ * client holds the announced prefix, or none holds the withdrawn one, and its latency is now()
+ * minus the send time. Changes still in flight at t0 + SECONDS + GRACE are lost. */
+
+typedef struct {
+    double t;        /* when its UPDATE was handed to send() */
+    int32_t pending; /* clients other than the owner whose bit differs from the wanted state */
+    uint8_t on;      /* announce (1) or withdraw (0) */
+    uint8_t inflight;
+} change_t;
+
+static change_t *chg;                        /* per prefix index (nbits) */
+static uint32_t *perm, nperm, wcur;          /* withdrawal order; next position in it */
+static uint32_t *fifo, fifo_head, fifo_len;  /* withdrawn prefixes, oldest first (ring of nperm) */
+static float *lat;                           /* latency of each completed change, seconds */
+static uint8_t *lat_on;
+static uint64_t lat_n;
+static uint64_t ch_total, ch_issued, ch_inflight, ch_skipped, ch_ann, ch_wd;
+static double ch_t0, ch_rate, ch_seconds, ch_grace, ch_last_issue, ch_lag_max;
+static uint64_t rng_state;
+
+static uint64_t rng(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void churn_complete(change_t *x) {
+    x->inflight = 0;
+    ch_inflight--;
+    lat[lat_n] = (float)(now() - x->t);
+    lat_on[lat_n] = x->on;
+    lat_n++;
+}
+
+/* Client (not the owner) now holds (held=1) or no longer holds idx. */
+static void churn_seen(uint32_t idx, int held) {
+    change_t *x = &chg[idx];
+    if (!x->inflight)
+        return;
+    if (held != x->on)
+        x->pending++;
+    else if (--x->pending == 0)
+        churn_complete(x);
+}
+
+static int owner_up(uint32_t idx) { return clients[owner(idx)].state == S_ESTABLISHED; }
+
+static int pick_withdraw(uint32_t *out) {
+    for (uint32_t k = 0; k < nperm; k++) {
+        uint32_t idx = perm[wcur];
+        wcur = wcur + 1 == nperm ? 0 : wcur + 1;
+        if (bit_get(active, idx) && !chg[idx].inflight && owner_up(idx)) {
+            *out = idx;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int pick_announce(uint32_t *out) {
+    if (fifo_len == 0)
+        return 0;
+    uint32_t idx = fifo[fifo_head];
+    if (chg[idx].inflight || !owner_up(idx))
+        return 0; /* its withdrawal has not reached every client yet */
+    fifo_head = fifo_head + 1 == nperm ? 0 : fifo_head + 1;
+    fifo_len--;
+    *out = idx;
+    return 1;
+}
+
+static void churn_issue(uint32_t idx, int on, double due) {
+    int o = owner(idx);
+    flip_active(idx, on);
+    int32_t pending = 0;
+    uint32_t d = on ? 1u : (uint32_t)-1;
+    for (int i = 0; i < nclients; i++) {
+        client_t *c = &clients[i];
+        if (i != o) {
+            int b = bit_get(c->bits, idx);
+            if (b)
+                c->held_active += d;
+            pending += b != on;
+        }
+        update_ok(i); /* active_total moved, so every client's expected count did */
+    }
+    if (on) {
+        ch_ann++;
+    } else {
+        ch_wd++;
+        fifo[(fifo_head + fifo_len++) % nperm] = idx;
+    }
+    change_t *x = &chg[idx];
+    x->on = (uint8_t)on;
+    x->pending = pending;
+    x->inflight = 1;
+    ch_inflight++;
+    double t = now();
+    if (t - due > ch_lag_max)
+        ch_lag_max = t - due;
+    x->t = ch_last_issue = t;
+    if (on)
+        send_announce(o, &idx, 1);
+    else
+        send_withdraw(o, &idx, 1);
+    flush(o);
+    if (pending == 0 && x->inflight) /* no other client to tell (N=1) */
+        churn_complete(x);
+}
+
+/* Issue every slot due by t. */
+static void churn_tick(double t) {
+    while (ch_issued < ch_total) {
+        double due = ch_t0 + (double)ch_issued / ch_rate;
+        if (t < due)
+            return;
+        uint32_t idx = 0;
+        int on = (int)(ch_issued & 1);
+        int found = on ? pick_announce(&idx) : pick_withdraw(&idx);
+        if (!found) {
+            on = !on;
+            found = on ? pick_announce(&idx) : pick_withdraw(&idx);
+        }
+        if (found)
+            churn_issue(idx, on, due);
+        else
+            ch_skipped++;
+        ch_issued++;
+    }
+}
+
+/* Milliseconds epoll_wait may sleep before the next slot is due (at most 100). */
+static int churn_wait_ms(void) {
+    if (ch_issued >= ch_total)
+        return 100;
+    double d = ch_t0 + (double)ch_issued / ch_rate - now();
+    return d <= 0 ? 0 : d >= 0.1 ? 100 : (int)(d * 1000.0) + 1;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* p50, p99, max (ms) of the completed changes of one kind (on=0/1) or both (on=-1). */
+static void latency_stats(int on, double out[3]) {
+    float *v = xcalloc(lat_n ? lat_n : 1, sizeof *v);
+    size_t n = 0;
+    for (uint64_t i = 0; i < lat_n; i++)
+        if (on < 0 || lat_on[i] == on)
+            v[n++] = lat[i];
+    if (n == 0) {
+        out[0] = out[1] = out[2] = NAN;
+    } else {
+        qsort(v, n, sizeof *v, cmp_float);
+        const double q[2] = {0.50, 0.99};
+        for (int k = 0; k < 2; k++) { /* nearest rank */
+            double x = q[k] * (double)n;
+            size_t r = (size_t)x;
+            r += (double)r < x; /* ceil, without libm */
+            out[k] = 1e3 * v[r > 0 ? r - 1 : 0];
+        }
+        out[2] = 1e3 * v[n - 1];
+    }
+    free(v);
+}
+
+static void churn_end(const char *verdict) {
+    double t = now(), all[3], ann[3], wd[3];
+    latency_stats(-1, all);
+    latency_stats(1, ann);
+    latency_stats(0, wd);
+    say("%s churn wall=%.3f cpu=%.3f rate=%g seconds=%g changes=%llu announces=%llu"
+        " withdraws=%llu completed=%llu lost=%llu skipped=%llu p50_ms=%.3f p99_ms=%.3f"
+        " max_ms=%.3f ann_p50_ms=%.3f ann_p99_ms=%.3f wd_p50_ms=%.3f wd_p99_ms=%.3f"
+        " lag_max_ms=%.3f drain=%.3f rx_msgs=%llu rx_updates=%llu rx_bytes=%llu tx_bytes=%llu"
+        " reconnects=%llu closed=%llu notifications=%llu echoes=%llu ok=%d/%d established=%d/%d",
+        verdict, t - phase_start, cpu_self() - phase_cpu0, ch_rate, ch_seconds,
+        (unsigned long long)(ch_ann + ch_wd), (unsigned long long)ch_ann,
+        (unsigned long long)ch_wd, (unsigned long long)lat_n, (unsigned long long)ch_inflight,
+        (unsigned long long)ch_skipped, all[0], all[1], all[2], ann[0], ann[1], wd[0], wd[1],
+        1e3 * ch_lag_max, ch_ann + ch_wd ? t - ch_last_issue : 0.0,
+        (unsigned long long)(rx_msgs - ph_rx_msgs),
+        (unsigned long long)(rx_updates - ph_rx_updates),
+        (unsigned long long)(rx_bytes - ph_rx_bytes), (unsigned long long)(tx_bytes - ph_tx_bytes),
+        (unsigned long long)(reconnects - ph_reconnects),
+        (unsigned long long)(closes - ph_closes),
+        (unsigned long long)(notifications - ph_notifications),
+        (unsigned long long)(echoes - ph_echoes), n_ok, nclients, n_established, nclients);
+    churning = 0;
+    phase = P_NONE;
+}
+
+/* Done when every slot was issued, every change completed and every client is exact; lost
+ * (timeout) when changes are still in flight GRACE seconds after the last slot was due. */
+static void churn_step(double t) {
+    churn_tick(t);
+    if (ch_issued == ch_total && ch_inflight == 0 && n_ok == nclients)
+        churn_end("done");
+    else if (t >= ch_t0 + ch_seconds + ch_grace)
+        churn_end("timeout");
+}
+
+static void cmd_churn(long rate, long secs, long seed, long grace) {
+    if (full_mode || n_established != nclients || n_ok != nclients) {
+        say("error churn: needs every session established and converged, not in full-table mode");
+        return;
+    }
+    if (rate < 1 || rate > 100000 || secs < 1 || secs > 3600 || rate * secs > 10000000 ||
+        grace < 0 || grace > 3600) {
+        say("error churn: RATE 1..100000, SECONDS 1..3600, RATE*SECONDS <= 10^7, GRACE 0..3600");
+        return;
+    }
+    nperm = (uint32_t)nclients * 4;
+    if (!chg) {
+        chg = xcalloc(nbits, sizeof *chg);
+        perm = xcalloc(nperm, sizeof *perm);
+        fifo = xcalloc(nperm, sizeof *fifo);
+    }
+    memset(chg, 0, nbits * sizeof *chg); /* changes lost by an earlier phase are forgotten */
+    free(lat);
+    free(lat_on);
+    ch_total = (uint64_t)rate * (uint64_t)secs;
+    lat = xcalloc(ch_total, sizeof *lat);
+    lat_on = xcalloc(ch_total, 1);
+    rng_state = (uint64_t)seed;
+    for (uint32_t i = 0; i < nperm; i++)
+        perm[i] = i;
+    for (uint32_t i = nperm - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(rng() % (i + 1));
+        uint32_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    fifo_head = fifo_len = wcur = 0;
+    for (uint32_t i = 0; i < nperm; i++) /* already withdrawn (withdraw-half, an earlier churn) */
+        if (!bit_get(active, perm[i]))
+            fifo[fifo_len++] = perm[i];
+    lat_n = ch_issued = ch_inflight = ch_skipped = ch_ann = ch_wd = 0;
+    ch_rate = (double)rate;
+    ch_seconds = (double)secs;
+    ch_grace = (double)grace;
+    ch_lag_max = 0;
+    phase_begin(P_CHURN);
+    churning = 1;
+    ch_t0 = ch_last_issue = now();
+    churn_tick(ch_t0);
+}
+
 static void command(char *line) {
     char verb[32] = "";
-    long a = 0, b = 0;
-    int n = sscanf(line, "%31s %ld %ld", verb, &a, &b);
+    long a = 0, b = 0, c = 0, d = 0;
+    int n = sscanf(line, "%31s %ld %ld %ld %ld", verb, &a, &b, &c, &d);
     if (n < 1)
         return;
     int needs_sessions = strcmp(verb, "announce") == 0 || strcmp(verb, "withdraw-half") == 0 ||
-                         strcmp(verb, "reannounce") == 0 || strcmp(verb, "fulltable") == 0;
+                         strcmp(verb, "reannounce") == 0 || strcmp(verb, "fulltable") == 0 ||
+                         strcmp(verb, "churn") == 0;
     if (needs_sessions && !nclients) {
         say("error %s: connect first", verb);
         return;
@@ -720,6 +1035,8 @@ static void command(char *line) {
         phase_begin(P_REANNOUNCE);
         change_owned(0, nclients / 2, 1);
         send_owned(0, nclients / 2, 1);
+    } else if (strcmp(verb, "churn") == 0 && n >= 3) {
+        cmd_churn(a, b, n >= 4 ? c : 1, n >= 5 ? d : 10);
     } else if (strcmp(verb, "fulltable") == 0 && n >= 2) {
         if (a < 1 || a > (long)NPFX || active_total != 0) {
             say("error fulltable: COUNT must be 1..%u, on a fresh simulator", NPFX);
@@ -727,9 +1044,19 @@ static void command(char *line) {
         }
         phase_begin(P_FULL);
         full_mode = 1;
+        if (nbits < NPFX) { /* the whole index space, for client 0's COUNT prefixes */
+            for (int i = 0; i < nclients; i++) {
+                client_t *c = &clients[i];
+                free(c->bits);
+                c->bits = xcalloc(WORDS, sizeof(uint64_t));
+                c->held = c->held_active = 0;
+            }
+            nbits = NPFX;
+            nwords = WORDS;
+        }
         for (uint32_t i = 0; i < (uint32_t)a; i++)
-            set_active(i, 1);
-        recompute_all();
+            flip_active(i, 1);
+        recount_held_active();
         if (clients[0].state == S_ESTABLISHED) {
             announce_owned(0);
             flush(0);
@@ -812,7 +1139,7 @@ int main(int argc, char **argv) {
     for (;;) {
         if (phase == P_CONNECT)
             start_pending();
-        int n = epoll_wait(ep, evs, 1024, 100);
+        int n = epoll_wait(ep, evs, 1024, phase == P_CHURN ? churn_wait_ms() : 100);
         if (n < 0 && errno != EINTR) {
             say("fatal epoll_wait: %s", strerror(errno));
             return 3;
@@ -842,7 +1169,9 @@ int main(int argc, char **argv) {
             timers(t);
             last_timers = t;
         }
-        if (phase != P_NONE) {
+        if (phase == P_CHURN) {
+            churn_step(t);
+        } else if (phase != P_NONE) {
             if (phase_complete())
                 phase_end("done");
             else if (t >= phase_deadline)

@@ -89,13 +89,16 @@ def listening(host: str, port: int) -> bool:
     return False
 
 
-def raise_nofile(limit: int = 65536) -> None:
-    """Raise this process's RLIMIT_NOFILE (children inherit it): 1000 sessions need > 1024."""
+def raise_nofile(limit: int = 65536) -> int:
+    """Raise this process's RLIMIT_NOFILE (children inherit it): 1000 sessions need > 1024.
+
+    Returns the soft limit now in force (the RRs and bgpsim get that much; bgpsim raises its
+    own to the hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if os.geteuid() == 0 and hard != resource.RLIM_INFINITY and hard < limit:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-            return
+            return limit
         except (ValueError, OSError):
             pass
     target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, limit))
@@ -103,6 +106,7 @@ def raise_nofile(limit: int = 65536) -> None:
         target = limit
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return max(soft, int(target))
 
 
 # -- daemons ------------------------------------------------------------------------------------
@@ -351,7 +355,7 @@ class Frr(Daemon):
                 f" bgp cluster-id {ROUTER_ID}",
                 " no bgp ebgp-requires-policy",
                 " no bgp network import-check",
-                f" bgp listen limit {max(100, self.clients + 10)}",
+                f" bgp listen limit {min(65535, max(100, self.clients + 10))}",
                 " neighbor CLIENTS peer-group",
                 f" neighbor CLIENTS remote-as {ASN}",
                 " neighbor CLIENTS passive",

@@ -5,16 +5,19 @@
     python -m bench.run --quick                      # smoke run: N=20, full table 2000
 
 For each repetition and each RR (one at a time, never concurrently): a fresh RR process runs
-the phases establish, announce, withdraw, reannounce against bgpsim's N clients; then another
-fresh RR process runs the full-table phase with 10 clients. Per phase it records the wall time
-(bgpsim's, from the command to convergence), the RR's CPU (user+sys from /proc/PID/stat, read
-before the command and `--settle` seconds after convergence), the RR's peak RSS so far in that
-process (VmHWM), and bgpsim's own CPU. All traffic stays on 127.0.0.0/8.
+the phases establish, announce, withdraw, reannounce and one churn phase per `--churn` rate
+against bgpsim's N clients; then another fresh RR process runs the full-table phase with 10
+clients. Per phase it records the wall time (bgpsim's, from the command to convergence), the
+RR's CPU (user+sys from /proc/PID/stat, read before the command and `--settle` seconds after
+convergence), the RR's peak RSS so far in that process (VmHWM), and bgpsim's own CPU; a churn
+phase adds the latency percentiles bgpsim measured per change. All traffic stays on
+127.0.0.0/8.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -31,8 +34,8 @@ from pathlib import Path
 from types import FrameType
 
 from .daemons import ALL_RRS, DAEMONS, RR_HOST, DaemonError, raise_nofile
+from .sim import PhaseResult, SimError, build
 from .sim import Sim as SimProcess
-from .sim import SimError, build
 
 MAIN_PHASES = ("establish", "announce", "withdraw", "reannounce")
 FULL_PHASE = "fulltable"
@@ -44,6 +47,63 @@ METRICS = (
     ("sim_cpu", "sim CPU s"),
 )
 RATIO_METRICS = (("wall", "wall"), ("rr_cpu", "RR CPU"), ("rr_peak_mib", "RR peak RSS"))
+# A churn phase lasts --churn-seconds whatever the RR does: its wall time says nothing, the
+# latency of each change (until the last other client has it) does.
+CHURN_METRICS = (
+    ("p50_ms", "latency p50 ms"),
+    ("p99_ms", "latency p99 ms"),
+    ("max_ms", "latency max ms"),
+    ("changes", "changes"),
+    ("rr_cpu", "RR CPU s"),
+    ("rr_cpu_ms_per_change", "RR CPU ms/change"),
+    ("rr_peak_mib", "RR peak MiB"),
+    ("sim_cpu", "sim CPU s"),
+)
+CHURN_RATIO_METRICS = (
+    ("p50_ms", "latency p50"),
+    ("p99_ms", "latency p99"),
+    ("max_ms", "latency max"),
+    ("rr_cpu", "RR CPU"),
+    ("rr_peak_mib", "RR peak RSS"),
+)
+# bgpsim's churn fields kept per phase (PhaseRecord.extra; judge_churn says which must be 0).
+CHURN_FIELDS = (
+    "changes",
+    "announces",
+    "withdraws",
+    "completed",
+    "lost",
+    "skipped",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "ann_p50_ms",
+    "ann_p99_ms",
+    "wd_p50_ms",
+    "wd_p99_ms",
+    "lag_max_ms",
+    "drain",
+    "reconnects",
+    "closed",
+    "notifications",
+)
+SESSION_TROUBLE = ("reconnects", "closed", "notifications")
+
+
+def churn_phase(rate: int) -> str:
+    return f"churn-{rate}"
+
+
+def is_churn(phase: str) -> bool:
+    return phase.startswith("churn-")
+
+
+def metrics_for(phase: str) -> tuple[tuple[str, str], ...]:
+    return CHURN_METRICS if is_churn(phase) else METRICS
+
+
+def ratio_metrics_for(phase: str) -> tuple[tuple[str, str], ...]:
+    return CHURN_RATIO_METRICS if is_churn(phase) else RATIO_METRICS
 
 
 @dataclass
@@ -55,13 +115,20 @@ class PhaseRecord:
     rr_peak_mib: float
     sim_cpu: float
     sim_line: str
+    extra: dict[str, float] = field(default_factory=dict)  # churn: CHURN_FIELDS and per change
+
+    def metric(self, name: str) -> float | None:
+        if name in self.extra:
+            return self.extra[name]
+        value = getattr(self, name, None)
+        return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass
 class RunRecord:
     rr: str
     rep: int
-    kind: str  # "main" (phases 1-4) or "fulltable"
+    kind: str  # "main" (phases 1-5: establish .. churn) or "fulltable"
     clients: int
     phases: list[PhaseRecord] = field(default_factory=list)
     error: str | None = None
@@ -88,31 +155,34 @@ def one_run(
     daemon = DAEMONS[rr](workdir, args.port, clients)
     sim: SimProcess | None = None
     try:
-        daemon.start()
+        # Reading 10,000 peers' config (and BIRD's 10,000 protocols) takes a while.
+        daemon.start(ready_timeout=30.0 + clients / 100)
         sim = SimProcess(binary, RR_HOST, args.port)
         sim.ask(f"timeout {math.ceil(args.phase_timeout)}")
         sim.ask(f"opentimeout {math.ceil(args.open_timeout)}")
         for phase, command in steps:
             cpu0 = daemon.cpu()
-            res = sim.phase(command, timeout=args.phase_timeout + 30, alive=daemon.dead)
+            res = sim.phase(command, timeout=phase_wait(phase, args), alive=daemon.dead)
             if args.settle > 0:
                 time.sleep(args.settle)
             dead = daemon.dead()
             if dead:
                 raise DaemonError(dead)
-            rec.phases.append(
-                PhaseRecord(
-                    phase=phase,
-                    ok=res.ok,
-                    wall=res.wall,
-                    rr_cpu=daemon.cpu() - cpu0,
-                    rr_peak_mib=daemon.peak_rss_mib(),
-                    sim_cpu=res.cpu,
-                    sim_line=res.line,
-                )
+            record = PhaseRecord(
+                phase=phase,
+                ok=res.ok,
+                wall=res.wall,
+                rr_cpu=daemon.cpu() - cpu0,
+                rr_peak_mib=daemon.peak_rss_mib(),
+                sim_cpu=res.cpu,
+                sim_line=res.line,
             )
-            if not res.ok:
-                rec.error = f"{phase} did not converge: {res.line}"
+            problem = judge_churn(record, res) if is_churn(phase) else None
+            if problem is None and not res.ok:
+                problem = f"did not converge: {res.line}"
+            rec.phases.append(record)
+            if problem is not None:
+                rec.error = f"{phase} {problem}"
                 break
     except (DaemonError, SimError, OSError) as err:
         rec.error = str(err)
@@ -132,8 +202,48 @@ def one_run(
     return rec
 
 
+def phase_wait(phase: str, args: argparse.Namespace) -> float:
+    """How long to wait for bgpsim's answer to a phase command (it has its own deadline)."""
+    if is_churn(phase):
+        return float(args.churn_seconds + args.churn_grace + 60)
+    return float(args.phase_timeout + 30)
+
+
+def judge_churn(record: PhaseRecord, res: PhaseResult) -> str | None:
+    """Copy bgpsim's churn figures into `record`; why the phase failed, or None.
+
+    Failed: changes lost (not complete GRACE s after the last was due), slots skipped (every
+    prefix was in flight at once: the RR fell that far behind, and skipping lowered the rate it
+    was offered), a client not exact at the end, or any session trouble (a reconnect, a closed
+    session, a NOTIFICATION)."""
+    for key in CHURN_FIELDS:
+        with contextlib.suppress(KeyError, ValueError):
+            record.extra[key] = float(res.fields[key])
+    changes = record.extra.get("changes", 0.0)
+    if changes > 0:
+        record.extra["rr_cpu_ms_per_change"] = 1e3 * record.rr_cpu / changes
+    trouble = [
+        f"{k}={res.fields.get(k)}"
+        for k in (*SESSION_TROUBLE, "skipped")
+        if res.fields.get(k) != "0"
+    ]
+    if res.ok and not trouble:
+        return None
+    record.ok = False
+    lost = res.fields.get("lost", "?")
+    return (
+        f"failed: lost {lost} of {res.fields.get('changes', '?')} changes, "
+        f"ok={res.fields.get('ok', '?')} {' '.join(trouble)}".rstrip()
+    )
+
+
 def progress(rec: RunRecord) -> None:
-    parts = [f"{p.phase} {p.wall:.3f}s/{p.rr_cpu:.2f}cpu" for p in rec.phases]
+    parts = [
+        f"{p.phase} p99 {p.extra.get('p99_ms', math.nan):.1f}ms/{p.rr_cpu:.2f}cpu"
+        if is_churn(p.phase)
+        else f"{p.phase} {p.wall:.3f}s/{p.rr_cpu:.2f}cpu"
+        for p in rec.phases
+    ]
     status = "ok" if rec.error is None else "FAILED"
     print(
         f"  {rec.rr:5} rep {rec.rep + 1} {rec.kind:9} {status}: {', '.join(parts)}",
@@ -153,6 +263,12 @@ def run_all(args: argparse.Namespace, binary: Path) -> list[RunRecord]:
         ("announce", "announce"),
         ("withdraw", "withdraw-half"),
         ("reannounce", "reannounce"),
+    ] + [
+        (
+            churn_phase(rate),
+            f"churn {rate} {args.churn_seconds} {args.churn_seed} {args.churn_grace}",
+        )
+        for rate in args.churn
     ]
     full_steps = [
         ("ft-establish", f"connect {FULL_CLIENTS}"),
@@ -196,8 +312,9 @@ def values(records: Sequence[RunRecord], rr: str, phase: str, metric: str) -> li
         if rec.rr != rr:
             continue
         for p in rec.phases:
-            if p.phase == phase and p.ok:
-                out.append(float(getattr(p, metric)))
+            value = p.metric(metric) if p.phase == phase and p.ok else None
+            if value is not None and not math.isnan(value):
+                out.append(value)
     return out
 
 
@@ -210,7 +327,7 @@ def summary(
         per_phase: dict[str, object] = {}
         for phase in phases:
             per_metric: dict[str, object] = {}
-            for metric, _ in METRICS:
+            for metric, _ in metrics_for(phase):
                 vals = values(records, rr, phase, metric)
                 if vals:
                     per_metric[metric] = {
@@ -263,9 +380,14 @@ def _table(rows: list[list[str]]) -> str:
 
 def report(records: Sequence[RunRecord], args: argparse.Namespace, phases: Sequence[str]) -> str:
     rrs: list[str] = list(args.rr)
+    churn = (
+        f"churn {'+'.join(str(r) for r in args.churn)} changes/s for {args.churn_seconds} s; "
+        if args.churn
+        else ""
+    )
     out = [
-        f"pyrr RR benchmark: N={args.clients} clients; full table {args.full_table} prefixes "
-        f"to {FULL_CLIENTS - 1} clients; {args.repeat} repetition(s); "
+        f"pyrr RR benchmark: N={args.clients} clients; {churn}full table {args.full_table} "
+        f"prefixes to {FULL_CLIENTS - 1} clients; {args.repeat} repetition(s); "
         "median (min-max) of converged runs",
         "",
         _metrics_table(records, rrs, phases, args.repeat),
@@ -282,7 +404,7 @@ def _metrics_table(
     """Every metric of every phase, one column per RR."""
     rows = [["phase", "metric", *rrs]]
     for phase in phases:
-        for i, (metric, label) in enumerate(METRICS):
+        for i, (metric, label) in enumerate(metrics_for(phase)):
             rows.append(
                 [phase if i == 0 else "", label]
                 + [_cell(records, rr, phase, metric, repeat) for rr in rrs]
@@ -299,7 +421,7 @@ def _ratio_section(
         return []
     rows = [["phase", "metric", *[f"/{a}" for a in anchors]]]
     for phase in phases:
-        for i, (metric, label) in enumerate(RATIO_METRICS):
+        for i, (metric, label) in enumerate(ratio_metrics_for(phase)):
             mine = _median(records, "pyrr", phase, metric)
             theirs = [_median(records, a, phase, metric) for a in anchors]
             rows.append([phase if i == 0 else "", label, *(_ratio(mine, t) for t in theirs)])
@@ -404,8 +526,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="S",
         help="bgpsim closes and retries a connection not Established after S seconds (default 10)",
     )
+    p.add_argument(
+        "--churn",
+        metavar="RATE[,RATE...]",
+        default=None,
+        help="one churn phase per rate (changes/s) after reannounce; 0 skips churn "
+        "(default 50,500; --quick 50,200)",
+    )
+    p.add_argument(
+        "--churn-seconds",
+        type=int,
+        default=None,
+        metavar="S",
+        help="how long each churn phase issues changes (default 30; --quick 3)",
+    )
+    p.add_argument(
+        "--churn-grace",
+        type=int,
+        default=10,
+        metavar="S",
+        help="after the last change is due, S more seconds before an incomplete change counts "
+        "as lost (default 10)",
+    )
+    p.add_argument(
+        "--churn-seed",
+        type=int,
+        default=1,
+        help="seed of the order in which prefixes are changed (default 1)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the RR work directories")
     args = p.parse_args(argv)
+    _churn_args(p, args)
     args.rr = [r.strip() for r in args.rr.split(",") if r.strip()]
     unknown = [r for r in args.rr if r not in DAEMONS]
     if unknown or not args.rr:
@@ -435,6 +586,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not 1024 <= args.port <= 65534:
         p.error("--port must be 1024..65534 (GoBGP's API uses PORT+1)")
     return args
+
+
+def _churn_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    text = args.churn if args.churn is not None else ("50,200" if args.quick else "50,500")
+    try:
+        rates = [int(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        p.error(f"--churn {text!r}: expected changes per second, e.g. 50,500")
+    rates = [r for r in rates if r != 0]
+    if any(not 1 <= r <= 100_000 for r in rates) or len(set(rates)) != len(rates):
+        p.error(f"--churn {text!r}: distinct rates between 1 and 100000 changes/s (0 skips)")
+    args.churn = rates
+    if args.churn_seconds is None:
+        args.churn_seconds = 3 if args.quick else 30
+    if not 1 <= args.churn_seconds <= 3600 or not 0 <= args.churn_grace <= 3600:
+        p.error("--churn-seconds must be 1..3600 and --churn-grace 0..3600")
+    if any(r * args.churn_seconds > 10_000_000 for r in rates):
+        p.error("--churn RATE times --churn-seconds must stay under 10,000,000 changes")
+    if not 0 <= args.churn_seed < 2**63:
+        p.error("--churn-seed must be 0..2^63-1")
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -467,7 +638,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimError as err:
         print(f"bench: {err}", file=sys.stderr)
         return 2
-    raise_nofile()
+    # bgpsim and the RR each hold one socket per client; both inherit this process's limit.
+    nofile = raise_nofile(max(65536, args.clients + 1024))
+    if nofile < args.clients + 64:
+        print(
+            f"bench: the open-files limit is {nofile}, below the {args.clients + 64} that "
+            f"{args.clients} sessions need in bgpsim and in the RR; raise the hard limit "
+            "(ulimit -Hn, or run as root)",
+            file=sys.stderr,
+        )
+        return 2
     # Even when started with SIGINT ignored (a `cmd &` in a script): every way of being asked
     # to stop unwinds through the finally blocks that stop the RR and bgpsim.
     stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -481,7 +661,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    phases = list(MAIN_PHASES) + ([FULL_PHASE] if args.full_table > 0 else [])
+    phases = (
+        list(MAIN_PHASES)
+        + [churn_phase(r) for r in args.churn]
+        + ([FULL_PHASE] if args.full_table > 0 else [])
+    )
     text = report(records, args, phases)
     print(text)
     if args.json:
@@ -496,6 +680,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "open_timeout": args.open_timeout,
                 "settle": args.settle,
                 "phase_timeout": args.phase_timeout,
+                "churn": args.churn,
+                "churn_seconds": args.churn_seconds,
+                "churn_grace": args.churn_grace,
+                "churn_seed": args.churn_seed,
             },
             "host": {
                 "kernel": platform.release(),

@@ -1,8 +1,8 @@
 """Smoke test of the RR benchmark (bench/): `--quick` against pyrr and BIRD 2 over loopback.
 
-It checks that every phase converges (bgpsim counted the right prefixes at every client), not
-how long anything took. Needs gcc (bgpsim is C) and BIRD 2's `bird`, which scripts/setup.sh
-installs.
+It checks that every phase converges (bgpsim counted the right prefixes at every client) and
+that the churn phase completes every change without a session lost, not how long anything
+took. Needs gcc (bgpsim is C) and BIRD 2's `bird`, which scripts/setup.sh installs.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import FULL_CLIENTS, report
+from bench.run import FULL_CLIENTS, PhaseRecord, RunRecord, judge_churn, report
 from bench.run import parse_args as bench_args
 from bench.sim import parse_result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MAIN_PHASES = ["establish", "announce", "withdraw", "reannounce"]
+CHURN_RATE, CHURN_SECONDS = 200, 1
+MAIN_PHASES = ["establish", "announce", "withdraw", "reannounce", f"churn-{CHURN_RATE}"]
 FULL_PHASES = ["ft-establish", "fulltable"]
 
 
@@ -54,6 +55,48 @@ def test_quick_defaults() -> None:
     args = bench_args(["--quick", "--rr", "pyrr,bird"])
     assert (args.clients, args.repeat, args.full_table) == (20, 1, 2000)
     assert args.rr == ["pyrr", "bird"]
+    assert (args.churn, args.churn_seconds, args.churn_grace) == ([50, 200], 3, 10)
+
+
+def test_churn_arguments() -> None:
+    args = bench_args([])
+    assert (args.clients, args.churn, args.churn_seconds) == (1000, [50, 500], 30)
+    assert bench_args(["--churn", "0"]).churn == []
+    assert bench_args(["--churn", "10,2000", "--churn-seconds", "5"]).churn == [10, 2000]
+    for bad in (["--churn", "fast"], ["--churn", "50,50"], ["--churn", "-3"]):
+        with pytest.raises(SystemExit):
+            bench_args(bad)
+
+
+CHURN_DONE = (
+    "done churn wall=2.0 cpu=0.01 rate=200 seconds=2 changes=400 announces=200 withdraws=200"
+    " completed=400 lost=0 skipped=0 p50_ms=0.3 p99_ms=0.9 max_ms=1.5 ann_p50_ms=0.3"
+    " ann_p99_ms=0.8 wd_p50_ms=0.2 wd_p99_ms=0.9 lag_max_ms=1.1 drain=0.001 rx_msgs=9"
+    " rx_updates=9 rx_bytes=9 tx_bytes=9 reconnects=0 closed=0 notifications=0 echoes=0"
+    " ok=20/20 established=20/20"
+)
+
+
+def _churn_record(line: str) -> tuple[PhaseRecord, str | None]:
+    res = parse_result(line)
+    rec = PhaseRecord("churn-200", res.ok, res.wall, 0.2, 30.0, res.cpu, line)
+    return rec, judge_churn(rec, res)
+
+
+def test_judge_churn() -> None:
+    rec, problem = _churn_record(CHURN_DONE)
+    assert problem is None and rec.ok
+    assert rec.metric("p99_ms") == 0.9 and rec.metric("rr_cpu") == 0.2
+    assert rec.extra["rr_cpu_ms_per_change"] == pytest.approx(0.5)
+    # Lost changes (bgpsim's `timeout churn`), or a session closed: failed, with the reason.
+    late = CHURN_DONE.replace("done", "timeout").replace("lost=0", "lost=7")
+    rec, problem = _churn_record(late)
+    assert not rec.ok and problem is not None and "lost 7 of 400" in problem
+    rec, problem = _churn_record(CHURN_DONE.replace("closed=0", "closed=1"))
+    assert not rec.ok and problem is not None and "closed=1" in problem
+    # Slots skipped because every prefix was in flight: the RR did not keep up with the rate.
+    rec, problem = _churn_record(CHURN_DONE.replace("skipped=0", "skipped=12"))
+    assert not rec.ok and problem is not None and "skipped=12" in problem
 
 
 def test_quick_benchmark_converges_with_pyrr_and_bird(tmp_path: Path) -> None:
@@ -76,6 +119,12 @@ def test_quick_benchmark_converges_with_pyrr_and_bird(tmp_path: Path) -> None:
             "0",
             "--phase-timeout",
             "30",
+            "--churn",
+            str(CHURN_RATE),
+            "--churn-seconds",
+            str(CHURN_SECONDS),
+            "--churn-grace",
+            "5",
             "--json",
             str(out),
         ],
@@ -107,18 +156,34 @@ def test_quick_benchmark_converges_with_pyrr_and_bird(tmp_path: Path) -> None:
             # 20 clients: every client heard from the 19 others (at least one UPDATE each).
             assert int(fields["announce"]["rx_updates"]) >= 20 * 19
             assert int(fields["announce"]["reconnects"]) == 0
+            _check_churn(fields[f"churn-{CHURN_RATE}"])
         else:
             assert run["clients"] == FULL_CLIENTS
             assert int(fields["fulltable"]["rx_updates"]) > 0
     # The printed table has every phase, both RRs and the ratio section.
     for word in ("establish", "announce", "withdraw", "reannounce", "fulltable", "/bird"):
         assert word in res.stdout
+    for word in (f"churn-{CHURN_RATE}", "latency p99 ms", "RR CPU ms/change"):
+        assert word in res.stdout
+    assert "latency p99" in res.stdout.split("pyrr / anchor", 1)[1]
     assert "FAIL" not in res.stdout
 
 
-def test_report_marks_failed_runs() -> None:
-    from bench.run import PhaseRecord, RunRecord
+def _check_churn(f: dict[str, str]) -> None:
+    """Every change made reached every other client; latencies positive and ordered."""
+    changes = int(f["changes"])
+    assert changes == CHURN_RATE * CHURN_SECONDS and int(f["skipped"]) == 0, f
+    assert int(f["announces"]) + int(f["withdraws"]) == changes, f
+    assert int(f["announces"]) > 0 and int(f["withdraws"]) > 0, f
+    assert int(f["completed"]) == changes and int(f["lost"]) == 0, f
+    p50, p99, top = float(f["p50_ms"]), float(f["p99_ms"]), float(f["max_ms"])
+    assert 0 < p50 <= p99 <= top, f
+    for key in ("reconnects", "closed", "notifications"):
+        assert int(f[key]) == 0, f
+    assert f["ok"] == "20/20", f
 
+
+def test_report_marks_failed_runs() -> None:
     args = bench_args(["--quick", "--rr", "pyrr,bird", "--full-table", "0"])
     ok = PhaseRecord("establish", True, 0.5, 0.25, 30.0, 0.01, "done connect wall=0.5 cpu=0.01")
     records = [
@@ -127,6 +192,21 @@ def test_report_marks_failed_runs() -> None:
     ]
     text = report(records, args, ["establish"])
     assert "FAIL" in text and "bird rep 1 main: bird exited with status 1" in text
+
+
+def test_report_has_churn_latency_ratios() -> None:
+    args = bench_args(["--quick", "--rr", "pyrr,bird", "--full-table", "0", "--churn", "200"])
+    mine, _ = _churn_record(CHURN_DONE)
+    theirs, _ = _churn_record(CHURN_DONE.replace("p99_ms=0.9", "p99_ms=1.8"))
+    records = [
+        RunRecord("pyrr", 0, "main", 20, phases=[mine]),
+        RunRecord("bird", 0, "main", 20, phases=[theirs]),
+    ]
+    text = report(records, args, ["churn-200"])
+    assert "churn 200 changes/s for 3 s" in text
+    ratios = text.split("pyrr / anchor", 1)[1]
+    p99_row = next(line for line in ratios.splitlines() if "latency p99" in line)
+    assert p99_row.split()[-1] == "0.50x"
 
 
 def test_join_benchmark_runs() -> None:
