@@ -25,6 +25,7 @@
  *     withdraw-half            clients 0..N/2-1 withdraw theirs
  *     reannounce               and announce them again
  *     fulltable COUNT          client 0 announces COUNT /26s, ~800 per UPDATE
+ *     fulltable-withdraw       then withdraws the first half of them, ~800 per UPDATE
  *     churn RATE SECONDS [SEED [GRACE]]
  *                              RATE changes a second for SECONDS, each one client announcing
  *                              or withdrawing one of its blocks in its own UPDATE, and the time
@@ -83,9 +84,9 @@
 #define MAX_EVENTS_PRINTED 50
 
 enum { S_IDLE, S_CONNECTING, S_OPENSENT, S_OPENCONFIRM, S_ESTABLISHED, S_RETRY };
-enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL, P_CHURN };
+enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL, P_CHURN, P_FULL_WD };
 static const char *PHASE_NAMES[] = {"none",       "connect",   "announce", "withdraw-half",
-                                    "reannounce", "fulltable", "churn"};
+                                    "reannounce", "fulltable", "churn",    "fulltable-withdraw"};
 
 typedef struct {
     int fd;
@@ -376,6 +377,31 @@ static void announce_owned(int ci) {
     }
     if (n)
         send_announce(ci, buf, n);
+}
+
+/* Full-table mode: client 0 withdraws the first half of what it announced, packed like the
+ * announcements (PER_UPDATE prefixes a message). */
+static void withdraw_first_half(void) {
+    uint32_t buf[PER_UPDATE];
+    uint32_t half = active_total / 2, done = 0;
+    int n = 0;
+    for (uint32_t i = 0; i < NPFX && done < half; i++) {
+        if (!bit_get(active, i))
+            continue;
+        flip_active(i, 0);
+        done++;
+        buf[n++] = i;
+        if (n == PER_UPDATE) {
+            if (clients[0].state == S_ESTABLISHED)
+                send_withdraw(0, buf, n);
+            n = 0;
+        }
+    }
+    if (n && clients[0].state == S_ESTABLISHED)
+        send_withdraw(0, buf, n);
+    recount_held_active();
+    if (clients[0].state == S_ESTABLISHED)
+        flush(0);
 }
 
 /* ---- sessions ------------------------------------------------------------------------- */
@@ -1037,6 +1063,13 @@ static void command(char *line) {
         send_owned(0, nclients / 2, 1);
     } else if (strcmp(verb, "churn") == 0 && n >= 3) {
         cmd_churn(a, b, n >= 4 ? c : 1, n >= 5 ? d : 10);
+    } else if (strcmp(verb, "fulltable-withdraw") == 0) {
+        if (!full_mode || active_total < 2) {
+            say("error fulltable-withdraw: run fulltable first");
+            return;
+        }
+        phase_begin(P_FULL_WD);
+        withdraw_first_half();
     } else if (strcmp(verb, "fulltable") == 0 && n >= 2) {
         if (a < 1 || a > (long)NPFX || active_total != 0) {
             say("error fulltable: COUNT must be 1..%u, on a fresh simulator", NPFX);

@@ -39,6 +39,7 @@ from .sim import Sim as SimProcess
 
 MAIN_PHASES = ("establish", "announce", "withdraw", "reannounce")
 FULL_PHASE = "fulltable"
+FULL_WITHDRAW_PHASE = "ft-withdraw"  # half the full table withdrawn
 FULL_CLIENTS = 10
 METRICS = (
     ("wall", "wall s"),
@@ -273,6 +274,7 @@ def run_all(args: argparse.Namespace, binary: Path) -> list[RunRecord]:
     full_steps = [
         ("ft-establish", f"connect {FULL_CLIENTS}"),
         (FULL_PHASE, f"fulltable {args.full_table}"),
+        (FULL_WITHDRAW_PHASE, "fulltable-withdraw"),
     ]
     for rep in range(args.repeat):
         for rr in args.rr:
@@ -664,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases = (
         list(MAIN_PHASES)
         + [churn_phase(r) for r in args.churn]
-        + ([FULL_PHASE] if args.full_table > 0 else [])
+        + ([FULL_PHASE, FULL_WITHDRAW_PHASE] if args.full_table > 0 else [])
     )
     text = report(records, args, phases)
     print(text)

@@ -23,7 +23,7 @@ from bench.sim import parse_result
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHURN_RATE, CHURN_SECONDS = 200, 1
 MAIN_PHASES = ["establish", "announce", "withdraw", "reannounce", f"churn-{CHURN_RATE}"]
-FULL_PHASES = ["ft-establish", "fulltable"]
+FULL_PHASES = ["ft-establish", "fulltable", "ft-withdraw"]
 
 
 def free_port_pair() -> int:
