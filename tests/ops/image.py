@@ -81,8 +81,8 @@ def missing_tools() -> str | None:
     missing = [pkg for pkg, exe in TOOLS.items() if not _which(exe)]
     if missing:
         return (
-            f"not installed: {', '.join(missing)}: run scripts/setup.sh (APT_PACKAGES installs"
-            f" {' '.join(TOOLS)})"
+            f"not installed: {', '.join(missing)}: run scripts/setup.sh (its APT_PACKAGES has"
+            " podman, runc and mmdebstrap; conmon comes with podman)"
         )
     return None
 
@@ -163,7 +163,8 @@ class Podman:
         if check and r.returncode != 0:
             raise PodmanError(
                 f"podman {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}"
-                f"\n{r.stderr[-3000:]}"
+                f"\n{r.stderr[-3000:]}\n(the tests' podman storage and configuration are in"
+                f" {self.root}: delete it to start again from nothing)"
             )
         return r
 
