@@ -4,7 +4,9 @@
 # Idempotent: on a machine where everything is already in place it does no apt or pip work
 # and finishes in about a second. Safe to call from any directory.
 #
-#   - Debian packages the test lab needs (BIRD 2, FRR, GoBGP, etcd, iproute2, Python venv).
+#   - Debian packages the test lab needs (BIRD 2, FRR, GoBGP, etcd, iproute2, Python venv), and
+#     what builds and runs the container image in the tests without Docker (podman with runc,
+#     mmdebstrap for a Debian base image).
 #   - BIRD 1.6 (what calico-node 3.x runs) unpacked beside BIRD 2 in $PYRR_BIRD16_DIR
 #     (default /opt/bird16): Debian's `bird` package conflicts with `bird2`, so it is never
 #     installed, only extracted.
@@ -21,7 +23,7 @@ STAMP_VERSION=1
 
 APT_PACKAGES=(
     python3-venv python3-dev iproute2 bird2 frr gobgpd etcd-server etcd-client openssl procps
-    systemd gcc libc6-dev
+    systemd gcc libc6-dev podman runc mmdebstrap
 )
 
 say() { printf 'setup: %s\n' "$*"; }
