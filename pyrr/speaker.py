@@ -261,13 +261,13 @@ class Speaker:
     def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int:
         return self.rib.mark_stale(source, families)
 
-    def sweep_stale(self, source: Source, family: Family, add_path: bool) -> int:
-        changes = self.rib.sweep_stale(source, family, add_path)
+    def sweep_stale(self, source: Source, family: Family) -> int:
+        changes = self.rib.sweep_stale(source, family)
         self.export.changes(changes)
         return len(changes)
 
-    def drop(self, source: Source, add_path_rx: frozenset[Family]) -> None:
-        self.export.changes(self.rib.drop_source(source, add_path_rx))
+    def drop(self, source: Source) -> None:
+        self.export.changes(self.rib.drop_source(source))
 
     # -- logging -----------------------------------------------------------------------------
 

@@ -79,10 +79,7 @@ class SpeakerCollector(Collector):
         # group's table less its own routes.
         out_total: dict[int, dict[Family, tuple[int, Counter[str]]]] = {}
         for grp in sp.export.groups.values():
-            out_total[id(grp)] = {
-                fam: (len(adj), Counter(p.source.key for p in adj.values()))
-                for fam, adj in grp.adj_out.items()
-            }
+            out_total[id(grp)] = grp.sent_families()
 
         for p in sp.peers.values():
             peers.add(p, now, host.wall_offset, sp.export.group_of(p), out_total)
@@ -238,11 +235,10 @@ class _PeerFamilies:
         est = p.established
         self.wbuf.add_metric(labels, est.sink.write_buffer_size if est is not None else 0)
         src = p.source
-        for fam in sorted(set(src.adj_in) | set(src.stale)):
+        for fam in sorted(f for f, n in src.counts.items() if n):
             fl = (*labels, family_name(fam))
-            n_stale = len(src.stale.get(fam, ()))
-            self.received.add_metric(fl, len(src.adj_in.get(fam, ())) + n_stale)
-            self.stale.add_metric(fl, n_stale)
+            self.received.add_metric(fl, src.counts[fam])
+            self.stale.add_metric(fl, src.stale_counts.get(fam, 0))
         if member_of is not None:
             for fam, (total, by_source) in out_total.get(id(member_of), {}).items():
                 self.sent.add_metric((*labels, family_name(fam)), total - by_source[src.key])

@@ -57,7 +57,7 @@ def status(host: Host) -> dict[str, Any]:
                 "hold_time": neg.hold_time if neg else None,
                 "prefixes_received": p.prefixes_received(),
                 "prefixes_sent": p.prefixes_sent(),
-                "stale": sum(len(t) for t in p.source.stale.values()),
+                "stale": sum(p.source.stale_counts.values()),
                 "updates_received": p.updates_in,
                 "flaps": p.flaps,
             }
@@ -86,7 +86,7 @@ def _path_dict(family: Family, p: Path) -> dict[str, Any]:
         "originator_id": str(IPv4Address(a.originator_id)) if a.originator_id is not None else None,
         "cluster_list": [str(IPv4Address(c)) for c in a.cluster_list],
         "attributes": describe_items(a.items),
-        "stale": p in p.source.stale.get(family, {}).values() if p.source.stale else False,
+        "stale": p.stale,
     }
 
 

@@ -25,15 +25,20 @@ back (RFC 4456 §8 and BIRD's practice), and never a second encoding for its sak
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..bgp.encode import pack_withdraw
 from ..bgp.nlri import PATH_ID_LEN, Family
 from ..rib.bestpath import select
 from ..rib.loc_rib import Change, Rib
 from ..rib.path import Path
 from .filters import Blocked
-from .group import Builder, GroupKey, Member, UpdateGroup
+from .group import GroupKey, Member, Queued, UpdateGroup
+from .packed import Builder
 
 Sent = Path | tuple[Path, ...]  # what a prefix was sent as: one path, or several, best first
+# Queued for an ADD-PATH family: the prefix alone counts (its paths are selected at the flush).
+_MARKED = None
 _ID_MAX = 1 << (8 * PATH_ID_LEN)
 
 
@@ -56,6 +61,13 @@ class PathIds:
         return pid
 
 
+def _same(old: tuple[Path, ...], new: tuple[Path, ...]) -> bool:
+    """The same paths, in order (a stale path announced again counts as itself)."""
+    if len(old) != len(new):
+        return False
+    return all(a is b or a.same_route(b) for a, b in zip(old, new, strict=True))
+
+
 def _paths(sent: Sent | None) -> tuple[Path, ...]:
     if sent is None:
         return ()
@@ -75,16 +87,14 @@ class AddPathGroup(UpdateGroup):
         count: int,
         ids: PathIds,
     ) -> None:
-        super().__init__(key, cluster_id, blocked)
-        self.rib = rib
+        super().__init__(key, cluster_id, rib, blocked)
         self.count = count
         self.ids = ids
         self.multi: dict[Family, dict[bytes, Sent]] = {
             f: {} for f in key.families if f in key.add_path_tx
         }
-        for f in self.multi:
-            del self.adj_out[f]  # the best-path Adj-RIB-Out holds the other families only
         self._entries = dict.fromkeys(self.multi, 0)  # paths sent, per family
+        self._entries_by_source: dict[Family, Counter[str]] = {f: Counter() for f in self.multi}
         # Withdrawn NLRI keys (path id + prefix) -> their source, per paused member and family:
         # a member out of the shared stream may still hold them.
         self._gone_now: dict[Family, dict[bytes, str]] = {}
@@ -102,7 +112,7 @@ class AddPathGroup(UpdateGroup):
         pending = self.pending
         for family, prefix, _old, _new in changes:
             if family in multi:
-                pending[family][prefix] = None
+                pending[family][prefix] = _MARKED
 
     def paths_for(self, family: Family, prefix: bytes) -> tuple[Path, ...]:
         """The paths this group sends for a prefix: the `count` best of those it may be sent,
@@ -137,11 +147,14 @@ class AddPathGroup(UpdateGroup):
         super().fill(rib)
         for family, table in self.multi.items():
             n = 0
+            by_source = self._entries_by_source[family]
             for prefix in rib.tables.get(family, {}):
                 paths = self.paths_for(family, prefix)
                 if paths:
                     table[prefix] = paths[0] if len(paths) == 1 else paths
                     n += len(paths)
+                    for p in paths:
+                        by_source[p.source.key] += 1
             self._entries[family] = n
 
     # -- what goes out -----------------------------------------------------------------------
@@ -159,7 +172,7 @@ class AddPathGroup(UpdateGroup):
     def _flush_family(
         self,
         family: Family,
-        pend: dict[bytes, Path | None],
+        pend: dict[bytes, Queued],
         out: Builder,
         personal: dict[str, list[bytes]],
     ) -> list[bytes]:
@@ -173,10 +186,15 @@ class AddPathGroup(UpdateGroup):
         for prefix in pend:
             old = _paths(table.get(prefix))
             new = self.paths_for(family, prefix)
-            if old == new:  # Paths compare by identity
+            if _same(old, new):
                 continue
             changed.append(prefix)
             delta += len(new) - len(old)
+            by_source = self._entries_by_source[family]
+            for p in old:
+                by_source[p.source.key] -= 1
+            for p in new:
+                by_source[p.source.key] += 1
             if new:
                 table[prefix] = new[0] if len(new) == 1 else new
             else:
@@ -213,7 +231,8 @@ class AddPathGroup(UpdateGroup):
             if pid not in now:
                 gone.setdefault(p.source.key, []).append(pid + prefix)
         for pid, p in now.items():
-            if before.get(pid) is not p:
+            was = before.get(pid)
+            if was is None or not (was is p or was.same_route(p)):
                 lst = by_path.get(p)
                 if lst is None:
                     by_path[p] = [prefix]
@@ -292,15 +311,20 @@ class AddPathGroup(UpdateGroup):
             packed = self._tables[family] = out.done()
         return packed.for_member(member.key)
 
+    def sent_families(self) -> dict[Family, tuple[int, Counter[str]]]:
+        out = super().sent_families()
+        for family in self.multi:
+            out[family] = (self._entries[family], self._entries_by_source[family])
+        return out
+
     def sent_count(self, member: Member) -> int:
         """Paths the member has been sent: the group's less the member's own."""
-        n = super().sent_count(member)
-        src = member.source
-        for family, table in self.multi.items():
-            own = 0
-            for mine in (src.adj_in.get(family), src.stale.get(family)):
-                if mine:
-                    for key in mine:
-                        own += sum(1 for p in _paths(table.get(key)) if p.source is src)
-            n += self._entries[family] - own
+        key = member.source.key
+        n = sum(
+            self.sent_total[f] - self.sent_by_source[f][key]
+            for f in self.key.families
+            if f not in self.multi
+        )
+        for family in self.multi:
+            n += self._entries[family] - self._entries_by_source[family][key]
         return n

@@ -20,6 +20,9 @@ from .policy import Role, role_of
 from .rewrite import ebgp_as_of
 
 IPV4_VERSION = 4
+# Changes queued before a flush is forced within the turn (a prefix changed twice inside one
+# batch is still sent once; what is coalesced across batches of a burst is sent twice).
+FLUSH_BATCH = 8192
 
 
 def group_key(
@@ -82,6 +85,7 @@ class Export:
         self._member_group: dict[str, UpdateGroup] = {}
         self._schedule = schedule
         self._scheduled = False
+        self._queued = 0  # changes queued since the last flush
 
     # -- from the RIB ------------------------------------------------------------------------
 
@@ -93,14 +97,19 @@ class Export:
         blocked = self.blocked
         if blocked:
             # Calico's disableBGPExport: one check per change, whatever the groups; such a
-            # prefix is sent as withdrawn (it never was sent: nothing goes out for it).
+            # prefix was never sent and is not sent now.
             changes = [
-                (f, p, o, None) if n is not None and blocked.blocks(f, p) else (f, p, o, n)
+                (f, p, None, None) if blocked.blocks(f, p) else (f, p, o, n)
                 for f, p, o, n in changes
             ]
         for g in self.groups.values():
             g.queue(changes)
-        if not self._scheduled:
+        self._queued += len(changes)
+        if self._queued > FLUSH_BATCH:
+            # A burst (a full table read in one loop turn): encode and send it in batches
+            # instead of queueing the whole of it, which would hold every change at once.
+            self.flush()
+        elif not self._scheduled:
             self._scheduled = True
             self._schedule(self.flush)
 
@@ -113,12 +122,20 @@ class Export:
         again: list[Change] = []
         for family in self.rib.tables:
             for prefix, best in self.rib.best_routes(family):
-                if old.blocks(family, prefix) != new.blocks(family, prefix):
-                    again.append((family, prefix, best, best))
-        self.changes(again)
+                was, now = old.blocks(family, prefix), new.blocks(family, prefix)
+                if was != now:
+                    # What the members held, and what they are to hold now.
+                    again.append((family, prefix, None if was else best, None if now else best))
+        for g in self.groups.values():
+            g.blocked = new
+            g.queue(again)
+        if again and self.groups and not self._scheduled:
+            self._scheduled = True
+            self._schedule(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
+        self._queued = 0
         for g in list(self.groups.values()):
             g.flush()
 
@@ -199,7 +216,7 @@ class Export:
             )
             self.rib.report_candidates = True
             return g
-        return UpdateGroup(key, self.cluster_id, self.blocked)
+        return UpdateGroup(key, self.cluster_id, self.rib, self.blocked)
 
     def _track_candidates(self) -> None:
         """RFC 7911 groups need the RIB to report candidate changes; without one the RIB

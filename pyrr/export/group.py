@@ -1,5 +1,11 @@
-"""Update groups: peers that would be sent byte-identical UPDATEs share one group, one queue,
-one Adj-RIB-Out and one encoding of every change (DESIGN.md rule 4, FRR's update groups).
+"""Update groups: peers that would be sent byte-identical UPDATEs share one group, one queue
+and one encoding of every change (DESIGN.md rule 4, FRR's update groups).
+
+A group keeps no Adj-RIB-Out of its own: what it has sent for a prefix is, by construction,
+its view of the Loc-RIB's best path as of the last flush (`view`: RFC 4456 §8, the export
+filter, no-export). A change carries the old best path, so the flush knows what the members
+held; a table for a joining member, a refresh or a resync is read off the Loc-RIB. A full
+table then costs the group nothing per prefix, whatever the number of groups.
 
 A best-path change is queued once per group and coalesced until the end of the event-loop turn
 (`flush`), then packed into UPDATEs once; the same `bytes` objects are written to every member.
@@ -10,8 +16,9 @@ hold another peer's path for that prefix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
@@ -20,13 +27,14 @@ from ..bgp.nlri import Family
 from ..rib.loc_rib import Change, Rib
 from ..rib.path import Path, Source
 from .filters import Blocked, Chain, Matcher, matcher
+from .packed import Builder, Packed
 from .policy import Role, may_export
 from .rewrite import ebgp_attrs, filtered, ibgp_attrs, next_hop
 
+# What a prefix is queued as: the path to send (or None), or (held before, to send).
+Queued = Path | None | tuple[Path | None, Path | None]
 # RFC 7911 §3: the path identifier we send on ADD-PATH families: one path per prefix (the best).
 _PATH_ID_ONE = b"\0\0\0\1"
-
-Spans = list[tuple[int, int]]  # [(start, end)] of whole messages inside one blob
 
 
 class Member(Protocol):
@@ -59,75 +67,25 @@ class GroupKey:
     export_filter: Chain | None = None  # the peer's export rules (Calico BGPFilter), in order
 
 
-@dataclass(slots=True)
-class Packed:
-    """Messages packed into one blob, with the spans of each source's own messages (which that
-    source is not sent: it gets slices around them)."""
-
-    blob: bytes = b""
-    count: int = 0
-    spans: dict[str, Spans] = field(default_factory=dict)
-
-    def for_member(self, key: str) -> tuple[list[bytes | memoryview], int]:
-        """What one member is handed: the blob, or memoryview slices of it around its own
-        messages (no copy either way), and how many messages that is."""
-        own = self.spans.get(key)
-        if not own:
-            return ([self.blob] if self.blob else []), self.count
-        view = memoryview(self.blob)
-        chunks: list[bytes | memoryview] = []
-        cur = 0
-        for a, b in own:
-            if a > cur:
-                chunks.append(view[cur:a])
-            cur = b
-        if cur < len(self.blob):
-            chunks.append(view[cur:])
-        return chunks, self.count - len(own)
-
-
-class Builder:
-    """Appends messages to one blob-to-be, tracking byte positions without re-summing."""
-
-    __slots__ = ("packed", "parts", "pos")
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.pos = 0
-        self.packed = Packed()
-
-    def add(self, messages: list[bytes], owner: str | None = None) -> None:
-        pos = self.pos
-        spans = None
-        if owner is not None:
-            spans = self.packed.spans.get(owner)
-            if spans is None:
-                spans = self.packed.spans[owner] = []
-        for m in messages:
-            self.parts.append(m)
-            n = len(m)
-            if spans is not None:
-                spans.append((pos, pos + n))
-            pos += n
-        self.pos = pos
-        self.packed.count += len(messages)
-
-    def done(self) -> Packed:
-        self.packed.blob = b"".join(self.parts)
-        return self.packed
-
-
 class UpdateGroup:
     """The peers sent the best path of every prefix (and, on ADD-PATH families, that one path
     with path identifier 1)."""
 
-    def __init__(self, key: GroupKey, cluster_id: int, blocked: Blocked | None = None) -> None:
+    def __init__(
+        self, key: GroupKey, cluster_id: int, rib: Rib, blocked: Blocked | None = None
+    ) -> None:
         self.key = key
         self.cluster_id = cluster_id
+        self.rib = rib
         self.blocked = blocked if blocked is not None else Blocked(())
         self.members: dict[str, Member] = {}
-        self.adj_out: dict[Family, dict[bytes, Path]] = {f: {} for f in key.families}
-        self.pending: dict[Family, dict[bytes, Path | None]] = {f: {} for f in key.families}
+        # Queued per prefix until the flush: what the members are to hold, or (what they held,
+        # what they are to hold) when they held a route (a new prefix costs no tuple).
+        self.pending: dict[Family, dict[bytes, Queued]] = {f: {} for f in key.families}
+        # What the members hold: prefixes per family, and how many of them per path source
+        # (a member is sent the group's routes less its own: status and metrics count so).
+        self.sent_total: dict[Family, int] = dict.fromkeys(key.families, 0)
+        self.sent_by_source: dict[Family, Counter[str]] = {f: Counter() for f in key.families}
         self.max_len = MAX_EXTENDED_MESSAGE_LEN if key.extended_message else MAX_MESSAGE_LEN
         self.updates_sent = 0
         # Members out of the shared stream (a slow reader), and what changed since they left.
@@ -142,56 +100,14 @@ class UpdateGroup:
                 if chain.rules(f):
                     self._matchers[f] = matcher(chain.rules(f))
 
-    # -- what goes in ------------------------------------------------------------------------
-
-    def queue(self, changes: list[Change]) -> None:
-        """Queue best-path changes until the flush; the RFC 4456 decision is made once per
-        distinct path, not per prefix."""
-        if self._matchers:
-            self._queue_filtered(changes)
-            return
-        role = self.key.role
-        pending = self.pending
-        exportable: dict[Path, bool] = {}
-        for family, prefix, _old, new in changes:
-            pend = pending.get(family)
-            if pend is None:
-                continue
-            if new is None:
-                pend[prefix] = None
-                continue
-            ok = exportable.get(new)
-            if ok is None:
-                ok = exportable[new] = may_export(new, role)
-            # A prefix changed twice in one turn is sent once, in its final state.
-            pend[prefix] = new if ok else None
-
-    def _queue_filtered(self, changes: list[Change]) -> None:
-        pending = self.pending
-        matchers = self._matchers
-        # Rules without a CIDR decide alike for every prefix of a path: once per path then.
-        memo: dict[tuple[Family, Path], Path | None] = {}
-        for family, prefix, _old, new in changes:
-            pend = pending.get(family)
-            if pend is None:
-                continue
-            if new is None:
-                pend[prefix] = None
-                continue
-            m = matchers.get(family)
-            if m is not None and not m.prefix_free:
-                pend[prefix] = self.view(family, prefix, new)
-                continue
-            k = (family, new)
-            if k not in memo:
-                memo[k] = self.view(family, prefix, new)
-            pend[prefix] = memo[k]
+    # -- what is sent ------------------------------------------------------------------------
 
     def view(self, family: Family, prefix: bytes, path: Path) -> Path | None:
         """What this group is sent for `path` as the route to `prefix`: the path, the path as
         an accepting export rule changed it, or None (RFC 4456 §8 or a filter keeps it back).
         The reflection rules come first: BIRD applies them before the export filter too, so a
-        filter cannot send what RFC 4456 withholds."""
+        filter cannot send what RFC 4456 withholds. (No-export prefixes are the export
+        layer's to withhold, once per change for every group.)"""
         role = self.key.role
         if not may_export(path, role):
             return None
@@ -202,22 +118,109 @@ class UpdateGroup:
         ops = m.decide(prefix, path.attrs, role != Role.EBGP)
         return None if ops is None else filtered(path, ops)
 
-    def fill(self, rib: Rib) -> None:
-        """A new group starts with what the Loc-RIB holds now."""
+    def current(self, family: Family, prefix: bytes) -> Path | None:
+        """What the members hold for a prefix now (as of the last flush)."""
+        entry = self.rib.lookup(family, prefix)
+        if entry is None or entry.best is None or self.blocked.blocks(family, prefix):
+            return None
+        return self.view(family, prefix, entry.best)
+
+    def routes(self, family: Family) -> dict[Path, list[bytes]]:
+        """Every route the members hold of a family, by path (read off the Loc-RIB)."""
         blocked = self.blocked if self.blocked else None
-        role = self.key.role
-        for family, adj in self.adj_out.items():
-            if blocked is None and family not in self._matchers:
-                for prefix, best in rib.best_routes(family):
-                    if may_export(best, role):
-                        adj[prefix] = best
+        view = self._viewer(family)
+        by_path: dict[Path, list[bytes]] = {}
+        for prefix, best in self.rib.best_routes(family):
+            if blocked is not None and blocked.blocks(family, prefix):
                 continue
-            for prefix, best in rib.best_routes(family):
-                if blocked is not None and blocked.blocks(family, prefix):
-                    continue
-                sent = self.view(family, prefix, best)
-                if sent is not None:
-                    adj[prefix] = sent
+            sent = view(prefix, best)
+            if sent is None:
+                continue
+            lst = by_path.get(sent)
+            if lst is None:
+                by_path[sent] = [prefix]
+            else:
+                lst.append(prefix)
+        return by_path
+
+    def _viewer(self, family: Family) -> Callable[[bytes, Path | None], Path | None]:
+        """`view` for one family, decided once per distinct path when no rule looks at the
+        prefix (RFC 4456 alone, or rules without a CIDR)."""
+        m = self._matchers.get(family)
+        if m is not None and not m.prefix_free:
+            return lambda prefix, path: None if path is None else self.view(family, prefix, path)
+        memo: dict[Path, Path | None] = {}
+
+        def view(prefix: bytes, path: Path | None) -> Path | None:
+            if path is None:
+                return None
+            sent = memo.get(path, memo)
+            if sent is memo:
+                sent = memo[path] = self.view(family, prefix, path)
+            return sent  # type: ignore[return-value]
+
+        return view
+
+    # -- what goes in ------------------------------------------------------------------------
+
+    def queue(self, changes: list[Change]) -> None:
+        """Queue best-path changes until the flush: a prefix changed twice in one turn is sent
+        once, in its final state, against what the members held before the first change. The
+        export decision is made once per distinct path (unless a rule looks at the prefix)."""
+        pending = self.pending
+        view = self._memo_view()
+        for family, prefix, old, new in changes:
+            pend = pending.get(family)
+            if pend is None:
+                continue
+            now = None if new is None else view(family, prefix, new)
+            if prefix in pend:
+                was = pend[prefix]
+                pend[prefix] = (was[0], now) if isinstance(was, tuple) else now
+            elif old is None:
+                pend[prefix] = now
+            else:
+                pend[prefix] = (view(family, prefix, old), now)
+
+    def _memo_view(self) -> Callable[[Family, bytes, Path], Path | None]:
+        """`view`, decided once per distinct path when no rule looks at the prefix."""
+        role = self.key.role
+        matchers = self._matchers
+        memo: dict[Path, Path | None] = {}
+        if not matchers:
+
+            def plain(_family: Family, _prefix: bytes, path: Path) -> Path | None:
+                sent = memo.get(path, path)
+                if sent is path and path not in memo:
+                    sent = memo[path] = path if may_export(path, role) else None
+                return sent
+
+            return plain
+
+        def filtered(family: Family, prefix: bytes, path: Path) -> Path | None:
+            m = matchers.get(family)
+            if m is not None and not m.prefix_free:
+                return self.view(family, prefix, path)
+            sent = memo.get(path, path)
+            if sent is path and path not in memo:
+                sent = memo[path] = self.view(family, prefix, path)
+            return sent
+
+        return filtered
+
+    def _view_or_none(self, family: Family, prefix: bytes, path: Path | None) -> Path | None:
+        return None if path is None else self.view(family, prefix, path)
+
+    def fill(self, rib: Rib) -> None:
+        """A new group: its members will hold what the Loc-RIB holds now (joining members are
+        sent it); count it."""
+        for family in self.key.families:
+            total = 0
+            by_source = self.sent_by_source[family]
+            for path, prefixes in self.routes(family).items():
+                total += len(prefixes)
+                by_source[path.source.key] += len(prefixes)
+            self.sent_total[family] = total
 
     # -- what goes out -----------------------------------------------------------------------
 
@@ -266,27 +269,33 @@ class UpdateGroup:
     def _flush_family(
         self,
         family: Family,
-        pend: dict[bytes, Path | None],
+        pend: dict[bytes, Queued],
         out: Builder,
         personal: dict[str, list[bytes]],
     ) -> list[bytes]:
-        """Move one family's queued changes into the Adj-RIB-Out and `out`; return the prefixes
-        that changed."""
-        adj = self.adj_out[family]
+        """Pack one family's queued changes into `out`; return the prefixes that changed."""
         by_path: dict[Path, list[bytes]] = {}
         gone: list[bytes] = []
         source_wd: dict[str, list[bytes]] = {}
         changed: list[bytes] = []
-        for prefix, new in pend.items():
-            old = adj.get(prefix)
+        counts = self.sent_by_source[family]
+        total = self.sent_total[family]
+        for prefix, queued in pend.items():
+            if isinstance(queued, tuple):
+                old, new = queued
+            else:
+                old, new = None, queued
             if new is old:
                 continue
             changed.append(prefix)
+            if old is not None:
+                counts[old.source.key] -= 1
+                total -= 1
             if new is None:
-                del adj[prefix]
                 gone.append(prefix)
                 continue
-            adj[prefix] = new
+            counts[new.source.key] += 1
+            total += 1
             lst = by_path.get(new)
             if lst is None:
                 by_path[new] = [prefix]
@@ -296,6 +305,7 @@ class UpdateGroup:
                 # The new path's source held another peer's path: it must drop that one.
                 source_wd.setdefault(new.source.key, []).append(prefix)
         pend.clear()
+        self.sent_total[family] = total
         if not changed:
             return changed
         self._tables.pop(family, None)
@@ -345,7 +355,7 @@ class UpdateGroup:
     def pause(self, member: Member) -> None:
         """The member's transport is above its high watermark: it leaves the shared stream (so
         it never holds the others back nor grows without bound) and is resynchronised from the
-        Adj-RIB-Out when it drains."""
+        Loc-RIB when it drains."""
         if member.key in self.members and member.key not in self.paused:
             self.paused[member.key] = {}
 
@@ -368,11 +378,10 @@ class UpdateGroup:
         own = member.source
         msgs: list[bytes] = []
         for family, prefixes in dirty.items():
-            adj = self.adj_out.get(family, {})
             by_path: dict[Path, list[bytes]] = {}
             gone: list[bytes] = []
             for prefix in prefixes:
-                path = adj.get(prefix)
+                path = self.current(family, prefix)
                 if path is None or path.source is own:
                     gone.append(prefix)
                 else:
@@ -388,14 +397,15 @@ class UpdateGroup:
         would grow our memory with every request; its resync re-sends the whole family."""
         dirty = self.paused[member.key].setdefault(family, set())
         own = member.source
-        table = self.adj_out.get(family, {})
-        dirty.update(p for p, path in table.items() if path.source is not own)
+        for path, prefixes in self.routes(family).items():
+            if path.source is not own:
+                dirty.update(prefixes)
 
     # -- tables ------------------------------------------------------------------------------
 
     def family_table(self, member: Member, family: Family) -> tuple[list[bytes | memoryview], int]:
-        """One family of the Adj-RIB-Out for one member (route refresh, initial sync), without
-        the member's own routes.
+        """One family of what the members hold, for one member (route refresh, initial sync),
+        without the member's own routes.
 
         Packed once and shared: when a thousand clients come back after a restart, each
         joining member costs a few slices instead of packing the whole table again. Valid until
@@ -403,28 +413,16 @@ class UpdateGroup:
         """
         table = self._tables.get(family)
         if table is None:
-            by_path: dict[Path, list[bytes]] = {}
-            for prefix, path in self.adj_out.get(family, {}).items():
-                lst = by_path.get(path)
-                if lst is None:
-                    by_path[path] = [prefix]
-                else:
-                    lst.append(prefix)
             out = Builder()
-            self._pack_paths(family, by_path, out)
+            self._pack_paths(family, self.routes(family), out)
             table = self._tables[family] = out.done()
         return table.for_member(member.key)
 
+    def sent_families(self) -> dict[Family, tuple[int, Counter[str]]]:
+        """What the members hold, per family: how many routes, and how many per source."""
+        return {f: (self.sent_total[f], self.sent_by_source[f]) for f in self.key.families}
+
     def sent_count(self, member: Member) -> int:
-        """Prefixes the member has been sent: the Adj-RIB-Out less the member's own routes.
-        Counted from the member's own routes, not by walking the whole table."""
-        src = member.source
-        total = sum(len(t) for t in self.adj_out.values())
-        own = 0
-        for family, table in self.adj_out.items():
-            for mine in (src.adj_in.get(family), src.stale.get(family)):
-                if mine:
-                    own += sum(
-                        1 for key in mine if (p := table.get(key)) is not None and p.source is src
-                    )
-        return total - own
+        """Prefixes the member has been sent: the group's less the member's own routes."""
+        key = member.source.key
+        return sum(self.sent_total[f] - self.sent_by_source[f][key] for f in self.key.families)

@@ -105,6 +105,10 @@ def filtered(path: Path, ops: Operations) -> Path:
     derived = cache.get(key)
     if derived is None:
         derived = cache[key] = Path(
-            path.source, apply_operations(path.attrs, ops), path.next_hop, path.path_id
+            path.source,
+            path.family,
+            apply_operations(path.attrs, ops),
+            path.next_hop,
+            path.path_id,
         )
     return cast(Path, derived)

@@ -1,7 +1,10 @@
-"""Adj-RIB-In (on each Source) and the Loc-RIB: one `Dest` per (family, prefix).
+"""The Loc-RIB: one entry per (family, prefix), holding every candidate path; each peer's
+Adj-RIB-In is its paths among them (pyrr.rib.path).
 
 Every operation touches only the prefixes it names and returns the best-path changes it caused,
-as (family, prefix, old best, new best); nothing here walks a whole table for one UPDATE.
+as (family, prefix, old best, new best); nothing here walks a whole table for one UPDATE. A
+peer's routes are found through the prefixes its `Source` lists, when it goes away or its
+stale routes are swept.
 
 While `report_candidates` is set (the export layer has an ADD-PATH group, RFC 7911, which sends
 more than the best path) a prefix whose set of candidate paths changed while its best path did
@@ -12,15 +15,20 @@ prefixes with two candidates or more can produce it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from ..bgp.nlri import Family
+from ..bgp.nlri import PATH_ID_LEN, Family
 from ..bgp.update import Update
 from .bestpath import select
 from .path import Path, Source
 from .reason import Reason
 
 Change = tuple[Family, bytes, Path | None, Path | None]
+
+# A table rebuilt after a mass withdrawal: CPython's dict never shrinks on deletion, so a
+# table that lost most of its routes keeps their memory until it is copied.
+_SHRINK_BELOW = 4  # rebuild when fewer than a quarter of its largest size are left ...
+_SHRINK_MIN = 4096  # ... and that size was worth it
 
 
 class Dest:
@@ -42,10 +50,22 @@ class Dest:
 Entry = Path | Dest
 
 
+def path_of(entry: Entry, source: Source, path_id: int) -> Path | None:
+    """The source's path (with that received path id) among an entry's candidates."""
+    if entry.__class__ is Path:
+        assert isinstance(entry, Path)
+        return entry if entry.source is source and entry.path_id == path_id else None
+    for p in entry.paths:
+        if p.source is source and p.path_id == path_id:
+            return p
+    return None
+
+
 class Rib:
     def __init__(self) -> None:
         self.tables: dict[Family, dict[bytes, Entry]] = {}
         self.report_candidates = False  # also report candidate-set changes (module docstring)
+        self._peak: dict[Family, int] = {}  # each table's largest size since it was last built
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables.values())
@@ -58,67 +78,161 @@ class Rib:
     def lookup(self, family: Family, prefix: bytes) -> Entry | None:
         return self.tables.get(family, {}).get(prefix)
 
+    def routes_of(self, source: Source, family: Family) -> Iterator[tuple[bytes, Path]]:
+        """The source's routes of a family (its Adj-RIB-In, stale ones included), as
+        (prefix, path); one per path id."""
+        table = self.tables.get(family)
+        if not table:
+            return
+        seen: set[bytes] = set()
+        for prefix in source.prefixes.get(family, ()):
+            if prefix in seen:
+                continue
+            seen.add(prefix)
+            entry = table.get(prefix)
+            if entry is not None:
+                for p in entry.paths:
+                    if p.source is source:
+                        yield prefix, p
+
     # -- changes from one peer ---------------------------------------------------------------
 
     def apply_update(
         self, source: Source, update: Update, add_path_rx: frozenset[Family]
     ) -> list[Change]:
         changes: list[Change] = []
-        add = changes.append
-        for family, prefixes in update.withdrawn:
-            ap = family in add_path_rx
-            for key in prefixes:
-                ch = self.withdraw(source, family, key, key[4:] if ap else key)
-                if ch is not None:
-                    add(ch)
-        attrs = update.attrs
-        if attrs is not None:
-            for family, next_hop, prefixes in update.announced:
-                ap = family in add_path_rx
-                if not ap:
-                    path = source.intern(attrs, next_hop)
-                    for key in prefixes:
-                        ch = self.announce(source, family, key, key, path)
-                        if ch is not None:
-                            add(ch)
-                else:
-                    for key in prefixes:
-                        path = source.intern(attrs, next_hop, int.from_bytes(key[:4], "big"))
-                        ch = self.announce(source, family, key, key[4:], path)
-                        if ch is not None:
-                            add(ch)
+        if update.withdrawn:
+            self._withdrawn(source, update, add_path_rx, changes)
+            for family, _keys in update.withdrawn:
+                self._shrink(family)
+        if update.attrs is not None:
+            self._announced(source, update, add_path_rx, changes)
         return changes
 
-    def announce(
-        self, source: Source, family: Family, key: bytes, prefix: bytes, path: Path
-    ) -> Change | None:
-        adj = source.adj_in.get(family)
-        if adj is None:
-            adj = source.adj_in[family] = {}
-        old = adj.get(key)
-        if old is path:
-            return None
-        adj[key] = path
-        path.refs += 1
-        if old is None:
-            stale = source.stale.get(family)
-            if stale:
-                # RFC 4724 §4.2: a re-announced stale route is fresh again.
-                old = stale.pop(key, None)
-        if old is not None:
-            self._release(old)
+    def _withdrawn(
+        self,
+        source: Source,
+        update: Update,
+        add_path_rx: frozenset[Family],
+        changes: list[Change],
+    ) -> None:
+        add = changes.append
+        peak = self._peak
+        for family, keys in update.withdrawn:
+            table = self.tables.get(family)
+            if table is not None and len(table) > peak.get(family, 0):
+                peak[family] = len(table)  # noted before routes go (see _shrink)
+            if family in add_path_rx:
+                # RFC 7911 §3: the NLRI key is the path identifier, then the prefix.
+                for key in keys:
+                    ch = self.withdraw(source, family, key[PATH_ID_LEN:], _path_id(key))
+                    if ch is not None:
+                        add(ch)
+            elif table is not None:
+                self._withdraw_plain(source, family, table, keys, changes)
+            if source.needs_compaction(family):
+                # Withdrawn prefixes stay listed until here (announced again, they are listed
+                # again): a peer that churns keeps its list within twice its routes.
+                self._compact(source, family)
+
+    def _withdraw_plain(
+        self,
+        source: Source,
+        family: Family,
+        table: dict[bytes, Entry],
+        keys: list[bytes],
+        changes: list[Change],
+    ) -> None:
+        """Withdrawals without path identifiers: the common case (a prefix held by this source
+        alone, fresh) inline, the rest through `withdraw` (a full table withdrawn is 100,000s
+        of these in a row)."""
+        add = changes.append
+        get = table.get
+        removed = 0
+        for key in keys:
+            cur = get(key)
+            if cur is None:
+                continue  # RFC 4271 §9: withdrawing what was never announced is harmless
+            if cur.__class__ is Path and cur.source is source and not cur.stale:
+                path: Path = cur
+                if path.path_id == 0:
+                    del table[key]
+                    removed += 1
+                    path.refs -= 1
+                    if path.refs <= 0:
+                        self._forget(path)
+                    add((family, key, path, None))
+                    continue
+            ch = self.withdraw(source, family, key)
+            if ch is not None:
+                add(ch)
+        if removed:
+            source.counts[family] -= removed
+
+    def _announced(
+        self,
+        source: Source,
+        update: Update,
+        add_path_rx: frozenset[Family],
+        changes: list[Change],
+    ) -> None:
+        add = changes.append
+        attrs = update.attrs
+        assert attrs is not None
+        for family, next_hop, keys in update.announced:
+            if family not in add_path_rx:
+                path = source.intern(family, attrs, next_hop)
+                for key in keys:
+                    ch = self.announce(family, key, path)
+                    if ch is not None:
+                        add(ch)
+            else:
+                for key in keys:
+                    path = source.intern(family, attrs, next_hop, _path_id(key))
+                    ch = self.announce(family, key[PATH_ID_LEN:], path)
+                    if ch is not None:
+                        add(ch)
+
+    def announce(self, family: Family, prefix: bytes, path: Path) -> Change | None:
+        source = path.source
         table = self.tables.get(family)
         if table is None:
             table = self.tables[family] = {}
         cur = table.get(prefix)
         if cur is None:
+            # The common case, kept short: a prefix nobody announced yet.
+            path.refs += 1
+            counts = source.counts
+            counts[family] = counts.get(family, 0) + 1
+            listed = source.prefixes.get(family)
+            if listed is None:
+                source.prefixes[family] = [prefix]
+            else:
+                listed.append(prefix)
             table[prefix] = path
             return (family, prefix, None, path)
+        old = path_of(cur, source, path.path_id)
+        if old is path:
+            return None
+        path.refs += 1
+        if old is None:
+            source.counts[family] = source.counts.get(family, 0) + 1
+            source.listed(family, prefix)
+        elif old.stale and old.same_route(path):
+            self._refreshed(table, prefix, cur, old, path)
+            return None
+        else:
+            # Implicit withdraw (RFC 4271 §3.1); a re-announced stale route is fresh again
+            # (RFC 4724 §4.2).
+            if old.stale:
+                source.stale_counts[family] -= 1
+            self._release(old)
         if cur is old:
-            # The only candidate, replaced by its own source (implicit withdraw, RFC 4271 §3.1).
+            # The only candidate, replaced by its own source.
             table[prefix] = path
-            return None if old is path else (family, prefix, old, path)
+            return (family, prefix, old, path)
         if cur.__class__ is Path:
+            assert isinstance(cur, Path)
             dest = Dest([cur, path])
             table[prefix] = dest
             return self._reselect(family, prefix, dest)
@@ -130,83 +244,151 @@ class Rib:
             paths.append(path)
         return self._reselect(family, prefix, cur)
 
-    def withdraw(self, source: Source, family: Family, key: bytes, prefix: bytes) -> Change | None:
-        old = source.adj_in.get(family, {}).pop(key, None)
-        if old is None:
-            old = source.stale.get(family, {}).pop(key, None)
-            if old is None:
-                return None  # RFC 4271 §9: withdrawing what was never announced is harmless
+    def _refreshed(
+        self, table: dict[bytes, Entry], prefix: bytes, cur: Entry, old: Path, path: Path
+    ) -> None:
+        """RFC 4724 §4.2: a stale route announced again as it was: fresh, and nothing changed
+        for anyone (no one is sent it again)."""
+        old.source.stale_counts[path.family] -= 1
+        self._release(old)
+        if cur is old:
+            table[prefix] = path
+            return
+        assert isinstance(cur, Dest)
+        cur.paths[cur.paths.index(old)] = path
+        if cur.best is old:
+            cur.best = path
+
+    def withdraw(
+        self, source: Source, family: Family, prefix: bytes, path_id: int = 0
+    ) -> Change | None:
+        table = self.tables.get(family)
+        cur = table.get(prefix) if table is not None else None
+        if cur is None:
+            return None  # RFC 4271 §9: withdrawing what was never announced is harmless
+        if isinstance(cur, Path):
+            if cur.source is not source or cur.path_id != path_id:
+                return None
+            old = cur
+        else:
+            found = path_of(cur, source, path_id)
+            if found is None:
+                return None
+            old = found
         return self._remove(family, prefix, old)
 
-    def drop_family(
-        self, source: Source, family: Family, table: dict[bytes, Path], add_path: bool
-    ) -> list[Change]:
-        """Withdraw every route of `table` (an Adj-RIB-In or stale table) from the Loc-RIB."""
-        changes = []
-        for key, path in table.items():
-            ch = self._remove(family, key[4:] if add_path else key, path)
-            if ch is not None:
-                changes.append(ch)
-        table.clear()
-        return changes
-
-    def drop_source(
-        self, source: Source, add_path_rx: frozenset[Family] = frozenset()
-    ) -> list[Change]:
+    def drop_source(self, source: Source) -> list[Change]:
         """The peer's session ended without graceful restart: all its routes go."""
-        changes: list[Change] = []
-        for family, table in list(source.adj_in.items()) + list(source.stale.items()):
-            changes += self.drop_family(source, family, table, family in add_path_rx)
-        source.adj_in.clear()
-        source.stale.clear()
-        return changes
+        return [
+            ch
+            for family in list(source.prefixes)
+            for ch in self._sweep(source, family, lambda _p: True)
+        ]
 
     def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int:
         """RFC 4724 §4.2 (and RFC 7313 §4 BoRR): keep the peer's routes, marked stale, still in
-        use, until they are re-announced or swept."""
+        use, until they are re-announced or swept. What it announces from now on makes new
+        paths (the stale ones leave the intern table)."""
+        fams = set(source.counts) if families is None else set(families)
+        for k, p in list(source.interned.items()):
+            if p.family in fams:
+                p.stale = True
+                del source.interned[k]
         n = 0
-        for family in list(source.adj_in) if families is None else list(families):
-            table = source.adj_in.pop(family, None)
-            if not table:
-                continue
-            source.stale.setdefault(family, {}).update(table)
-            n += len(table)
+        for family in fams:
+            count = source.counts.get(family, 0)
+            n += count - source.stale_counts.get(family, 0)
+            source.stale_counts[family] = count
         return n
 
-    def sweep_stale(self, source: Source, family: Family, add_path: bool = False) -> list[Change]:
+    def sweep_stale(self, source: Source, family: Family) -> list[Change]:
         """RFC 4724 §4.2: End-of-RIB (or the restart timer) removes what was not re-announced."""
-        table = source.stale.pop(family, None)
-        if not table:
+        if not source.stale_counts.get(family):
             return []
-        return self.drop_family(source, family, table, add_path)
+        return self._sweep(source, family, lambda p: p.stale)
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _sweep(
+        self, source: Source, family: Family, doomed: Callable[[Path], bool]
+    ) -> list[Change]:
+        """Remove the source's routes of a family that `doomed` picks; compact its list."""
+        table = self.tables.get(family)
+        prefixes = source.prefixes.pop(family, [])
+        if table is None:
+            return []
+        if len(table) > self._peak.get(family, 0):
+            self._peak[family] = len(table)  # noted before routes go (see _shrink)
+        changes: list[Change] = []
+        kept: list[bytes] = []
+        for prefix in prefixes:  # a repeated prefix finds nothing left the second time
+            cur = table.get(prefix)
+            if cur is None:
+                continue
+            mine = [p for p in cur.paths if p.source is source]
+            for p in mine:
+                if doomed(p):
+                    ch = self._remove(family, prefix, p)
+                    if ch is not None:
+                        changes.append(ch)
+            if len(mine) > sum(1 for p in mine if doomed(p)):
+                kept.append(prefix)
+        if kept:
+            source.prefixes[family] = kept
+        self._shrink(family)
+        return changes
+
+    def _compact(self, source: Source, family: Family) -> None:
+        """Drop the prefixes the source no longer holds from its list, in place (no second
+        list while a full table is withdrawn); repeats of a live prefix (one that flapped)
+        only when that is not enough, as de-duplicating takes a set of the whole list."""
+        get = self.tables.get(family, {}).get
+        lst = source.prefixes.get(family)
+        if lst is None:
+            return
+        w = 0
+        for p in lst:
+            cur = get(p)
+            if cur is None:
+                continue
+            if cur.__class__ is Path:
+                if cur.source is not source:
+                    continue
+            elif not any(q.source is source for q in cur.paths):
+                continue
+            lst[w] = p
+            w += 1
+        del lst[w:]
+        if source.needs_compaction(family):
+            source.prefixes[family] = list(dict.fromkeys(lst))
 
     def _release(self, path: Path) -> None:
         path.refs -= 1
         if path.refs <= 0:
-            src = path.source
-            k = (path.next_hop, path.attrs.wire, path.path_id)
-            if src.interned.get(k) is path:
-                del src.interned[k]
+            self._forget(path)
+
+    @staticmethod
+    def _forget(path: Path) -> None:
+        """A path no prefix uses any more leaves its source's intern table."""
+        src = path.source
+        k = (path.family, path.next_hop, path.attrs.wire, path.path_id)
+        if src.interned.get(k) is path:
+            del src.interned[k]
 
     def _remove(self, family: Family, prefix: bytes, old: Path) -> Change | None:
+        source = old.source
+        source.counts[family] -= 1
+        if old.stale:
+            source.stale_counts[family] -= 1
         self._release(old)
-        table = self.tables.get(family)
-        cur = table.get(prefix) if table is not None else None
-        if cur is None or table is None:
-            return None
+        table = self.tables[family]
+        cur = table[prefix]
         if cur.__class__ is Path:
-            if cur is not old:
-                return None
             del table[prefix]
             return (family, prefix, old, None)
         assert isinstance(cur, Dest)
         paths = cur.paths
-        try:
-            paths.remove(old)
-        except ValueError:
-            return None
+        paths.remove(old)
         if len(paths) == 1:
             # Back to a single candidate: store the path itself again.
             only = paths[0]
@@ -217,6 +399,19 @@ class Rib:
             return (family, prefix, prev, only)
         return self._reselect(family, prefix, cur)
 
+    def _shrink(self, family: Family) -> None:
+        """Give a table's memory back after it lost most of its routes (module constants).
+        Called after withdrawals; the table's largest size is noted before them."""
+        table = self.tables.get(family)
+        if table is None:
+            return
+        peak = self._peak.get(family, 0)
+        size = len(table)
+        if peak < _SHRINK_MIN or size * _SHRINK_BELOW > peak:
+            return
+        self.tables[family] = dict(table)
+        self._peak[family] = len(table)
+
     def _reselect(self, family: Family, prefix: bytes, dest: Dest) -> Change | None:
         """Select the best of a changed candidate set: its best-path change, or (when reporting
         candidates) the candidate change itself."""
@@ -226,3 +421,7 @@ class Rib:
         if best is old and not self.report_candidates:
             return None
         return (family, prefix, old, best)
+
+
+def _path_id(key: bytes) -> int:
+    return int.from_bytes(key[:PATH_ID_LEN], "big")

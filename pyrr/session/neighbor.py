@@ -133,11 +133,8 @@ class Neighbor:
             self._process(link, now)
         # Routes kept for a restarting peer (RFC 4724) go with the peer. Stale and current
         # routes may be keyed differently (RFC 7911 path ids): each with its own session's view.
-        for fam in list(self.source.stale):
-            self.helper.sweep(fam)
         self.helper.restart_at = None
-        neg = self.negotiated
-        self.routes.drop(self.source, neg.add_path_rx if neg else frozenset())
+        self.routes.drop(self.source)
 
     def halt_for_restart(self) -> None:
         """Drop every connection without a NOTIFICATION (pyrr restarts; RFC 4724 §4.2 lets the
@@ -384,7 +381,7 @@ class Neighbor:
                 hold=neg.hold_time,
                 reason="OPEN accepted and KEEPALIVE received",
             )
-        if self.source.stale:
+        if self.source.stale_families:
             peer_gr = neg.peer_gr
             if peer_gr is None or not peer_gr.restarting:
                 self._sweep_all("peer returned without Restart State")
@@ -519,7 +516,7 @@ class Neighbor:
                 restart_time=peer_gr.restart_time,
             )
         else:
-            self.routes.drop(self.source, neg.add_path_rx if neg else frozenset())
+            self.routes.drop(self.source)
         self.negotiated = None
 
     # -- graceful restart helper, slow readers -----------------------------------------------
@@ -530,9 +527,9 @@ class Neighbor:
             log.info("stale routes removed", peer=self.key, family=family_name(family), routes=n)
 
     def _sweep_all(self, reason: str) -> None:
-        if self.source.stale:
+        if self.source.stale_families:
             log.info("sweeping stale routes", peer=self.key, reason=reason)
-        for fam in list(self.source.stale):
+        for fam in self.source.stale_families:
             self._sweep(fam)
         self.helper.restart_at = None
 

@@ -19,9 +19,9 @@ class Routes(Protocol):
 
     def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int: ...
 
-    def sweep_stale(self, source: Source, family: Family, add_path: bool) -> int: ...
+    def sweep_stale(self, source: Source, family: Family) -> int: ...
 
-    def drop(self, source: Source, add_path_rx: frozenset[Family]) -> None:
+    def drop(self, source: Source) -> None:
         """Every route of the source goes (its session ended without graceful restart)."""
 
 

@@ -16,7 +16,7 @@ def over_limit(source: Source, update: Update, limit: int) -> tuple[Family, int]
     """The first family of `update`'s announcements whose Adj-RIB-In now holds more than
     `limit` prefixes, with that count (checked after the UPDATE was applied)."""
     for fam, _nh, _p in update.announced:
-        count = len(source.adj_in.get(fam, ()))
+        count = source.fresh_count(fam)
         if count > limit:
             return fam, count
     return None

@@ -175,7 +175,7 @@ def test_operations_are_computed_once_per_path_and_rule_and_applied_before_refle
     assert len(tagged) == 1 and len(d.attrs) == 2  # one message for both tagged prefixes
     assert tagged[0].get(AttrCode.COMMUNITIES) == bytes.fromhex("fde80064")
     assert tagged[0].originator_id is not None and tagged[0].cluster_list  # then reflected
-    path = origin.source.adj_in[IPV4_UNICAST][next(iter(origin.source.adj_in[IPV4_UNICAST]))]
+    (path,) = origin.source.interned.values()
     assert filtered(path, TAG) is filtered(path, TAG)
     assert filtered(path, ()) is path
 

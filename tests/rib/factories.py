@@ -119,7 +119,8 @@ def path(
     if a is None:
         a = attrs()
     hop = nh(next_hop) if next_hop is not None else src.address.packed
-    return src.intern(a, hop, path_id)
+    family = IPV4_UNICAST if len(hop) == 4 else IPV6_UNICAST
+    return src.intern(family, a, hop, path_id)
 
 
 def default_next_hop(family: Family) -> bytes:

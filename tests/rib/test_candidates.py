@@ -15,7 +15,8 @@ P = "10.96.0.10/32"
 
 
 def adj(src: Source) -> Path:
-    p = src.adj_in[IPV4_UNICAST][pfx(P)]
+    """The source's route to P: its one path (each source here announces P alone)."""
+    (p,) = src.interned.values()
     return p
 
 

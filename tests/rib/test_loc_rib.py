@@ -23,16 +23,36 @@ def best_of(rib: Rib, text: str) -> Path | None:
     return None if d is None else d.best
 
 
-def adj(src: Source, text: str) -> Path | None:
+def routes(rib: Rib, src: Source, stale: bool) -> dict[Family, dict[bytes, Path]]:
+    """A source's Adj-RIB-In as the Loc-RIB holds it (fresh or stale routes), keyed like its
+    NLRI (the path identifier in front when it has one)."""
+    out: dict[Family, dict[bytes, Path]] = {}
+    for fam in list(src.prefixes):
+        for prefix, p in rib.routes_of(src, fam):
+            if p.stale == stale:
+                key = with_path_id(p.path_id, prefix) if p.path_id else prefix
+                out.setdefault(fam, {})[key] = p
+    return out
+
+
+def fresh(rib: Rib, src: Source) -> dict[Family, dict[bytes, Path]]:
+    return routes(rib, src, stale=False)
+
+
+def stale(rib: Rib, src: Source) -> dict[Family, dict[bytes, Path]]:
+    return routes(rib, src, stale=True)
+
+
+def adj(rib: Rib, src: Source, text: str) -> Path | None:
     fam = IPV6_UNICAST if ":" in text else IPV4_UNICAST
-    return src.adj_in.get(fam, {}).get(pfx(text))
+    return fresh(rib, src).get(fam, {}).get(pfx(text))
 
 
 def test_first_announcement_is_a_change() -> None:
     rib, a = Rib(), source("10.0.0.1")
     ch = rib.apply_update(a, update(["10.1.0.0/24", "2001:db8:1::/64"]), NO_AP)
-    p4 = adj(a, "10.1.0.0/24")
-    p6 = adj(a, "2001:db8:1::/64")
+    p4 = adj(rib, a, "10.1.0.0/24")
+    p6 = adj(rib, a, "2001:db8:1::/64")
     assert p4 is not None and p6 is not None
     assert ch == [
         (IPV4_UNICAST, pfx("10.1.0.0/24"), None, p4),
@@ -50,10 +70,10 @@ def test_implicit_withdraw_replaces_the_previous_route() -> None:
     # RFC 4271 §3.1: a new announcement of a prefix replaces the peer's earlier one.
     rib, a = Rib(), source("10.0.0.1")
     rib.apply_update(a, update(["10.1.0.0/24"], attrs(local_pref=100)), NO_AP)
-    old = adj(a, "10.1.0.0/24")
+    old = adj(rib, a, "10.1.0.0/24")
     assert old is not None
     ch = rib.apply_update(a, update(["10.1.0.0/24"], attrs(local_pref=300)), NO_AP)
-    new = adj(a, "10.1.0.0/24")
+    new = adj(rib, a, "10.1.0.0/24")
     assert new is not None and new is not old
     assert ch == [(IPV4_UNICAST, pfx("10.1.0.0/24"), old, new)]
     d = rib.lookup(IPV4_UNICAST, pfx("10.1.0.0/24"))
@@ -66,10 +86,10 @@ def test_implicit_withdraw_replaces_the_previous_route() -> None:
 def test_identical_reannouncement_changes_nothing() -> None:
     rib, a = Rib(), source("10.0.0.1")
     rib.apply_update(a, update(["10.1.0.0/24"]), NO_AP)
-    p = adj(a, "10.1.0.0/24")
+    p = adj(rib, a, "10.1.0.0/24")
     assert p is not None
     assert rib.apply_update(a, update(["10.1.0.0/24"]), NO_AP) == []
-    assert adj(a, "10.1.0.0/24") is p and p.refs == 1
+    assert adj(rib, a, "10.1.0.0/24") is p and p.refs == 1
 
 
 def test_one_attribute_set_is_one_path_object() -> None:
@@ -77,7 +97,7 @@ def test_one_attribute_set_is_one_path_object() -> None:
     prefixes = [f"10.{i // 256}.{i % 256}.0/24" for i in range(1000)]
     ch = rib.apply_update(a, update(prefixes, attrs(as_path=[65001], med=5)), NO_AP)
     assert len(ch) == 1000
-    paths = {id(p) for p in a.adj_in[IPV4_UNICAST].values()}
+    paths = {id(p) for p in fresh(rib, a)[IPV4_UNICAST].values()}
     assert len(paths) == 1
     (p,) = a.interned.values()
     assert p.refs == 1000
@@ -105,7 +125,7 @@ def test_moving_prefixes_between_attribute_sets_keeps_refcounts_exact() -> None:
     by_med = {p.attrs.med: p for p in a.interned.values()}
     assert by_med[1].refs == 6 and by_med[2].refs == 4
     rib.apply_update(a, update(ps[4:], attrs(med=2)), NO_AP)
-    assert list(a.interned) == [(by_med[2].next_hop, attrs(med=2).wire, 0)]
+    assert list(a.interned) == [(IPV4_UNICAST, by_med[2].next_hop, attrs(med=2).wire, 0)]
     assert by_med[2].refs == 10 and by_med[1].refs == 0
 
 
@@ -114,20 +134,20 @@ def test_changes_only_when_the_best_path_changes() -> None:
     a, b = source("10.0.0.1"), source("10.0.0.2")
     x = "10.1.0.0/24"
     ch = rib.apply_update(a, update([x], attrs(local_pref=200)), NO_AP)
-    pa = adj(a, x)
+    pa = adj(rib, a, x)
     assert ch == [(IPV4_UNICAST, pfx(x), None, pa)]
     # A worse path from B: a candidate, not a change.
     assert rib.apply_update(b, update([x], attrs(local_pref=100)), NO_AP) == []
-    pb = adj(b, x)
+    pb = adj(rib, b, x)
     d = rib.lookup(IPV4_UNICAST, pfx(x))
     assert d is not None and d.paths == [pa, pb] and d.best is pa
     assert d.reason is Reason.LOCAL_PREF
     # B changes its (losing) path: still no change.
     assert rib.apply_update(b, update([x], attrs(local_pref=150)), NO_AP) == []
-    pb2 = adj(b, x)
+    pb2 = adj(rib, b, x)
     # A lowers its LOCAL_PREF below B's: best moves.
     ch = rib.apply_update(a, update([x], attrs(local_pref=10)), NO_AP)
-    pa2 = adj(a, x)
+    pa2 = adj(rib, a, x)
     assert ch == [(IPV4_UNICAST, pfx(x), pa, pb2)]
     assert d.best is pb2 and d.reason is Reason.LOCAL_PREF
     # A withdraws its (losing) path: no change.
@@ -146,11 +166,11 @@ def test_withdraw_of_unknown_prefix_is_a_noop() -> None:
     assert rib.apply_update(a, update(withdraw=["10.1.0.0/24", "2001:db8::/32"]), NO_AP) == []
     assert len(rib) == 0
     rib.apply_update(b, update(["10.1.0.0/24"]), NO_AP)
-    pb = adj(b, "10.1.0.0/24")
+    pb = adj(rib, b, "10.1.0.0/24")
     # A withdrawing B's prefix does not touch B's route.
     assert rib.apply_update(a, update(withdraw=["10.1.0.0/24"]), NO_AP) == []
     assert best_of(rib, "10.1.0.0/24") is pb and pb is not None and pb.refs == 1
-    assert a.adj_in.get(IPV4_UNICAST, {}) == {}
+    assert fresh(rib, a).get(IPV4_UNICAST, {}) == {}
     # Twice the same withdrawal: the second is a no-op too.
     assert rib.apply_update(b, update(withdraw=["10.1.0.0/24"]), NO_AP) != []
     assert rib.apply_update(b, update(withdraw=["10.1.0.0/24"]), NO_AP) == []
@@ -159,9 +179,9 @@ def test_withdraw_of_unknown_prefix_is_a_noop() -> None:
 def test_withdraw_and_announce_in_one_update() -> None:
     rib, a = Rib(), source("10.0.0.1")
     rib.apply_update(a, update(["10.1.0.0/24", "10.2.0.0/24"]), NO_AP)
-    p_old = adj(a, "10.1.0.0/24")
+    p_old = adj(rib, a, "10.1.0.0/24")
     ch = rib.apply_update(a, update(["10.3.0.0/24"], attrs(med=9), withdraw=["10.1.0.0/24"]), NO_AP)
-    p_new = adj(a, "10.3.0.0/24")
+    p_new = adj(rib, a, "10.3.0.0/24")
     assert ch == [
         (IPV4_UNICAST, pfx("10.1.0.0/24"), p_old, None),
         (IPV4_UNICAST, pfx("10.3.0.0/24"), None, p_new),
@@ -173,9 +193,9 @@ def test_drop_source_removes_only_that_source() -> None:
     a, b = source("10.0.0.1"), source("10.0.0.2")
     rib.apply_update(a, update(["10.1.0.0/24", "10.2.0.0/24", "2001:db8:1::/64"]), NO_AP)
     rib.apply_update(b, update(["10.2.0.0/24", "10.3.0.0/24"], attrs(local_pref=50)), NO_AP)
-    pa = adj(a, "10.1.0.0/24")
-    pa6 = adj(a, "2001:db8:1::/64")
-    pb = adj(b, "10.2.0.0/24")
+    pa = adj(rib, a, "10.1.0.0/24")
+    pa6 = adj(rib, a, "2001:db8:1::/64")
+    pb = adj(rib, b, "10.2.0.0/24")
     assert best_of(rib, "10.2.0.0/24") is pa
     ch = rib.drop_source(a)
     assert sorted(ch, key=repr) == sorted(
@@ -186,10 +206,10 @@ def test_drop_source_removes_only_that_source() -> None:
         ],
         key=repr,
     )
-    assert a.adj_in == {} and a.stale == {} and a.interned == {}
+    assert fresh(rib, a) == {} and stale(rib, a) == {} and a.interned == {}
     assert a.route_count() == 0
     assert best_of(rib, "10.2.0.0/24") is pb
-    assert best_of(rib, "10.3.0.0/24") is adj(b, "10.3.0.0/24")
+    assert best_of(rib, "10.3.0.0/24") is adj(rib, b, "10.3.0.0/24")
     assert len(rib) == 2
     assert rib.drop_source(a) == []
 
@@ -200,12 +220,12 @@ def test_add_path_keys() -> None:
     k = pfx("10.1.0.0/24")
     k1, k2 = with_path_id(1, k), with_path_id(2, k)
     ch = rib.apply_update(a, update_keys(IPV4_UNICAST, [k2], attrs()), AP4)
-    p2 = a.adj_in[IPV4_UNICAST][k2]
+    p2 = fresh(rib, a)[IPV4_UNICAST][k2]
     assert p2.path_id == 2
     assert ch == [(IPV4_UNICAST, k, None, p2)]
     assert rib.lookup(IPV4_UNICAST, k2) is None
     ch = rib.apply_update(a, update_keys(IPV4_UNICAST, [k1], attrs()), AP4)
-    p1 = a.adj_in[IPV4_UNICAST][k1]
+    p1 = fresh(rib, a)[IPV4_UNICAST][k1]
     assert p1 is not p2 and p1.path_id == 1
     assert ch == [(IPV4_UNICAST, k, p2, p1)]
     d = rib.lookup(IPV4_UNICAST, k)
@@ -217,7 +237,7 @@ def test_add_path_keys() -> None:
     assert p1.refs == 0 and len(a.interned) == 1
     # Another path id, then drop the source: all gone from the Loc-RIB.
     rib.apply_update(a, update_keys(IPV4_UNICAST, [with_path_id(7, k)], attrs(med=1)), AP4)
-    ch = rib.drop_source(a, AP4)
+    ch = rib.drop_source(a)
     # Paths go one at a time: the changes end with the prefix gone.
     assert {c[:2] for c in ch} == {(IPV4_UNICAST, k)}
     assert ch[-1][3] is None
@@ -235,7 +255,7 @@ def test_add_path_family_and_plain_family_side_by_side() -> None:
     assert d4 is not None and d6 is not None
     assert d4.best is not None and d4.best.path_id == 5
     assert d6.best is not None and d6.best.path_id == 0
-    rib.drop_source(a, AP4)
+    rib.drop_source(a)
     assert len(rib) == 0
 
 
@@ -245,10 +265,10 @@ def test_add_path_family_and_plain_family_side_by_side() -> None:
 def test_mark_stale_keeps_routes_in_use() -> None:
     rib, a = Rib(), source("10.0.0.1")
     rib.apply_update(a, update(["10.1.0.0/24", "10.2.0.0/24", "2001:db8::/48"]), NO_AP)
-    pa = adj(a, "10.1.0.0/24")
+    pa = adj(rib, a, "10.1.0.0/24")
     assert rib.mark_stale(a) == 3
-    assert a.adj_in == {}
-    assert set(a.stale) == {IPV4_UNICAST, IPV6_UNICAST}
+    assert fresh(rib, a) == {}
+    assert set(stale(rib, a)) == {IPV4_UNICAST, IPV6_UNICAST}
     assert best_of(rib, "10.1.0.0/24") is pa
     assert a.route_count() == 3
 
@@ -258,26 +278,31 @@ def test_reannounce_makes_fresh_and_sweep_removes_only_the_rest() -> None:
     same, changed, gone = "10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"
     rib.apply_update(a, update([same, changed, gone]), NO_AP)
     rib.apply_update(b, update([gone], attrs(local_pref=10)), NO_AP)
-    p = adj(a, same)
+    p = adj(rib, a, same)
     assert p is not None and p.refs == 3
     rib.mark_stale(a)
-    # Identical re-announcement: fresh again, no Loc-RIB change, same interned Path.
+    assert p.stale and a.interned == {}
+    # Identical re-announcement: fresh again (a new path, the same route), and no Loc-RIB
+    # change: nobody is sent it again.
     assert rib.apply_update(a, update([same]), NO_AP) == []
-    assert adj(a, same) is p and p.refs == 3
-    assert pfx(same) not in a.stale[IPV4_UNICAST]
+    q = adj(rib, a, same)
+    assert q is not None and q is not p and q.same_route(p) and not q.stale
+    assert q.refs == 1 and p.refs == 2
+    assert best_of(rib, same) is q
+    assert pfx(same) not in stale(rib, a)[IPV4_UNICAST]
     # Re-announced with other attributes: an ordinary replacement.
     ch = rib.apply_update(a, update([changed], attrs(med=3)), NO_AP)
-    pc = adj(a, changed)
+    pc = adj(rib, a, changed)
     assert ch == [(IPV4_UNICAST, pfx(changed), p, pc)]
-    assert p.refs == 2
+    assert p.refs == 1
     d = rib.lookup(IPV4_UNICAST, pfx(changed))
     assert d is not None and d.paths == [pc]
     # End-of-RIB: only the route that was not re-announced goes; B's path takes over.
     ch = rib.sweep_stale(a, IPV4_UNICAST)
-    assert ch == [(IPV4_UNICAST, pfx(gone), p, adj(b, gone))]
-    assert p.refs == 1
-    assert IPV4_UNICAST not in a.stale
-    assert best_of(rib, same) is p
+    assert ch == [(IPV4_UNICAST, pfx(gone), p, adj(rib, b, gone))]
+    assert p.refs == 0
+    assert IPV4_UNICAST not in stale(rib, a)
+    assert best_of(rib, same) is q
     assert best_of(rib, changed) is pc
     assert rib.sweep_stale(a, IPV4_UNICAST) == []
 
@@ -289,13 +314,13 @@ def test_sweep_is_per_family() -> None:
     ch = rib.sweep_stale(a, IPV6_UNICAST)
     assert [c[:2] for c in ch] == [(IPV6_UNICAST, pfx("2001:db8::/48"))]
     assert best_of(rib, "10.1.0.0/24") is not None
-    assert set(a.stale) == {IPV4_UNICAST}
+    assert set(stale(rib, a)) == {IPV4_UNICAST}
 
 
 def test_withdraw_of_a_stale_route() -> None:
     rib, a = Rib(), source("10.0.0.1")
     rib.apply_update(a, update(["10.1.0.0/24", "10.2.0.0/24"]), NO_AP)
-    p = adj(a, "10.1.0.0/24")
+    p = adj(rib, a, "10.1.0.0/24")
     rib.mark_stale(a)
     ch = rib.apply_update(a, update(withdraw=["10.1.0.0/24"]), NO_AP)
     assert ch == [(IPV4_UNICAST, pfx("10.1.0.0/24"), p, None)]
@@ -309,7 +334,7 @@ def test_stale_twice_then_drop_source() -> None:
     rib.mark_stale(a)
     rib.apply_update(a, update(["10.1.0.0/24", "10.4.0.0/24"]), NO_AP)
     assert rib.mark_stale(a) == 2
-    assert len(a.stale[IPV4_UNICAST]) == 3 and a.adj_in == {}
+    assert len(stale(rib, a)[IPV4_UNICAST]) == 3 and fresh(rib, a) == {}
     ch = rib.drop_source(a)
     assert len(ch) == 3 and len(rib) == 0 and a.interned == {}
 
@@ -320,7 +345,7 @@ def test_stale_add_path_routes_sweep_with_add_path() -> None:
     rib.apply_update(a, update_keys(IPV4_UNICAST, [with_path_id(1, k), with_path_id(2, k)]), AP4)
     rib.mark_stale(a)
     rib.apply_update(a, update_keys(IPV4_UNICAST, [with_path_id(2, k)]), AP4)
-    ch = rib.sweep_stale(a, IPV4_UNICAST, add_path=True)
+    ch = rib.sweep_stale(a, IPV4_UNICAST)
     d = rib.lookup(IPV4_UNICAST, k)
     assert d is not None and d.best is not None and d.best.path_id == 2
     assert len(d.paths) == 1
@@ -359,34 +384,52 @@ _op = st.one_of(
 )
 
 
+Held = dict[tuple[Family, bytes], bool]  # what a source holds -> whether it is stale
+
+
 def _check_invariants(
-    rib: Rib, sources: list[Source], mirror: dict[tuple[Family, bytes], Path]
+    rib: Rib,
+    sources: list[Source],
+    mirror: dict[tuple[Family, bytes], Path],
+    held: list[Held],
 ) -> None:
-    # The change stream, replayed, gives exactly the Loc-RIB's best paths.
+    # The change stream, replayed, gives exactly the Loc-RIB's best routes (a stale path
+    # announced again is a new Path of the same route, and no change: RFC 4724 §4.2).
     table = {(f, p): d.best for f, t in rib.tables.items() for p, d in t.items()}
-    assert mirror == table
-    # Each Dest holds exactly the paths the sources hold for it, and the best of them.
-    expect: dict[tuple[Family, bytes], list[int]] = {}
-    for s in sources:
-        for tables in (s.adj_in, s.stale):
-            for fam, held in tables.items():
-                for key, p in held.items():
-                    expect.setdefault((fam, key), []).append(id(p))
-    got = {
-        (f, p): sorted(id(x) for x in d.paths) for f, t in rib.tables.items() for p, d in t.items()
-    }
-    assert got == {k: sorted(v) for k, v in expect.items()}
+    assert mirror.keys() == table.keys()
+    for k, best in table.items():
+        assert best is not None and (mirror[k] is best or mirror[k].same_route(best))
+    # Each source holds exactly what the model says it holds, stale or not, and counts it.
+    for s, want in zip(sources, held, strict=True):
+        got = {
+            (fam, prefix): path.stale
+            for fam in list(s.prefixes)
+            for prefix, path in rib.routes_of(s, fam)
+        }
+        assert got == want
+        for fam in {f for f, _p in want} | set(s.counts):
+            assert s.counts.get(fam, 0) == sum(1 for f, _p in want if f == fam)
+            assert s.stale_counts.get(fam, 0) == sum(
+                1 for (f, _p), st in want.items() if f == fam and st
+            )
+    # Each entry holds one path per source that holds the prefix, and the best of them.
+    for fam, dests in rib.tables.items():
+        for prefix, d in dests.items():
+            holders = [s for s, h in zip(sources, held, strict=True) if (fam, prefix) in h]
+            assert sorted(id(p.source) for p in d.paths) == sorted(id(s) for s in holders)
+            assert d.paths and d.best is select(d.paths)[0]
+    # Reference counts are exact; the intern tables hold fresh paths in use only.
+    uses: dict[int, int] = {}
+    objs: dict[int, Path] = {}
     for dests in rib.tables.values():
         for d in dests.values():
-            assert d.paths and d.best is select(d.paths)[0]
-    # Reference counts are exact and the intern table holds exactly the referenced paths.
+            for p in d.paths:
+                uses[id(p)] = uses.get(id(p), 0) + 1
+                objs[id(p)] = p
+    assert {k: objs[k].refs for k in uses} == uses
     for s in sources:
-        counts: dict[int, int] = {}
-        for tables in (s.adj_in, s.stale):
-            for held in tables.values():
-                for p in held.values():
-                    counts[id(p)] = counts.get(id(p), 0) + 1
-        assert {id(p): p.refs for p in s.interned.values()} == counts
+        for p in s.interned.values():
+            assert p.refs > 0 and not p.stale and uses.get(id(p)) == p.refs
 
 
 @settings(max_examples=200, deadline=None)
@@ -395,29 +438,68 @@ def test_rib_model(ops: list[tuple[str, int, frozenset[str], int]]) -> None:
     rib = Rib()
     sources = [source("10.0.0.1"), source("10.0.0.2", client=False), source("192.0.2.1", asn=65001)]
     mirror: dict[tuple[Family, bytes], Path] = {}
+    held: list[Held] = [{}, {}, {}]
     for op, si, prefixes, ai in ops:
         s = sources[si]
+        h = held[si]
+        keys = [(IPV6_UNICAST if ":" in t else IPV4_UNICAST, pfx(t)) for t in sorted(prefixes)]
         if op == "ann":
             a = _ATTRS[ai]
             if not s.ibgp:
                 a = attrs(local_pref=None, as_path=[65001])
             ch = rib.apply_update(s, update(sorted(prefixes), a), NO_AP)
+            h.update(dict.fromkeys(keys, False))
         elif op == "wd":
             ch = rib.apply_update(s, update(withdraw=sorted(prefixes)), NO_AP)
+            for k in keys:
+                h.pop(k, None)
         elif op == "stale":
             rib.mark_stale(s)
             ch = []
-        elif op == "sweep4":
-            ch = rib.sweep_stale(s, IPV4_UNICAST)
-        elif op == "sweep6":
-            ch = rib.sweep_stale(s, IPV6_UNICAST)
+            h.update(dict.fromkeys(h, True))
+        elif op in ("sweep4", "sweep6"):
+            fam = IPV4_UNICAST if op == "sweep4" else IPV6_UNICAST
+            ch = rib.sweep_stale(s, fam)
+            for k in [k for k, st in h.items() if st and k[0] == fam]:
+                del h[k]
         else:
             ch = rib.drop_source(s)
+            h.clear()
         for fam, p, old, new in ch:
             assert old is not new
-            assert mirror.get((fam, p)) is old
+            was = mirror.get((fam, p))
+            assert was is old or (was is not None and old is not None and was.same_route(old))
             if new is None:
                 del mirror[(fam, p)]
             else:
                 mirror[(fam, p)] = new
-        _check_invariants(rib, sources, mirror)
+        _check_invariants(rib, sources, mirror, held)
+
+
+def test_a_table_that_lost_most_of_its_routes_gives_its_memory_back() -> None:
+    """CPython's dict never shrinks on deletion: after a mass withdrawal the Loc-RIB table is
+    copied, so a withdrawn full table does not keep its memory."""
+    import sys
+
+    rib, a = Rib(), source("10.0.0.1")
+    prefixes = [f"10.{i // 256}.{i % 256}.0/24" for i in range(20000)]
+    rib.apply_update(a, update(prefixes), NO_AP)
+    before = sys.getsizeof(rib.tables[IPV4_UNICAST])
+    rib.apply_update(a, update(withdraw=prefixes[:18000]), NO_AP)
+    after = rib.tables[IPV4_UNICAST]
+    assert len(after) == 2000 and a.counts[IPV4_UNICAST] == 2000
+    assert sys.getsizeof(after) < before / 4
+    assert {p for p, _b in rib.best_routes(IPV4_UNICAST)} == {pfx(t) for t in prefixes[18000:]}
+
+
+def test_a_churning_peer_keeps_its_prefix_list_bounded() -> None:
+    """A peer's prefixes are listed once per announcement; withdrawn ones leave the list at
+    the next compaction, so announcing and withdrawing forever costs no memory."""
+    rib, a = Rib(), source("10.0.0.1")
+    rib.apply_update(a, update(["10.9.0.0/24"]), NO_AP)
+    for _ in range(1000):
+        rib.apply_update(a, update(["10.1.0.0/24"]), NO_AP)
+        rib.apply_update(a, update(withdraw=["10.1.0.0/24"]), NO_AP)
+    assert a.counts[IPV4_UNICAST] == 1
+    assert len(a.prefixes[IPV4_UNICAST]) <= 1 + 64
+    assert [p for p, _path in rib.routes_of(a, IPV4_UNICAST)] == [pfx("10.9.0.0/24")]

@@ -55,7 +55,8 @@ def test_routes_kept_until_restart_time_then_withdrawn() -> None:
     w.drop(ra)
     assert a.established is None and a.negotiated is None
     assert all(w.has(x) for x in A4 + A6)
-    assert a.source.adj_in == {} and a.source.route_count() == 3
+    assert a.source.fresh_count(IPV4_UNICAST) == a.source.fresh_count(IPV6_UNICAST) == 0
+    assert a.source.route_count() == 3 and sum(a.source.stale_counts.values()) == 3
     assert a.next_timer() == t0 + 120  # the restart timer, and nothing else
     w.advance(119.9)
     assert all(w.has(x) for x in A4 + A6)
@@ -63,7 +64,7 @@ def test_routes_kept_until_restart_time_then_withdrawn() -> None:
     w.advance(0.1)
     assert w.now == t0 + 120
     assert not any(w.has(x) for x in A4 + A6)
-    assert len(w.speaker.rib) == 0 and a.source.stale == {} and a.source.interned == {}
+    assert len(w.speaker.rib) == 0 and not a.source.stale_families and a.source.interned == {}
     d = decode_messages(rb.take())
     assert d.wd(IPV4_UNICAST) == set(A4) and d.wd(IPV6_UNICAST) == set(A6)
     assert a.next_timer() is None
@@ -124,10 +125,10 @@ def test_end_of_rib_sweeps_only_what_was_not_reannounced() -> None:
     assert decode_messages(rb.take()).wd(IPV4_UNICAST) == {"10.2.0.0/24"}
     assert IPV4_UNICAST in a.eor_received
     # IPv6 is still stale until its own End-of-RIB.
-    assert w.has(A6[0]) and set(a.source.stale) == {IPV6_UNICAST}
+    assert w.has(A6[0]) and a.source.stale_families == [IPV6_UNICAST]
     w.send(ra2, Update(end_of_rib=IPV6_UNICAST))
     assert not w.has(A6[0])
-    assert a.source.stale == {}
+    assert not a.source.stale_families
     # Nothing stale is left: the restart timer is gone, and fresh routes survive its time.
     assert a.helper.restart_at is None
     w.advance(500)
@@ -140,7 +141,7 @@ def test_return_without_restart_bit_drops_stale_at_once() -> None:
     w.drop(ra)
     w.advance(10)
     w.up(a, gr_cap(flags=GRFlags.NONE, families=((IPV4_UNICAST, False), (IPV6_UNICAST, False))))
-    assert len(w.speaker.rib) == 0 and a.source.stale == {}
+    assert len(w.speaker.rib) == 0 and not a.source.stale_families
     d = decode_messages(rb.take())
     assert d.wd(IPV4_UNICAST) == set(A4) and d.wd(IPV6_UNICAST) == set(A6)
 

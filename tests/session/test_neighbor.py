@@ -119,7 +119,7 @@ def test_a_peer_that_restarted_replaces_its_old_session() -> None:
     assert n.established is r2.link
     assert r1.link.closed and r1.notification() is None  # no NOTIFICATION on the old one
     assert w.has("10.1.0.0/24")  # kept, stale, until End-of-RIB
-    assert n.source.stale
+    assert n.source.stale_families
 
 
 def test_inbound_connections_waiting_for_open_are_bounded() -> None:
@@ -336,7 +336,7 @@ def test_an_inbound_connection_older_than_the_session_is_a_collision_not_a_resta
     note = early.notification()
     assert note is not None and note.subcode == CeaseSub.CONNECTION_COLLISION_RESOLUTION
     assert n.established is ours.link and ours.state == State.ESTABLISHED
-    assert n.flaps == 0 and not n.source.stale
+    assert n.flaps == 0 and not n.source.stale_families
 
 
 def test_per_session_keepalive_restart_time_and_local_as() -> None:
