@@ -117,6 +117,9 @@ class PeerConfig:
     restart_time: int | None = None  # RFC 4724 §3 restart time we advertise to this peer
     next_hop: NextHopMode = NextHopMode.AUTO
     filters: tuple[RouteFilter, ...] = ()  # applied in order, import and export
+    # RFC 4271 §9.1.2: times our AS may appear in a received AS_PATH before the route is a
+    # loop (BIRD's `allow local as`, Calico's BGPPeer numAllowedLocalASNumbers).
+    allow_local_as: int = 0
 
     @property
     def key(self) -> str:
