@@ -120,6 +120,10 @@ class PeerConfig:
     # RFC 4271 §9.1.2: times our AS may appear in a received AS_PATH before the route is a
     # loop (BIRD's `allow local as`, Calico's BGPPeer numAllowedLocalASNumbers).
     allow_local_as: int = 0
+    # Offer only the address's own family (IPv4 unicast to an IPv4 address): a Calico node's
+    # BIRD carries IPv4 on its IPv4 session and IPv6 on its IPv6 one (bird and bird6), and so
+    # does every Calico-mode session, or two speakers with both would exchange each route twice.
+    own_family_only: bool = False
 
     @property
     def key(self) -> str:

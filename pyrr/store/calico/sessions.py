@@ -23,6 +23,9 @@ the BGPPeer fields it copies (client.go: nodeAsBGPPeers, setPeerConfigFieldsFrom
   path, and the session gets the fallback (or no key) until it can be read.
 - filters: the BGPFilters `filters` names, in order; a name with no (usable) BGPFilter is
   reported and left out, as confd leaves out a filter it cannot find.
+- families: a session carries its address's family only (calico-node's bird peers over IPv4
+  for IPv4 routes, bird6 over IPv6 for IPv6 ones, outside routers and other reflectors
+  included).
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class _Builder:
             next_hop=self.next_hop(want, ibgp=ibgp),
             filters=self.route_filters(want),
             allow_local_as=allow_local_as,
+            own_family_only=True,
         )
 
     def next_hop(self, want: Want, *, ibgp: bool) -> NextHopMode:
