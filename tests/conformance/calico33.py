@@ -98,6 +98,7 @@ LATE_NODE = ("node5", 107, 5, "")
 
 
 def inside(prefix: str, cidr: str) -> bool:
+    """`prefix` lies within `cidr` (any family)."""
     net, pool = ip_network(prefix), ip_network(cidr)
     return (
         net.version == pool.version
@@ -151,9 +152,8 @@ class Member:
         return node(self.name, f"{self.host.ip4}/24", f"{self.host.ip6}/64", labels=labels)
 
     def protocols(self, family: Family) -> list[str]:
-        return [
-            p.protocol for p in self.bird.sessions if p.family == family
-        ]  # Node_<rr1>, Node_<rr2>
+        """Its BIRD protocols of `family`: Node_<rr1>, Node_<rr2>."""
+        return [p.protocol for p in self.bird.sessions if p.family == family]
 
     def established(self) -> bool:
         rows = [p for d in self.bird.daemons for p in d.bgp_protocols()]
@@ -170,7 +170,7 @@ class Member:
 
 class Calico33Lab:
     """The scenario of the module docstring. `run()` builds, checks and returns the results;
-    `close()` (also called by `run()`) stops etcd; the Lab stops the rest."""
+    `close()` stops etcd (call it after `run()`, before the Lab stops everything else)."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
@@ -285,8 +285,8 @@ class Calico33Lab:
         self.write_datastore()
         for name, ip4, ip6 in (RR1, RR2):
             problem = init_node(self.rr, self.etcd_env(), name, f"{ip4}/24", f"{ip6}/64", CLUSTER)
-            self.record(name, "`pyrr init-node` creates its Node (label, cluster id)", not problem,
-                        problem)  # fmt: skip
+            check = "`pyrr init-node` creates its Node (label, cluster id)"
+            self.record(name, check, not problem, problem)
         self.t_start = time.monotonic()
         for name, _, _ in (RR1, RR2):
             self.start_pyrr(name)
@@ -616,7 +616,7 @@ class Calico33Lab:
         counts = {p: len([r for r in paths if r.protocol == p]) for p in client.protocols("ipv4")}
         self.record(
             client.name,
-            f"{SERVICE_RANGE} from 5 nodes: at most {ADD_PATH_SEND} paths per session"
+            f"{SERVICE_RANGE} from 5 nodes: {ADD_PATH_SEND} paths per reflector session, not 4"
             f" (PYRR_ADD_PATH_SEND={ADD_PATH_SEND})",
             set(counts.values()) == {ADD_PATH_SEND},
             f"{counts}",
