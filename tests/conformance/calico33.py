@@ -39,6 +39,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from ipaddress import ip_network
 from typing import Any
 
@@ -111,6 +112,20 @@ def _kernel_has(host: Host, family: Family, prefix: str) -> Callable[[], bool]:
     """A route BIRD programmed for `prefix` is in `host`'s kernel table."""
     args = ("-6",) if family == "ipv6" else ()
     return lambda: "proto bird" in host.ip(*args, "route", "show", "exact", prefix)
+
+
+def settle(problems: Callable[[], list[str]], timeout: float = 15.0) -> list[str]:
+    """What `problems()` finds, once it finds nothing or after `timeout` seconds: a table may
+    lag a moment behind the one checked before it (an error counts as a problem)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = problems()
+        except Exception as err:
+            found = [f"query failed: {err!r}"]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def _peer_count(p: Pyrr, n: int) -> Callable[[], bool]:
@@ -402,16 +417,6 @@ class Calico33Lab:
                     p,
                 )
 
-    def expected_peers(self, me: tuple[str, str, str]) -> dict[str, str]:
-        """address -> pyrr's peer type, for reflector `me`."""
-        out: dict[str, str] = {}
-        for m in self.members:
-            out[m.host.ip4] = out[m.host.ip6] = "node"
-        other = RR2 if me is RR1 else RR1
-        out[other[1]] = out[other[2]] = "rr"
-        out[TOR4] = out[TOR6] = "external"
-        return out
-
     def check_reflectors(self) -> None:
         for me in (RR1, RR2):
             name, ip4, _ = me
@@ -424,17 +429,26 @@ class Calico33Lab:
                 ident == (ip4, CLUSTER, ASN),
                 f"{ident}",
             )
-            want = self.expected_peers(me)
-            peers = p.peers()
-            have = {a: str(v["type"]) for a, v in peers.items()}
-            down = sorted(a for a, v in peers.items() if not v["up"])
+            problems = settle(partial(self.peer_problems, me))
             self.record(
                 name,
                 "a session with every node (reverse peerings of the selector BGPPeers), the"
                 " other reflector and the ToR, all Established",
-                have == want and not down,
-                f"peers {have}, expected {want}; down {down}",
+                not problems,
+                "; ".join(problems),
             )
+
+    def peer_problems(self, me: tuple[str, str, str]) -> list[str]:
+        want: dict[str, str] = {}  # address -> pyrr's peer type
+        for m in self.members:
+            want[m.host.ip4] = want[m.host.ip6] = "node"
+        other = self.other_rr(me[1])
+        want[other[1]] = want[other[2]] = "rr"
+        want[TOR4] = want[TOR6] = "external"
+        peers = self.pyrrs[me[0]].peers()
+        have = {a: str(v["type"]) for a, v in peers.items()}
+        down = sorted(a for a, v in peers.items() if not v["up"])
+        return [f"peers {have}, expected {want}; down {down}"] if have != want or down else []
 
     def pyrr_routes(self, rr: str, prefix: str) -> list[dict[str, Any]]:
         reply = request(str(self.pyrrs[rr].socket), {"cmd": "routes", "prefix": prefix})
@@ -445,75 +459,48 @@ class Calico33Lab:
     def check_rr_to_rr(self) -> None:
         """Same cluster id: rr1 and rr2 are each other's non-clients; a node route one reflects
         to the other carries the shared cluster id and is dropped there (RFC 4456 §8), so each
-        reflector holds a node's route once (from the node) and no loop forms."""
-        for (name, ip4, _), (other, o4, _) in ((RR1, RR2), (RR2, RR1)):
-            sent = self.pyrrs[other].peers().get(ip4)
-            problems = []
-            if sent is None or not sent["up"] or not sent["prefixes_sent"]:
-                problems.append(f"{other} sent {name} nothing: {sent}")
-            for m in self.members:
-                block = m.blocks["ipv4"][0]
-                froms = sorted(str(p["from"]) for p in self.pyrr_routes(name, block))
-                if froms != [m.host.ip4]:
-                    problems.append(f"{block} held from {froms}")
-            tor_from = sorted(str(p["from"]) for p in self.pyrr_routes(name, TOR_ROUTES["ipv4"]))
-            if o4 not in tor_from:
-                problems.append(f"the ToR's route not received through {other}: {tor_from}")
+        reflector holds a node's route once (from the node) and no loop forms; the ToR's route,
+        which the other learned over eBGP, is kept."""
+        for me, other in ((RR1, RR2), (RR2, RR1)):
+            problems = settle(partial(self.rr_to_rr_problems, me, other))
             self.record(
-                name,
-                f"same cluster id as {other}: non-client peers; {other}'s reflected copies of"
-                " node routes dropped (CLUSTER_LIST), its ToR route kept",
+                me[0],
+                f"same cluster id as {other[0]}: non-client peers; {other[0]}'s reflected copies"
+                " of node routes dropped (CLUSTER_LIST), its ToR route kept",
                 not problems,
                 "; ".join(problems),
             )
+
+    def rr_to_rr_problems(self, me: tuple[str, str, str], other: tuple[str, str, str]) -> list[str]:
+        name, ip4, _ = me
+        sent = self.pyrrs[other[0]].peers().get(ip4)
+        problems = []
+        if sent is None or not sent["up"] or not sent["prefixes_sent"]:
+            problems.append(f"{other[0]} sent {name} nothing: {sent}")
+        for m in self.members:
+            block = m.blocks["ipv4"][0]
+            froms = sorted(str(p["from"]) for p in self.pyrr_routes(name, block))
+            if froms != [m.host.ip4]:
+                problems.append(f"{block} held from {froms}")
+        tor_from = sorted(str(p["from"]) for p in self.pyrr_routes(name, TOR_ROUTES["ipv4"]))
+        if other[1] not in tor_from:
+            problems.append(f"the ToR's route not received through {other[0]}: {tor_from}")
+        return problems
 
     def check_tor(self) -> None:
         """The ToR (eBGP, AS 65001) gets the cluster's routes from both reflectors: AS_PATH
         [61234], next hop the reflector (Auto = self towards eBGP); its own route reaches
         every node with its own next hop (Auto = keep towards iBGP)."""
-        wait(lambda: len([p for p in self.tor_bird.bgp_protocols() if p.established]) == 4, 20)
         for fam in FAMILIES:
-            table = "master4" if fam == "ipv4" else "master6"
-            have: dict[str, list[Route]] = {}
-            for r in self.tor_bird.routes(table):
-                if r.is_bgp:
-                    have.setdefault(r.prefix, []).append(r)
-            want = {b for m in self.members for b in m.blocks[fam] if b != FILTERED[fam]}
-            rrs = set(self.rr_address(fam))
-            problems = [f"missing {sorted(want - set(have))}"] if want - set(have) else []
-            for b in sorted(want & set(have)):
-                hops = sorted(r.next_hop or "" for r in have[b])
-                as_paths = {tuple(r.as_path) for r in have[b]}
-                if set(hops) != rrs or as_paths != {(ASN,)}:
-                    problems.append(f"{b}: next hops {hops}, AS paths {as_paths}")
+            problems = settle(partial(self.tor_problems, fam))
             self.record(
                 "tor",
                 f"{fam}: every pod block from both reflectors, AS_PATH [{ASN}], next hop self",
                 not problems,
                 "; ".join(problems),
             )
-        # Each reflector holds the ToR's route twice, from the ToR and from the other
-        # reflector (an eBGP-learned route goes to every iBGP peer), and sends both over
-        # ADD-PATH: the first as learned, the second reflected (ORIGINATOR_ID the other
-        # reflector, CLUSTER_LIST the cluster id). Both with the ToR's next hop and AS.
         for m in self.members:
-            problems = []
-            for fam in FAMILIES:
-                paths = m.paths(fam).get(TOR_ROUTES[fam], [])
-                tor = TOR4 if fam == "ipv4" else TOR6
-                got = sorted(
-                    (r.protocol, r.next_hop or "", tuple(r.as_path), r.originator_id or "",
-                     tuple(r.cluster_list))
-                    for r in paths
-                )  # fmt: skip
-                expected = sorted(
-                    (p.protocol, tor, (TOR_ASN,), origin, cl)
-                    for p in m.bird.sessions
-                    if p.family == fam
-                    for origin, cl in (("", ()), (self.other_rr(p.address)[1], (CLUSTER,)))
-                )
-                if got != expected:
-                    problems.append(f"{fam}: {got}, expected {expected}")
+            problems = settle(partial(self.tor_route_problems, m))
             self.record(
                 m.name,
                 "the ToR's routes from each reflector: as learned, and reflected from the"
@@ -522,10 +509,63 @@ class Calico33Lab:
                 "; ".join(problems),
             )
 
+    def tor_problems(self, fam: Family) -> list[str]:
+        table = "master4" if fam == "ipv4" else "master6"
+        have: dict[str, list[Route]] = {}
+        for r in self.tor_bird.routes(table):
+            if r.is_bgp:
+                have.setdefault(r.prefix, []).append(r)
+        want = {b for m in self.members for b in m.blocks[fam] if b != FILTERED[fam]}
+        rrs = set(self.rr_address(fam))
+        problems = [f"missing {sorted(want - set(have))}"] if want - set(have) else []
+        for b in sorted(want & set(have)):
+            hops = sorted(r.next_hop or "" for r in have[b])
+            as_paths = {tuple(r.as_path) for r in have[b]}
+            if set(hops) != rrs or as_paths != {(ASN,)}:
+                problems.append(f"{b}: next hops {hops}, AS paths {as_paths}")
+        return problems
+
+    def tor_route_problems(self, m: Member) -> list[str]:
+        """Each reflector holds the ToR's route twice, from the ToR and from the other
+        reflector (an eBGP-learned route goes to every iBGP peer), and sends both over
+        ADD-PATH: the first as learned, the second reflected (ORIGINATOR_ID the other
+        reflector, CLUSTER_LIST the cluster id). Both with the ToR's next hop and AS."""
+        problems = []
+        for fam in FAMILIES:
+            paths = m.paths(fam).get(TOR_ROUTES[fam], [])
+            tor = TOR4 if fam == "ipv4" else TOR6
+            got = sorted(
+                (r.protocol, r.next_hop or "", tuple(r.as_path), r.originator_id or "",
+                 tuple(r.cluster_list))
+                for r in paths
+            )  # fmt: skip
+            expected = sorted(
+                (p.protocol, tor, (TOR_ASN,), origin, cl)
+                for p in m.bird.sessions
+                if p.family == fam
+                for origin, cl in (("", ()), (self.other_rr(p.address)[1], (CLUSTER,)))
+            )
+            if got != expected:
+                problems.append(f"{fam}: {got}, expected {expected}")
+        return problems
+
+    def client(self) -> Member:
+        return next(m for m in self.members if m.name == "node4")
+
     def check_service_ecmp(self) -> None:
         """node1-node3 announce SERVICE_IP: node4 holds three paths from each reflector
         session (ADD-PATH, PYRR_ADD_PATH_SEND=3), one per node, equal but for the next hop."""
-        client = next(m for m in self.members if m.name == "node4")
+        problems = settle(self.service_problems)
+        self.record(
+            self.client().name,
+            f"{SERVICE_IP} from node1-3: three ADD-PATH paths per reflector session, equal but"
+            " for the next hop (ECMP)",
+            not problems,
+            "; ".join(problems),
+        )
+
+    def service_problems(self) -> list[str]:
+        client = self.client()
         origins = sorted(m.host.ip4 for m in self.members if SERVICE_IP in m.services)
         paths = client.paths("ipv4").get(SERVICE_IP, [])
         problems = []
@@ -537,24 +577,18 @@ class Calico33Lab:
             attrs = {(tuple(r.as_path), r.local_pref, r.med, r.origin) for r in mine}
             if len(attrs) > 1:
                 problems.append(f"{proto}: not equal apart from the next hop: {attrs}")
-        self.record(
-            client.name,
-            f"{SERVICE_IP} from node1-3: three ADD-PATH paths per reflector session, equal but"
-            " for the next hop (ECMP)",
-            not problems,
-            "; ".join(problems),
-        )
+        return problems
 
     def check_kernel(self) -> None:
         """calico_kernel_programming with `merge paths on`, as rendered: the ToR's route is in
         node4's kernel table, the service range (and so the /32) is not: calico programs every
         service range as a reject CIDR (client.go updateGlobalRoutes), so a node never installs
         the ECMP route of a service address; its three BGP paths are what it holds."""
-        client = next(m for m in self.members if m.name == "node4")
+        client = self.client()
         problems = []
         for fam in FAMILIES:
-            # IPv6: the ToR's link-local address (BIRD 1.6 prefers the second next hop).
-            if not wait(_kernel_has(client.host, fam, TOR_ROUTES[fam]), 10):
+            # IPv6: via the ToR's link-local address (BIRD 1.6 uses the second next hop).
+            if not wait(_kernel_has(client.host, fam, TOR_ROUTES[fam]), 15):
                 problems.append(f"{TOR_ROUTES[fam]} not in the kernel table")
         service = client.host.ip("route", "show", "table", "all", "to", "match", SERVICE_IP)
         if service.strip():  # no route at all covers the service address
@@ -570,7 +604,8 @@ class Calico33Lab:
     def check_filter(self) -> None:
         """node3 announces FILTERED (its BIRD exports it to both reflectors); the clients'
         BGPPeer's BGPFilter rejects it on import at pyrr: no node has it, not even node1 and
-        node2, whose BGPPeers carry no filter (their BIRDs would accept it), nor the ToR."""
+        node2, whose BGPPeers carry no filter (their BIRDs would accept it), nor the ToR.
+        Checked once every table is complete: what is absent then was never sent."""
         origin = next(m for m in self.members if m.name == "node3")
         for fam in FAMILIES:
             prefix = FILTERED[fam]
@@ -611,16 +646,20 @@ class Calico33Lab:
             f"{problems}",
         )
         # Five nodes announce SERVICE_RANGE; node4 gets the three best (PYRR_ADD_PATH_SEND).
-        client = next(x for x in self.members if x.name == "node4")
-        paths = client.paths("ipv4").get(SERVICE_RANGE, [])
-        counts = {p: len([r for r in paths if r.protocol == p]) for p in client.protocols("ipv4")}
+        found = settle(self.range_problems)
         self.record(
-            client.name,
+            self.client().name,
             f"{SERVICE_RANGE} from 5 nodes: {ADD_PATH_SEND} paths per reflector session, not 4"
             f" (PYRR_ADD_PATH_SEND={ADD_PATH_SEND})",
-            set(counts.values()) == {ADD_PATH_SEND},
-            f"{counts}",
+            not found,
+            "; ".join(found),
         )
+
+    def range_problems(self) -> list[str]:
+        client = self.client()
+        paths = client.paths("ipv4").get(SERVICE_RANGE, [])
+        counts = {p: len([r for r in paths if r.protocol == p]) for p in client.protocols("ipv4")}
+        return [f"paths per session {counts}"] if set(counts.values()) != {ADD_PATH_SEND} else []
 
     def run(self) -> list[Result]:
         t0 = time.monotonic()
