@@ -1,5 +1,6 @@
 """Drivers for real BIRD daemons in lab hosts: BIRD 2 as a generic BGP speaker, and BIRD 1.6
-configured exactly the way calico-node 3.x configures it.
+configured exactly the way calico-node 3.x configures it (3.1's template by default, 3.2x's
+confd with `CalicoBird(confd="3.29")`, tests/lab/confd.py).
 
 Both drivers share the query side (`birdc`, `protocols()`, `routes()`), which parses the
 output of BIRD 2.0.12 and BIRD 1.6.8 as they really print it. birdc is always run with
@@ -18,7 +19,10 @@ ask for both families on one session (`Neighbor(families=("ipv4", "ipv6"))`): th
 
 Routes announced are `blackhole` static routes: they only ever live in BGP tables. No
 `protocol kernel` exports anything, so no namespace's FIB changes and no traffic is sent to
-an announced prefix.
+an announced prefix. The one exception is calico-node 3.2x's kernel export
+(`calico_kernel_programming`): it programs what is neither in a pool nor a service range
+(in the labs, a top-of-rack router's routes, inside 198.18.0.0/15 and 2001:db8::/32) into
+the node's own namespace, as calico-node does; pool routes stay out.
 """
 
 from __future__ import annotations
