@@ -21,8 +21,8 @@ Routes announced are `blackhole` static routes: they only ever live in BGP table
 `protocol kernel` exports anything, so no namespace's FIB changes and no traffic is sent to
 an announced prefix. The one exception is calico-node 3.2x's kernel export
 (`calico_kernel_programming`): it programs what is neither in a pool nor a service range
-(in the labs, a top-of-rack router's routes, inside 198.18.0.0/15 and 2001:db8::/32) into
-the node's own namespace, as calico-node does; pool routes stay out.
+into the node's own namespace, as calico-node does (in the labs, a top-of-rack router's
+routes); pool routes, and anything outside 198.18.0.0/15 and 2001:db8::/32, stay out.
 """
 
 from __future__ import annotations

@@ -37,9 +37,10 @@ The facts, from projectcalico/calico v3.29.0 (the last 3.2x release):
   `if ((net <op> <cidr>)) then { <action>; }` per rule, `=`/`!=`/`~`/`!~` for
   Equal/NotEqual/In/NotIn).
 
-Two departures, both about the namespace's kernel table, none about BGP: pool routes are kept
-out of it (calico sets `krt_tunnel`, an attribute of its own BIRD build, and programs them),
-and `debug` stays at `{ states }` (logSeverityScreen Info).
+Departures, all about the namespace's kernel table, none about BGP: pool routes are kept out
+of it (calico sets `krt_tunnel`, an attribute of its own BIRD build, and programs them), and
+so is anything outside the lab's address space (198.18.0.0/15, 2001:db8::/32), where calico
+accepts the rest. `debug` is `{ states }`, what logSeverityScreen Info gives.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ Direction = Literal["import", "export"]
 Action = Literal["Accept", "Reject"]
 Operator = Literal["Equal", "NotEqual", "In", "NotIn"]
 
+# The lab's address space (tests/lab/netns.py): the only routes a lab node's kernel gets.
+LAB_SPACE: dict[str, str] = {"ipv4": "198.18.0.0/15", "ipv6": "2001:db8::/32"}
 _OPERATORS: dict[str, str] = {"Equal": "=", "NotEqual": "!=", "In": "~", "NotIn": "!~"}
 _MAX_FILTER_NAME = 64 - len("bgp__importFilterV4")  # BIRD's symbol length limit
 
@@ -270,7 +273,13 @@ def _ipam(n: ConfdNode) -> list[str]:
             "    reject;",
             "  }",
         ]
-    return [*lines, "  accept;", "}"]
+    lab = LAB_SPACE[n.family]
+    lines += [
+        f"  if ! ( net ~ [ {lab}+ ] ) then {{ reject; }}  # Lab: nothing outside the lab's space",
+        "  accept;",
+        "}",
+    ]
+    return lines
 
 
 def _peer(n: ConfdNode, peer: CalicoPeer) -> list[str]:
