@@ -117,6 +117,13 @@ class PeerConfig:
     restart_time: int | None = None  # RFC 4724 §3 restart time we advertise to this peer
     next_hop: NextHopMode = NextHopMode.AUTO
     filters: tuple[RouteFilter, ...] = ()  # applied in order, import and export
+    # RFC 4271 §9.1.2: times our AS may appear in a received AS_PATH before the route is a
+    # loop (BIRD's `allow local as`, Calico's BGPPeer numAllowedLocalASNumbers).
+    allow_local_as: int = 0
+    # Offer only the address's own family (IPv4 unicast to an IPv4 address): a Calico node's
+    # BIRD carries IPv4 on its IPv4 session and IPv6 on its IPv6 one (bird and bird6), and so
+    # does every Calico-mode session, or two speakers with both would exchange each route twice.
+    own_family_only: bool = False
 
     @property
     def key(self) -> str:

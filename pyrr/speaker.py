@@ -15,13 +15,14 @@ from ipaddress import IPv6Address, ip_address
 
 import structlog
 
+from .bgp.attributes import PathAttrs
 from .bgp.constants import CeaseSub
 from .bgp.nlri import Family
 from .bgp.update import Update
 from .config import Config, PeerConfig
 from .export.export import Export
 from .export.import_filter import filter_update, import_matchers
-from .export.policy import is_looped
+from .export.policy import as_path_looped, is_looped
 from .rib.loc_rib import Rib
 from .rib.path import Source
 from .session.effects import Dial, Effect
@@ -235,13 +236,12 @@ class Speaker:
 
     def apply(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> None:
         attrs = update.attrs
-        if attrs is not None and source.ibgp:
-            local = self.local
-            if is_looped(attrs, local.router_id, local.cluster_id):
-                # RFC 4456 §8: a reflected route came back to us: drop (= withdraw) it.
-                update.withdrawn.extend((fam, pfx) for fam, _nh, pfx in update.announced)
-                update.announced = []
-                update.attrs = None
+        if attrs is not None and self._looped(source, attrs):
+            # RFC 4456 §8 (a reflected route came back to us) or RFC 4271 §9.1.2 (our AS in
+            # AS_PATH): drop (= withdraw) it.
+            update.withdrawn.extend((fam, pfx) for fam, _nh, pfx in update.announced)
+            update.announced = []
+            update.attrs = None
         n = self.peers.get(source.key) if update.announced else None
         if n is not None and n.config.filters and n.source is source:
             matchers = import_matchers(n.config.filters)
@@ -257,6 +257,17 @@ class Speaker:
         changes = self.rib.apply_update(source, update, add_path_rx)
         if changes:
             self.export.changes(changes)
+
+    def _looped(self, source: Source, attrs: PathAttrs) -> bool:
+        local = self.local
+        if source.ibgp and is_looped(attrs, local.router_id, local.cluster_id):
+            return True
+        if not attrs.as_path:
+            return False  # a Calico node's own routes: nothing to scan
+        n = self.peers.get(source.key)
+        if n is None:
+            return False
+        return bool(as_path_looped(attrs, local.local_as(n.config), n.config.allow_local_as))
 
     def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int:
         return self.rib.mark_stale(source, families)

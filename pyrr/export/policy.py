@@ -34,6 +34,21 @@ def is_looped(attrs: PathAttrs, router_id: int, cluster_id: int) -> str:
     return ""
 
 
+def as_path_looped(attrs: PathAttrs, local_as: int, allowed: int = 0) -> str:
+    """RFC 4271 §9.1.2: a route whose AS_PATH holds our AS is a loop; `allowed` times are
+    tolerated (BIRD's `allow local as`, Calico's BGPPeer numAllowedLocalASNumbers).
+
+    `local_as` is the AS of the session the route came in on (its localASNumber, else ours),
+    the one BIRD checks. An outside eBGP router sends one reflector's routes to the other
+    prepended with its own AS: without this check they would enter the RIB."""
+    count = 0
+    for _seg_type, asns in attrs.as_path:
+        count += asns.count(local_as)
+    if count > allowed:
+        return f"AS_PATH contains our AS {local_as} (RFC 4271 §9.1.2)"
+    return ""
+
+
 def may_export(path: Path, role: Role) -> bool:
     """RFC 4456 §8: from a client, to clients and non-clients; from a non-client, to clients
     only. eBGP-learned routes go to every iBGP peer; every best path goes to eBGP peers."""

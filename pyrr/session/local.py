@@ -7,23 +7,28 @@ import random
 from ..bgp.capabilities import Capabilities, GracefulRestart
 from ..bgp.constants import AddPathMode, GRFlags
 from ..bgp.fsm import OPEN_WAIT_TIME, SessionConfig
-from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST
+from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..config import GlobalConfig, PeerConfig
 from .backoff import jitter
 from .ports import Deferral
 
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+IPV4_VERSION = 4
 
 
 def capabilities(
-    g: GlobalConfig, restarting: bool, restart_time: int | None = None, asn: int | None = None
+    g: GlobalConfig,
+    restarting: bool,
+    restart_time: int | None = None,
+    asn: int | None = None,
+    families: tuple[Family, ...] = FAMILIES,
 ) -> Capabilities:
     # RFC 7911 §4: offer to send several paths per prefix when configured to. Send only: what
     # peers send us is decoded as before (one path per prefix and peer), and a peer that
     # cannot receive ADD-PATH negotiates nothing and is sent the best path as before.
-    add_path = tuple((f, AddPathMode.SEND) for f in FAMILIES) if g.add_path_send > 1 else ()
+    add_path = tuple((f, AddPathMode.SEND) for f in families) if g.add_path_send > 1 else ()
     return Capabilities(
-        families=FAMILIES,
+        families=families,
         route_refresh=True,
         enhanced_route_refresh=True,
         four_octet_as=g.asn if asn is None else asn,  # RFC 6793 §3: our AS on the session
@@ -34,7 +39,7 @@ def capabilities(
             # RFC 4724 §4.1: the Restart State bit while we recover from a restart.
             flags=GRFlags.RESTART if restarting else GRFlags.NONE,
             restart_time=g.restart_time if restart_time is None else restart_time,
-            families=tuple((f, True) for f in FAMILIES),
+            families=tuple((f, True) for f in families),
         ),
         extended_message=True,
         add_path=add_path,
@@ -55,7 +60,7 @@ class Local:
         # RFC 4271 §10's "large value" for the hold timer in OpenSent: how long a connection
         # may take to send a whole OPEN (tests shorten it).
         self.open_wait = OPEN_WAIT_TIME
-        self._caps: dict[tuple[bool, int | None, int | None], Capabilities] = {}
+        self._caps: dict[tuple[bool, int | None, int | None, tuple[Family, ...]], Capabilities] = {}
         self.set_global(bgp)
 
     def set_global(self, bgp: GlobalConfig) -> None:
@@ -68,15 +73,28 @@ class Local:
     def restarting(self) -> bool:
         return self.deferral is not None and self.deferral.active
 
-    def capabilities(self, restart_time: int | None = None, asn: int | None = None) -> Capabilities:
+    def capabilities(
+        self,
+        restart_time: int | None = None,
+        asn: int | None = None,
+        families: tuple[Family, ...] = FAMILIES,
+    ) -> Capabilities:
         """What our OPENs offer; `restart_time`: a peer's own RFC 4724 restart time (Calico's
-        BGPPeer maxRestartTime), else the global one; `asn`: the session's own local AS. One
-        object per distinct set, so a thousand alike sessions share one (and one OPEN)."""
-        key = (self.restarting, restart_time, asn)
+        BGPPeer maxRestartTime), else the global one; `asn`: the session's own local AS;
+        `families`: the address families offered. One object per distinct set, so a thousand
+        alike sessions share one (and one OPEN)."""
+        key = (self.restarting, restart_time, asn, families)
         caps = self._caps.get(key)
         if caps is None:
-            caps = self._caps[key] = capabilities(self.bgp, key[0], restart_time, asn)
+            caps = self._caps[key] = capabilities(self.bgp, key[0], restart_time, asn, families)
         return caps
+
+    @staticmethod
+    def families(peer: PeerConfig) -> tuple[Family, ...]:
+        """The families offered to a peer: both, or its address's own (Calico mode)."""
+        if not peer.own_family_only:
+            return FAMILIES
+        return (IPV4_UNICAST,) if peer.address.version == IPV4_VERSION else (IPV6_UNICAST,)
 
     def local_as(self, peer: PeerConfig) -> int:
         """Our AS on a session: the peer's own local AS (BGPPeer localASNumber), else ours."""
@@ -88,7 +106,7 @@ class Local:
             local_as=self.local_as(peer),
             router_id=self.router_id,
             peer_as=peer.asn,
-            capabilities=self.capabilities(peer.restart_time, peer.local_asn),
+            capabilities=self.capabilities(peer.restart_time, peer.local_asn, self.families(peer)),
             hold_time=peer.hold_time,
             passive=peer.passive,
             # RFC 4271 §10: jitter the ConnectRetryTimer so that two speakers dialing each

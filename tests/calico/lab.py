@@ -24,13 +24,14 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from pyrr.control.server import request
 from tests.etcd.server import HOST, EtcdServer, TlsFiles, free_ports
 from tests.lab.bird import CalicoBird, Family, Protocol, Route
+from tests.lab.confd import CalicoPeer
 from tests.lab.fixtures import lab_logs_root
 from tests.lab.netns import GiveUp, Host, Lab, LabProcess, wait_until
 
@@ -191,6 +192,33 @@ class Pyrr:
         return str(watching[-1]["endpoint"])
 
 
+def etcd_variables(etcd: EtcdServer, tls: TlsFiles) -> dict[str, str]:
+    """The ETCD_* variables of a pyrr (or `pyrr init-node`) that uses `etcd`."""
+    return {
+        "ETCD_ENDPOINTS": etcd.url,
+        "ETCD_CA_CERT_FILE": str(tls.ca),
+        "ETCD_CERT_FILE": str(tls.client_cert),
+        "ETCD_KEY_FILE": str(tls.client_key),
+    }
+
+
+def init_node(
+    host: Host, variables: dict[str, str], name: str, ip4: str, ip6: str, cluster_id: str
+) -> str:
+    """`pyrr init-node NAME --ip --ip6 --cluster-id` in `host`'s namespace (the default label
+    route-reflector=true); '' when it created the Node, else what it said."""
+    cp = host.run(
+        [
+            "env", *(f"{k}={v}" for k, v in variables.items()), *pyrr_exe(), "init-node", name,
+            "--ip", ip4, "--ip6", ip6, "--cluster-id", cluster_id,
+        ],
+        check=False,
+    )  # fmt: skip
+    if cp.returncode != 0 or "created" not in cp.stdout:
+        return f"exit {cp.returncode}: {cp.stdout.strip()} {cp.stderr.strip()}"
+    return ""
+
+
 def calico_env(
     ip: str, ip6: str | None, endpoints: Sequence[str], tls: TlsFiles, **extra: str
 ) -> dict[str, str]:
@@ -327,14 +355,31 @@ class CalicoLab:
             )
             self.write(bgppeer_key(name), bgppeer(name, address, SEED_AS))
 
-    def add_node(self, host_name: str, n: int, index: int, start: bool = True) -> Node:
+    def add_node(
+        self,
+        host_name: str,
+        n: int,
+        index: int,
+        start: bool = True,
+        peers: Sequence[str | CalicoPeer] | None = None,
+        confd: Literal["3.1", "3.29"] = "3.1",
+    ) -> Node:
+        """A calico-node peering with `peers` (default: the lab's RR addresses), its BIRD
+        configured as calico-node `confd` renders it."""
         host = self.lab.add_host(host_name, f"198.18.0.{n}/24", f"2001:db8::{n}/64")
         blocks: dict[Family, list[str]] = {
             "ipv4": [f"10.10.{index}.0/26"],
             "ipv6": [f"2001:db8:1{index:03x}::/122"],
         }
-        bird = CalicoBird(host, self.rr_peers, [*blocks["ipv4"], *blocks["ipv6"]], asn=SEED_AS)
         name = "k8s-master" if host_name == "master" else f"k8s-{host_name}"
+        bird = CalicoBird(
+            host,
+            self.rr_peers if peers is None else peers,
+            [*blocks["ipv4"], *blocks["ipv6"]],
+            asn=SEED_AS,
+            confd=confd,
+            name=name,
+        )
         nd = Node(name, host, bird, blocks)
         self.nodes[name] = nd
         if start:

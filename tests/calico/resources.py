@@ -61,9 +61,11 @@ def node(
     )
 
 
-def bgpconfig(asn: int = SEED_AS, log: str | None = "Info", mesh: bool = False) -> str:
-    """The field report's `default` BGPConfiguration."""
-    spec: dict[str, object] = {"nodeToNodeMeshEnabled": mesh, "asNumber": asn}
+def bgpconfig(
+    asn: int = SEED_AS, log: str | None = "Info", mesh: bool = False, **extra: object
+) -> str:
+    """The field report's `default` BGPConfiguration (plus any other spec fields)."""
+    spec: dict[str, object] = {"nodeToNodeMeshEnabled": mesh, "asNumber": asn, **extra}
     if log is not None:
         spec["logSeverityScreen"] = log
     return _dump(
@@ -103,5 +105,54 @@ def selector_bgppeer(name: str, node_selector: str, peer_selector: str, **spec: 
             "apiVersion": "projectcalico.org/v3",
             "metadata": {"name": name},
             "spec": {"nodeSelector": node_selector, "peerSelector": peer_selector, **spec},
+        }
+    )
+
+
+def ippool_key(name: str) -> str:
+    return f"{RESOURCE_PREFIX}ippools/{name}"
+
+
+def ippool(name: str, cidr: str, block_size: int | None = None) -> str:
+    """An IPPool as calicoctl stores it (no encapsulation: BGP carries the pod routes)."""
+    v6 = ":" in cidr
+    return _dump(
+        {
+            "kind": "IPPool",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": name, "uid": f"uid-{name}"},
+            "spec": {
+                "cidr": cidr,
+                "ipipMode": "Never",
+                "vxlanMode": "Never",
+                "natOutgoing": not v6,
+                "blockSize": block_size or (122 if v6 else 26),
+                "nodeSelector": "all()",
+            },
+        }
+    )
+
+
+def bgpfilter(name: str, spec: dict[str, object]) -> str:
+    """A BGPFilter (Calico 3.26+) with the given spec (exportV4, importV4, ...)."""
+    return _dump(
+        {
+            "kind": "BGPFilter",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+def bgppeer_spec(name: str, **spec: object) -> str:
+    """A BGPPeer with any spec (e.g. nodeSelector + peerIP + asNumber: an outside peer of the
+    nodes selected)."""
+    return _dump(
+        {
+            "kind": "BGPPeer",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": name},
+            "spec": spec,
         }
     )

@@ -3,9 +3,11 @@ and run with NODENAME alone (no IP), and three calico-node BIRD 1.6 nodes conver
 
 The datastore holds only what Calico's route-reflector guide writes: a BGPConfiguration with
 the mesh off and the BGPPeer `nodeSelector: all()`, `peerSelector: route-reflector == 'true'`.
-The nodes' BIRD peers with the reflector's addresses, which is what calico-node renders for that
-BGPPeer once the reflector is a Node (lab.py's CalicoBird). One lab for the module; the tests run
-in order.
+The nodes' BIRD peers with the reflector's addresses as calico-node 3.2x renders that BGPPeer
+once the reflector is a Node (`Node_` protocols, tests/lab/confd.py). One lab for the module;
+the tests run in order. The conformance lab's Calico 3.3+ scenario
+(tests/conformance/calico33.py) builds on this with two reflectors and every per-session
+setting.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.etcd.server import TlsFiles
+from tests.lab.confd import CalicoPeer
 
-from .conftest import pyrr_exe, require_lab
-from .lab import FAMILIES, RR4, RR6, CalicoLab, Node, Pyrr, calico_lab
+from .conftest import require_lab
+from .lab import FAMILIES, RR4, RR6, CalicoLab, Node, Pyrr, calico_lab, etcd_variables, init_node
 from .resources import SEED_AS, bgpconfig, bgpconfig_key, bgppeer_key, selector_bgppeer
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(240)]
@@ -32,15 +35,6 @@ class NodeLab:
         self.active = nodes
 
 
-def etcd_variables(cl: CalicoLab, tls: TlsFiles) -> dict[str, str]:
-    return {
-        "ETCD_ENDPOINTS": cl.etcd[0].url,
-        "ETCD_CA_CERT_FILE": str(tls.ca),
-        "ETCD_CERT_FILE": str(tls.client_cert),
-        "ETCD_KEY_FILE": str(tls.client_key),
-    }
-
-
 @pytest.fixture(scope="module")
 def world(request: pytest.FixtureRequest, tls_files: TlsFiles) -> Iterator[NodeLab]:
     require_lab()
@@ -50,31 +44,22 @@ def world(request: pytest.FixtureRequest, tls_files: TlsFiles) -> Iterator[NodeL
         name = "peer-with-route-reflectors"
         cl.write(bgppeer_key(name), selector_bgppeer(name, "all()", "route-reflector == 'true'"))
         nodes = [
-            cl.add_node(host, n, i)
+            add_node(cl, host, n, i)
             for host, n, i in (("master", 101, 1), ("node1", 102, 2), ("node2", 103, 3))
         ]
         for nd in nodes:
             cl.register_node(nd)
-        variables = etcd_variables(cl, tls_files)
-        init = cl.rr.run(
-            [
-                "env",
-                *(f"{k}={v}" for k, v in variables.items()),
-                *pyrr_exe(),
-                "init-node",
-                "rr",
-                "--ip",
-                f"{RR4}/24",
-                "--ip6",
-                f"{RR6}/64",
-                "--cluster-id",
-                CLUSTER,
-            ],
-            check=False,
-        )
-        assert init.returncode == 0 and "created" in init.stdout, init.stderr
+        variables = etcd_variables(cl.etcd[0], tls_files)
+        problem = init_node(cl.rr, variables, "rr", f"{RR4}/24", f"{RR6}/64", CLUSTER)
+        assert not problem, problem
         pyrr = cl.start_pyrr("pyrr", {"NODENAME": "rr", **variables})
         yield NodeLab(cl, pyrr, nodes)
+
+
+def add_node(cl: CalicoLab, host: str, n: int, index: int) -> Node:
+    """A calico-node 3.2x: `Node_` peerings with the reflector Node's addresses."""
+    peers = [CalicoPeer(a, rr_cluster_id=CLUSTER) for a in (RR4, RR6)]
+    return cl.add_node(host, n, index, peers=peers, confd="3.29")
 
 
 def test_nodes_converge_through_pyrr_as_a_node(world: NodeLab) -> None:
@@ -101,7 +86,7 @@ def test_nodes_converge_through_pyrr_as_a_node(world: NodeLab) -> None:
 
 def test_a_node_added_joins_through_the_reverse_peering(world: NodeLab) -> None:
     cl = world.cl
-    nd = cl.add_node("node3", 106, 4)
+    nd = add_node(cl, "node3", 106, 4)
     cl.register_node(nd)
     world.active.append(nd)
     cl.wait_converged(world.active, timeout=45)

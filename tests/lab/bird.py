@@ -1,5 +1,6 @@
 """Drivers for real BIRD daemons in lab hosts: BIRD 2 as a generic BGP speaker, and BIRD 1.6
-configured exactly the way calico-node 3.x configures it.
+configured exactly the way calico-node 3.x configures it (3.1's template by default, 3.2x's
+confd with `CalicoBird(confd="3.29")`, tests/lab/confd.py).
 
 Both drivers share the query side (`birdc`, `protocols()`, `routes()`), which parses the
 output of BIRD 2.0.12 and BIRD 1.6.8 as they really print it. birdc is always run with
@@ -18,7 +19,10 @@ ask for both families on one session (`Neighbor(families=("ipv4", "ipv6"))`): th
 
 Routes announced are `blackhole` static routes: they only ever live in BGP tables. No
 `protocol kernel` exports anything, so no namespace's FIB changes and no traffic is sent to
-an announced prefix.
+an announced prefix. The one exception is calico-node 3.2x's kernel export
+(`calico_kernel_programming`): it programs what is neither in a pool nor a service range
+into the node's own namespace, as calico-node does (in the labs, a top-of-rack router's
+routes); pool routes, and anything outside 198.18.0.0/15 and 2001:db8::/32, stay out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Literal, Self
 
+from . import confd
+from .confd import BGPFilter, CalicoPeer
 from .netns import GiveUp, Host, LabError, LabProcess, wait_until
 
 Family = Literal["ipv4", "ipv6"]
@@ -773,6 +779,8 @@ class Bird16(_BirdDaemon):
 
     def render_config(self) -> str:
         n = self.node
+        if n.confd != "3.1":
+            return self.render_confd()
         v6 = self.family == "ipv6"
         node_ip = n.host.ip6 if v6 else n.host.ip4
         pools = n.pools6 if v6 else n.pools4
@@ -841,6 +849,27 @@ class Bird16(_BirdDaemon):
             lines.append("}")
         return "\n".join(lines) + "\n"
 
+    def render_confd(self) -> str:
+        """The file calico-node 3.2x's confd renders (tests/lab/confd.py)."""
+        n = self.node
+        v6 = self.family == "ipv6"
+        return confd.render(
+            confd.ConfdNode(
+                name=n.name,
+                family=self.family,
+                router_id=n.host.ip4,
+                node_ip=n.host.ip6 if v6 else n.host.ip4,
+                asn=n.asn,
+                blocks=[b for b in n.blocks if family_of(b) == self.family],
+                pools=n.pools6 if v6 else n.pools4,
+                static_routes=[r for r in n.static_routes if family_of(r) == self.family],
+                reject_cidrs=[r for r in n.reject_cidrs if family_of(r) == self.family],
+                peers=[p for p in n.sessions if p.family == self.family],
+                filters=n.filters,
+                cluster_id=n.cluster_id,
+            )
+        )
+
     def routes(self, protocol: str | None = None, export: str | None = None) -> list[Route]:
         return self._show_route(None, protocol, export)
 
@@ -852,12 +881,18 @@ class CalicoBird:
     reflector's IPv4 and IPv6 addresses); each goes to the daemon of its family.
     `blocks` are the node's pod CIDR blocks (announced as blackhole static routes);
     only those inside `pools4`/`pools6` pass the export filter, as in Calico.
+
+    `confd="3.1"` (the default) renders calico-node 3.1's template (one template for every
+    peer, `Global_` protocols, `next hop self`); `confd="3.29"` renders calico-node 3.2x's
+    (tests/lab/confd.py): `peers` may then be `CalicoPeer`s with their BGPPeer's settings
+    (`Node_` protocols for selector BGPPeers, ttl security, password, BGPFilters), and the
+    node has `static_routes` (service addresses), `reject_cidrs` and `filters`.
     """
 
     def __init__(
         self,
         host: Host,
-        peers: Sequence[str],
+        peers: Sequence[str | CalicoPeer],
         blocks: Iterable[str] = (),
         *,
         asn: int = DEFAULT_ASN,
@@ -868,9 +903,29 @@ class CalicoBird:
         next_hop_self: bool = True,
         peer_prefix: str = "Global",
         bird16_dir: Path | None = None,
+        confd: Literal["3.1", "3.29"] = "3.1",
+        name: str | None = None,
+        static_routes: Sequence[str] = (),
+        reject_cidrs: Sequence[str] = (),
+        filters: Sequence[BGPFilter] = (),
+        cluster_id: str | None = None,
     ) -> None:
         self.host = host
-        self.peers = [str(ip_address(p)) for p in peers]
+        self.confd = confd
+        self.name = name or host.name
+        self.sessions = [
+            p if isinstance(p, CalicoPeer) else CalicoPeer(str(ip_address(p)), asn=peer_asn)
+            for p in peers
+        ]
+        if confd == "3.1":
+            assert all(p == CalicoPeer(p.address, asn=peer_asn) for p in self.sessions), (
+                "per-peer settings need confd='3.29'"
+            )
+        self.peers = [str(ip_address(p.address)) for p in self.sessions]
+        self.static_routes = [str(ip_network(r)) for r in static_routes]
+        self.reject_cidrs = [str(ip_network(r)) for r in reject_cidrs]
+        self.filters = list(filters)
+        self.cluster_id = cluster_id
         self.blocks: list[str] = []
         for b in blocks:
             self._add_block(b)
@@ -904,8 +959,15 @@ class CalicoBird:
         return (self.bird4, self.bird6)
 
     def peer_protocol(self, address: str) -> str:
-        """The BIRD protocol name for a peer, as Calico names it (Global_198_18_0_104)."""
-        return protocol_name(address, self.peer_prefix)
+        """The BIRD protocol name for a peer, as Calico names it (Global_198_18_0_104, or
+        Node_198_18_0_104 for a selector BGPPeer's peering with confd 3.29)."""
+        if self.confd == "3.1":
+            return protocol_name(address, self.peer_prefix)
+        wanted = str(ip_address(address))
+        for p in self.sessions:
+            if str(ip_address(p.address)) == wanted:
+                return p.protocol
+        raise BirdError(f"{self.host.name}: no peering with {address}")
 
     def start(self, wait: bool = True) -> Self:
         for d in self.daemons:

@@ -36,3 +36,27 @@ def test_several_paths_offer_send_on_both_families() -> None:
     plain = Capabilities(families=FAMS, four_octet_as=64512)
     neg = negotiate(caps, plain, 90, 90, 64512, 1)
     assert neg.add_path_tx == frozenset() and neg.add_path_rx == frozenset()
+
+
+def test_calico_sessions_offer_their_address_family_only() -> None:
+    # calico-node's bird carries IPv4 over IPv4, bird6 IPv6 over IPv6: two pyrr reflectors
+    # (or a router that offers both) must not exchange every route over both sessions.
+    from ipaddress import ip_address
+
+    from pyrr.config import PeerConfig
+    from pyrr.session.local import Local
+
+    local = Local(replace(G, add_path_send=3))
+    both = PeerConfig(address=ip_address("198.18.0.105"), asn=64512)
+    v4 = replace(both, own_family_only=True)
+    v6 = replace(v4, address=ip_address("2001:db8::105"))
+    assert local.session_config(both).capabilities.families == FAMS
+    for peer, fam in ((v4, IPV4_UNICAST), (v6, IPV6_UNICAST)):
+        caps = local.session_config(peer).capabilities
+        assert caps.families == (fam,)
+        assert caps.add_path == ((fam, AddPathMode.SEND),)
+        assert caps.graceful_restart is not None
+        assert caps.graceful_restart.families == ((fam, True),)
+        # Another pyrr offering the same: one family negotiated.
+        neg = negotiate(caps, caps, 90, 90, 64512, 1)
+        assert neg.families == (fam,)

@@ -79,7 +79,7 @@ FIELDS: Final[Mapping[str, tuple[Field, ...]]] = {
         _f("spec.password.secretKeyRef.optional", "3.17", _NA),
         _f("spec.sourceAddress", "3.18"),
         _f("spec.maxRestartTime", "3.20"),
-        _f("spec.numAllowedLocalASNumbers", "3.23", _IGN, "pyrr has no AS-path loop check"),
+        _f("spec.numAllowedLocalASNumbers", "3.23", note="peerIP sessions only, as confd"),
         _f("spec.ttlSecurity", "3.25"),
         _f("spec.reachableBy", "3.25", _IGN, "pyrr installs no routes; route the host"),
         _f("spec.filters", "3.26"),

@@ -87,6 +87,7 @@ __all__ = [
 ]
 
 MAX_UINT8: Final = 255  # BGPPeer ttlSecurity is a *uint8
+MAX_INT32: Final = 2**31 - 1  # BGPPeer numAllowedLocalASNumbers is a *int32
 
 
 # --- decoding etcd values ---------------------------------------------------------------------
@@ -205,6 +206,7 @@ class SessionFields:
     keep_original_next_hop: bool = False  # the deprecated keepOriginalNextHop
     secret: tuple[str, str] | None = None  # password.secretKeyRef (name, key)
     filters: tuple[str, ...] = ()  # BGPFilter names, in order
+    allow_local_as: int = 0  # numAllowedLocalASNumbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +345,10 @@ def _session_fields(spec: Mapping[str, object], notes: list[str]) -> SessionFiel
         ),
         secret=_secret_ref(spec),
         filters=string_list(spec, "filters", "spec.filters"),
+        allow_local_as=optional_int(
+            spec, "numAllowedLocalASNumbers", "spec.numAllowedLocalASNumbers", 0, MAX_INT32
+        )
+        or 0,
     )
 
 

@@ -8,7 +8,8 @@ the BGPPeer fields it copies (client.go: nodeAsBGPPeers, setPeerConfigFieldsFrom
 
 - local AS: the BGPPeer's `localASNumber` on the sessions it configures on pyrr's side (a
   `peerIP` peering); the global one otherwise (confd never copies it into selector peerings or
-  reverse peerings, where the BGPPeer configures the far end).
+  reverse peerings, where the BGPPeer configures the far end). `numAllowedLocalASNumbers`
+  likewise (BIRD's `allow local as`: how often pyrr's AS may be in a received AS_PATH).
 - client (RFC 4456): iBGP (peer AS = that local AS) and the far end is not a reflector of
   pyrr's own cluster (its routeReflectorClusterID empty or different), as confd writes
   `rr client` for a reflector; eBGP peers and registered pyrr instances are non-clients.
@@ -22,6 +23,9 @@ the BGPPeer fields it copies (client.go: nodeAsBGPPeers, setPeerConfigFieldsFrom
   path, and the session gets the fallback (or no key) until it can be read.
 - filters: the BGPFilters `filters` names, in order; a name with no (usable) BGPFilter is
   reported and left out, as confd leaves out a filter it cannot find.
+- families: a session carries its address's family only (calico-node's bird peers over IPv4
+  for IPv4 routes, bird6 over IPv6 for IPv6 ones, outside routers and other reflectors
+  included).
 """
 
 from __future__ import annotations
@@ -78,9 +82,12 @@ class _Builder:
         peer = want.peer
         session = peer.session if peer is not None else None
         local_asn = None
-        # confd copies localASNumber into peerIP peerings only (never selector or reverse ones).
+        allow_local_as = 0
+        # confd copies localASNumber and numAllowedLocalASNumbers into peerIP peerings only
+        # (never selector or reverse ones).
         if peer is not None and not want.reverse and peer.peer_ip is not None:
             local_asn = peer.session.local_asn
+            allow_local_as = peer.session.allow_local_as
         effective_as = local_asn or self.local_as
         ibgp = want.asn == effective_as
         client = not want.always_non_client and ibgp and want.cluster_id != me.effective_cluster_id
@@ -103,6 +110,8 @@ class _Builder:
             restart_time=session.restart_time if session is not None else None,
             next_hop=self.next_hop(want, ibgp=ibgp),
             filters=self.route_filters(want),
+            allow_local_as=allow_local_as,
+            own_family_only=True,
         )
 
     def next_hop(self, want: Want, *, ibgp: bool) -> NextHopMode:

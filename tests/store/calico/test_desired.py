@@ -131,6 +131,7 @@ def test_seed_three_client_peers() -> None:
             local_address=RR_IP,
             description=name,
             kind="global",
+            own_family_only=True,  # bird's session: IPv4 only
         )
         for name, ip in SEED_NODES.items()
     )

@@ -30,10 +30,10 @@ def test_unknown_fields_are_noted_once_per_field_not_per_resource() -> None:
 
 
 def test_ignored_fields_are_noted_only_when_set() -> None:
-    spec = {**STANDARD["spec"], "numAllowedLocalASNumbers": 2}
+    spec = {**STANDARD["spec"], "reachableBy": "198.18.0.1"}
     d = desired(model(peers={"p": {**STANDARD, "spec": spec}}), ME)
     assert [(n.path, n.why) for n in d.notes] == [
-        ("spec.numAllowedLocalASNumbers", "ignored: pyrr has no AS-path loop check")
+        ("spec.reachableBy", "ignored: pyrr installs no routes; route the host")
     ]
     unset = {**STANDARD["spec"], "numAllowedLocalASNumbers": 0, "reachableBy": ""}
     assert desired(model(peers={"p": {**STANDARD, "spec": unset}}), ME).notes == ()

@@ -152,6 +152,21 @@ def test_local_as_number_applies_to_peer_ip_peerings_only() -> None:
     assert all(peers[ip].local_asn is None for ip in NODES.values())
 
 
+def test_allowed_local_as_numbers_apply_to_peer_ip_peerings_only() -> None:
+    # confd copies numAllowedLocalASNumbers into peerIP peerings (BIRD's allow local as).
+    tor = bgppeer(
+        "tor", node="rr1", peerIP="198.18.2.1", asNumber=65001, numAllowedLocalASNumbers=2
+    )
+    sel = {**STANDARD, "spec": {**STANDARD["spec"], "numAllowedLocalASNumbers": 3}}
+    d = desired(model(peers={"tor": tor, "peer-with-rrs": sel}), ME)
+    peers = by_address(d)
+    assert peers["198.18.2.1"].allow_local_as == 2
+    assert all(peers[ip].allow_local_as == 0 for ip in NODES.values())
+    bad = bgppeer("tor", node="rr1", peerIP="198.18.2.1", numAllowedLocalASNumbers=-1)
+    d = desired(model(peers={"tor": bad}), ME)
+    assert d.peers == () and "spec.numAllowedLocalASNumbers" in d.problems[0].message
+
+
 def test_node_specific_and_other_nodes_bgppeers() -> None:
     # A BGPPeer for another node only (node: n1) is not pyrr's business.
     other = bgppeer("o", node="n1", peerIP="198.18.2.1", asNumber=65001)

@@ -45,6 +45,19 @@ def test_defaults_change_nothing() -> None:
     assert p.next_hop is NextHopMode.AUTO and p.filters == () and p.password is None
 
 
+def test_every_calico_session_carries_its_address_family_only() -> None:
+    # Both modes: calico-node's bird / bird6, nodes, reflectors and outside peers alike.
+    tor = bgppeer("tor", node="rr1", peerIP="198.18.2.1", asNumber=65001)
+    d = run(extra={"tor": tor})
+    assert len(d.peers) > 3 and all(p.own_family_only for p in d.peers)
+    model = CalicoModel(
+        nodes={"n1": node("n1", "192.168.56.101/24")},
+        bgpconfigurations={"default": bgpconfig(asNumber=61234)},
+        bgppeers={"g": bgppeer("g", peerIP=str(SEED_RR), asNumber=61234)},
+    )
+    assert first(desired(model, LEGACY)).own_family_only
+
+
 def test_ttl_security_restart_and_keepalive() -> None:
     p = first(run(ttlSecurity=1, maxRestartTime="2m", keepaliveTime="30s"))
     assert (p.ttl_security, p.restart_time, p.keepalive_time) == (1, 120, 30)
