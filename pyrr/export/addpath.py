@@ -175,20 +175,20 @@ class AddPathGroup(UpdateGroup):
         pend: dict[bytes, Queued],
         out: Builder,
         personal: dict[str, list[bytes]],
-    ) -> list[bytes]:
+    ) -> bool:
         table = self.multi.get(family)
         if table is None:
             return super()._flush_family(family, pend, out, personal)
         by_path: dict[Path, list[bytes]] = {}
         gone: dict[str, list[bytes]] = {}  # source key -> withdrawn NLRI keys of its paths
-        changed: list[bytes] = []
+        changed = False
         delta = 0
         for prefix in pend:
             old = _paths(table.get(prefix))
             new = self.paths_for(family, prefix)
             if _same(old, new):
                 continue
-            changed.append(prefix)
+            changed = True
             delta += len(new) - len(old)
             by_source = self._entries_by_source[family]
             for p in old:
@@ -202,7 +202,7 @@ class AddPathGroup(UpdateGroup):
             self._diff(prefix, old, new, by_path, gone)
         pend.clear()
         if not changed:
-            return changed
+            return False
         self._entries[family] += delta
         self._tables.pop(family, None)
         gone_now = self._gone_now.setdefault(family, {})
@@ -212,7 +212,7 @@ class AddPathGroup(UpdateGroup):
             out.add(pack_withdraw(family, keys, self.max_len), src)
             gone_now.update(dict.fromkeys(keys, src))
         self._pack_paths(family, by_path, out)
-        return changed
+        return True
 
     def _diff(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 
 from ..bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
@@ -31,6 +32,7 @@ from .packed import Builder, Packed
 from .policy import Role, may_export
 from .rewrite import ebgp_attrs, filtered, ibgp_attrs, next_hop
 
+_source_key = attrgetter("source.key")
 # What a prefix is queued as: the path to send (or None), or (held before, to send).
 Queued = Path | None | tuple[Path | None, Path | None]
 # RFC 7911 §3: the path identifier we send on ADD-PATH families: one path per prefix (the best).
@@ -167,8 +169,35 @@ class UpdateGroup:
         """Queue best-path changes until the flush: a prefix changed twice in one turn is sent
         once, in its final state, against what the members held before the first change. The
         export decision is made once per distinct path (unless a rule looks at the prefix)."""
+        if self._matchers:
+            self._queue_with(changes, self._memo_view())
+            return
+        # RFC 4456 §8 alone: decided per path, inline (the hot path of every burst).
         pending = self.pending
-        view = self._memo_view()
+        role = self.key.role
+        memo: dict[Path | None, Path | None] = {None: None}
+        for family, prefix, old, new in changes:
+            pend = pending.get(family)
+            if pend is None:
+                continue
+            now = memo.get(new, new)
+            if now is new and new not in memo:
+                now = memo[new] = new if may_export(new, role) else None  # type: ignore[arg-type]
+            if prefix in pend:
+                was = pend[prefix]
+                pend[prefix] = (was[0], now) if isinstance(was, tuple) else now
+            elif old is None:
+                pend[prefix] = now
+            else:
+                before = memo.get(old, old)
+                if before is old and old not in memo:
+                    before = memo[old] = old if may_export(old, role) else None
+                pend[prefix] = (before, now)
+
+    def _queue_with(
+        self, changes: list[Change], view: Callable[[Family, bytes, Path], Path | None]
+    ) -> None:
+        pending = self.pending
         for family, prefix, old, new in changes:
             pend = pending.get(family)
             if pend is None:
@@ -254,13 +283,16 @@ class UpdateGroup:
         """
         out = Builder()
         personal: dict[str, list[bytes]] = {}  # source key -> messages it alone gets
+        # The prefixes queued per family, for the members out of the shared stream (none: no
+        # list is made).
         touched: list[tuple[Family, list[bytes]]] = []
+        changed = False
         for family, pend in self.pending.items():
             if pend:
-                changed = self._flush_family(family, pend, out, personal)
-                if changed:
-                    touched.append((family, changed))
-        if not touched:
+                if self.paused:
+                    touched.append((family, list(pend)))
+                changed |= self._flush_family(family, pend, out, personal)
+        if not changed:
             return
         packed = out.done()
         self.updates_sent += packed.count
@@ -272,14 +304,12 @@ class UpdateGroup:
         pend: dict[bytes, Queued],
         out: Builder,
         personal: dict[str, list[bytes]],
-    ) -> list[bytes]:
-        """Pack one family's queued changes into `out`; return the prefixes that changed."""
+    ) -> bool:
+        """Pack one family's queued changes into `out`; whether anything changed."""
         by_path: dict[Path, list[bytes]] = {}
         gone: list[bytes] = []
+        held: list[Path] = []  # what the members held for the prefixes that changed
         source_wd: dict[str, list[bytes]] = {}
-        changed: list[bytes] = []
-        counts = self.sent_by_source[family]
-        total = self.sent_total[family]
         for prefix, queued in pend.items():
             if isinstance(queued, tuple):
                 old, new = queued
@@ -287,15 +317,11 @@ class UpdateGroup:
                 old, new = None, queued
             if new is old:
                 continue
-            changed.append(prefix)
             if old is not None:
-                counts[old.source.key] -= 1
-                total -= 1
+                held.append(old)
             if new is None:
                 gone.append(prefix)
                 continue
-            counts[new.source.key] += 1
-            total += 1
             lst = by_path.get(new)
             if lst is None:
                 by_path[new] = [prefix]
@@ -305,16 +331,24 @@ class UpdateGroup:
                 # The new path's source held another peer's path: it must drop that one.
                 source_wd.setdefault(new.source.key, []).append(prefix)
         pend.clear()
-        self.sent_total[family] = total
-        if not changed:
-            return changed
+        if not held and not by_path:
+            return False
+        # What the members hold, counted per source (status and metrics read it).
+        counts = self.sent_by_source[family]
+        for key, n in Counter(map(_source_key, held)).items():  # counted in C
+            counts[key] -= n
+        added = 0
+        for path, prefixes in by_path.items():
+            counts[path.source.key] += len(prefixes)
+            added += len(prefixes)
+        self.sent_total[family] += added - len(held)
         self._tables.pop(family, None)
         if gone:
             out.add(self.withdraw(family, gone))
         self._pack_paths(family, by_path, out)
         for src, prefixes in source_wd.items():
             personal.setdefault(src, []).extend(self.withdraw(family, prefixes))
-        return changed
+        return True
 
     def _deliver(
         self,

@@ -339,28 +339,16 @@ class Rib:
         return changes
 
     def _compact(self, source: Source, family: Family) -> None:
-        """Drop the prefixes the source no longer holds from its list, in place (no second
-        list while a full table is withdrawn); repeats of a live prefix (one that flapped)
-        only when that is not enough, as de-duplicating takes a set of the whole list."""
-        get = self.tables.get(family, {}).get
+        """Drop the withdrawn prefixes from the source's list. Kept: every prefix still in the
+        table (a superset of the source's own: one another peer holds is kept by mistake, and
+        harmlessly), filtered in C. Repeats of a live prefix (one that flapped) only when that
+        is not enough, as de-duplicating takes a set of the whole list."""
         lst = source.prefixes.get(family)
         if lst is None:
             return
-        w = 0
-        for p in lst:
-            cur = get(p)
-            if cur is None:
-                continue
-            if cur.__class__ is Path:
-                if cur.source is not source:
-                    continue
-            elif not any(q.source is source for q in cur.paths):
-                continue
-            lst[w] = p
-            w += 1
-        del lst[w:]
+        lst[:] = filter(self.tables.get(family, {}).__contains__, lst)
         if source.needs_compaction(family):
-            source.prefixes[family] = list(dict.fromkeys(lst))
+            lst[:] = dict.fromkeys(lst)
 
     def _release(self, path: Path) -> None:
         path.refs -= 1
