@@ -28,7 +28,7 @@ from pyrr.export.policy import Role
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Source
 
-from .memory import _source
+from .sources import source as _source
 
 BLOCKS = 4
 

@@ -25,7 +25,7 @@ from pyrr.export.policy import Role
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Source
 
-from .memory import _source
+from .sources import source
 
 BLOCKS = 4
 
@@ -50,7 +50,7 @@ def measure(n: int) -> tuple[float, int]:
         ]
     )
     rib = Rib()
-    members = [_Member(_source(i + 1)) for i in range(n)]
+    members = [_Member(source(i + 1)) for i in range(n)]
     for i, m in enumerate(members):
         blocks = [i * BLOCKS + k for k in range(BLOCKS)]
         prefixes = [bytes((26, 10, (b >> 10) & 255, (b >> 2) & 255, (b & 3) << 6)) for b in blocks]

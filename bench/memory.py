@@ -1,11 +1,14 @@
-"""Memory per route, measured with tracemalloc on pyrr's own structures (no sockets).
+"""Where a full table's bytes go, measured on pyrr's own structures (in process, no sockets).
 
-    .venv/bin/python -m bench.memory [COUNT]
+    .venv/bin/python -m bench.memory [COUNT] [MEMBERS]
 
-One peer announces COUNT IPv4 /26 prefixes with one attribute set (a full table); then one
-update group with M members is built over them, for M in (1, 10, 100). Printed: bytes per
-prefix for the Adj-RIB-In + Loc-RIB (including the prefix keys themselves), bytes per prefix
-for a group's Adj-RIB-Out, and that the Adj-RIB-Out cost does not grow with the members.
+A sans-IO `Speaker` with MEMBERS + 1 established peers (real sessions, their bytes dropped):
+peer 0 sends COUNT IPv4 /26 prefixes with one attribute set, ~800 per UPDATE, 50 UPDATEs per
+"loop turn" (as uvloop reads them), and then withdraws the first half. Printed per structure
+(tracemalloc, sys.getsizeof): the prefix keys, the Loc-RIB table, the peer's prefix list, the
+paths, the update groups' state; the Python heap's peak during each step (the transients: a
+burst queued for encoding, packed messages), and the process RSS (what the benchmark's "RR
+peak MiB" reads, interpreter included).
 """
 
 from __future__ import annotations
@@ -13,93 +16,196 @@ from __future__ import annotations
 import gc
 import struct
 import sys
+import time
 import tracemalloc
 from collections.abc import Sequence
-from ipaddress import ip_address
+from dataclasses import dataclass
+from ipaddress import IPv4Address, ip_address
 
 from pyrr.bgp.attributes import PathAttrs
-from pyrr.bgp.constants import AttrCode
+from pyrr.bgp.capabilities import Capabilities
+from pyrr.bgp.constants import AttrCode, AttrFlag
+from pyrr.bgp.encode import pack_announce, pack_withdraw
+from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.nlri import IPV4_UNICAST
-from pyrr.bgp.update import Update
-from pyrr.export.export import Export
-from pyrr.export.group import GroupKey
-from pyrr.export.policy import Role
-from pyrr.rib.loc_rib import Rib
-from pyrr.rib.path import Source
+from pyrr.config import Config, GlobalConfig, PeerConfig
+from pyrr.session.link import Link
+from pyrr.session.neighbor import Neighbor
+from pyrr.speaker import Speaker
+
+ASN = 64512
+MIB = 1 << 20
+TURN = 50  # UPDATEs handed over at once (~200 KB, what one read brings)
 
 
-class _Member:
-    def __init__(self, src: Source) -> None:
-        self.source = src
-        self.key = src.key
+class _Sink:
+    """A connection's far end for the handshake, then a counter of the bytes written."""
 
-    def send_updates(self, chunks: Sequence[bytes | memoryview], count: int) -> None:
-        del chunks, count  # only the group's own structures are measured
+    def __init__(self) -> None:
+        self.wire = bytearray()
+        self.handshake = True
+        self.written = 0
+
+    def writelines(self, chunks: Sequence[bytes | memoryview]) -> None:
+        if self.handshake:
+            self.wire += b"".join(bytes(c) for c in chunks)
+        else:
+            self.written += sum(len(c) for c in chunks)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    write_buffer_size = 0
+
+    def local_address(self) -> str | None:
+        return "127.0.0.1"
 
 
-def _prefixes(count: int) -> list[bytes]:
-    return [
+@dataclass
+class Step:
+    cpu: float  # seconds of CPU
+    heap: int  # Python heap after the step, bytes over the empty speaker
+    peak: int  # Python heap's peak during the step, likewise
+    rss: int  # process RSS after the step, bytes
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _speaker(members: int) -> tuple[Speaker, list[tuple[Neighbor, Link]], list[object]]:
+    flushes: list[object] = []
+    peers = tuple(
+        PeerConfig(address=ip_address(f"127.1.0.{i + 1}"), asn=ASN, passive=True)
+        for i in range(members + 1)
+    )
+    g = GlobalConfig(asn=ASN, router_id=IPv4Address("127.0.0.1"), cluster_id=IPv4Address(1))
+    sp = Speaker(Config(bgp=g, peers=peers), 0.0, flushes.append)
+    sp.start(0.0)
+    links = []
+    for pc in peers:
+        n = sp.peers[pc.key]
+        sink = _Sink()
+        link = sp.accept(n, sink, 0.0)
+        caps = Capabilities(families=(IPV4_UNICAST,), route_refresh=True, four_octet_as=ASN)
+        far = Session(SessionConfig(ASN, int(pc.address), ASN, caps, 90))
+        far.connection_made(0.0)
+        for _ in range(4):  # OPEN, KEEPALIVE both ways
+            if sink.wire:
+                far.receive_data(bytes(sink.wire), 0.0)
+                sink.wire.clear()
+            out = far.data_to_send()
+            if out:
+                n.receive(link, out, 0.0)
+        sink.handshake = False
+        links.append((n, link))
+    return sp, links, flushes
+
+
+def _run(n: Neighbor, link: Link, msgs: list[bytes], flushes: list[object], base: int) -> Step:
+    traced = tracemalloc.is_tracing()
+    if traced:
+        tracemalloc.reset_peak()
+    t = time.process_time()
+    for i in range(0, len(msgs), TURN):
+        n.receive(link, b"".join(msgs[i : i + TURN]), 1.0)
+        while flushes:
+            flushes.pop(0)()  # type: ignore[operator]
+    cpu = time.process_time() - t
+    gc.collect()
+    cur, peak = tracemalloc.get_traced_memory() if traced else (base, base)
+    return Step(cpu, cur - base, peak - base, _rss())
+
+
+def _messages(count: int) -> tuple[list[bytes], list[bytes]]:
+    """A full table from one peer (~800 /26s per UPDATE), and the withdrawal of its half."""
+    attrs = PathAttrs(
+        [
+            (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
+            (AttrCode.AS_PATH, AttrFlag.TRANSITIVE, b""),
+            (AttrCode.LOCAL_PREF, AttrFlag.TRANSITIVE, struct.pack("!I", 100)),
+        ]
+    )
+    prefixes = [
         bytes((26, 10 + (i >> 18), (i >> 10) & 255, (i >> 2) & 255, (i & 3) << 6))
         for i in range(count)
     ]
+    announce = pack_announce(IPV4_UNICAST, attrs.wire, bytes((127, 1, 0, 1)), prefixes, 4096)
+    return announce, pack_withdraw(IPV4_UNICAST, prefixes[: count // 2], 4096)
 
 
-def _source(i: int) -> Source:
-    addr = f"127.1.{i // 250}.{i % 250 + 1}"
-    s = Source(addr, ip_address(addr), 64512, True, True)
-    s.router_id = i + 1
-    return s
-
-
-def measure(count: int) -> dict[str, float]:
-    attrs = PathAttrs(
-        [
-            (AttrCode.ORIGIN, 0x40, b"\0"),
-            (AttrCode.AS_PATH, 0x40, b""),
-            (AttrCode.LOCAL_PREF, 0x40, struct.pack("!I", 100)),
-        ]
-    )
-    origin = _source(0)
-    prefixes = _prefixes(count)
-    upd = Update(attrs=attrs, announced=[(IPV4_UNICAST, bytes((198, 18, 0, 1)), prefixes)])
+def untraced(count: int, members: int = 9) -> tuple[Step, Step, int]:
+    """CPU and RSS, without tracemalloc (which costs time and memory of its own)."""
+    announce, withdraw = _messages(count)
+    _sp, links, flushes = _speaker(members)
+    n0, l0 = links[0]
     gc.collect()
+    rss0 = _rss()
+    return _run(n0, l0, announce, flushes, 0), _run(n0, l0, withdraw, flushes, 0), rss0
+
+
+def measure(count: int, members: int = 9) -> dict[str, object]:
+    """The Python heap by structure, and its peaks (tracemalloc on)."""
+    announce, withdraw = _messages(count)
+    sp, links, flushes = _speaker(members)
+    n0, l0 = links[0]
+    gc.collect()
+    rss0 = _rss()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    rib = Rib()
-    changes = rib.apply_update(origin, upd, frozenset())
-    del changes
-    gc.collect()
-    # The prefix keys were allocated before tracing started; they are shared by all tables,
-    # so count them once here.
-    key_bytes = sum(sys.getsizeof(p) for p in prefixes)
-    rib_cost = tracemalloc.get_traced_memory()[0] - base + key_bytes
-    out: dict[str, float] = {"rib_bytes_per_prefix": rib_cost / count}
-    for members in (1, 10, 100):
-        before = tracemalloc.get_traced_memory()[0]
-        ob = Export(rib, 1, lambda fn: None)
-        key = GroupKey(Role.CLIENT, (IPV4_UNICAST,), True, False, frozenset())
-        for i in range(members):
-            ob.join(_Member(_source(i + 1)), key)
-        gc.collect()
-        out[f"adj_out_bytes_per_prefix_{members}_members"] = (
-            tracemalloc.get_traced_memory()[0] - before
-        ) / count
-        del ob
-        gc.collect()
+    ann = _run(n0, l0, announce, flushes, base)
+    table = sp.rib.tables[IPV4_UNICAST]
+    keys = sum(sys.getsizeof(k) for k in table)
+    listed = sum(sys.getsizeof(lst) for lst in n0.source.prefixes.values())
+    paths = {id(e) for e in table.values()}
+    groups = sum(
+        sys.getsizeof(g.pending) + sum(sys.getsizeof(p) for p in g.pending.values())
+        for g in sp.export.groups.values()
+    )
+    structures = {
+        "prefix keys (bytes objects)": keys,
+        "Loc-RIB table (dict)": sys.getsizeof(table),
+        "peer's prefix list": listed,
+        f"paths ({len(paths)} objects: one per attribute set)": sum(
+            sys.getsizeof(e) for e in {id(e): e for e in table.values()}.values()
+        ),
+        "update groups (queues, empty after a flush)": groups,
+    }
+    wd = _run(n0, l0, withdraw, flushes, base)
     tracemalloc.stop()
-    return out
+    return {"count": count, "members": members, "rss0": rss0, "announce": ann,
+            "withdraw": wd, "structures": structures}  # fmt: skip
 
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 250_000
-    res = measure(count)
-    print(f"{count} prefixes from one peer, one attribute set")
+    members = int(sys.argv[2]) if len(sys.argv) > 2 else 9
+    ann, wd, rss0 = untraced(count, members)
     print(
-        f"  Adj-RIB-In + Loc-RIB (with the prefix keys): {res['rib_bytes_per_prefix']:.0f} B/prefix"
+        f"without tracemalloc: full table {ann.cpu:.2f} s CPU, RSS +{(ann.rss - rss0) / MIB:.1f} "
+        f"MiB; half withdrawn {wd.cpu:.2f} s CPU, RSS +{(wd.rss - rss0) / MIB:.1f} MiB "
+        f"(over {rss0 / MIB:.1f} MiB with the speaker and its sessions up)"
     )
-    for m in (1, 10, 100):
-        v = res[f"adj_out_bytes_per_prefix_{m}_members"]
-        print(f"  Adj-RIB-Out of one update group, {m:>3} members: {v:.0f} B/prefix")
+    res = measure(count, members)
+    print(f"{count} prefixes from one peer, one attribute set, {members} clients")
+    print("after the full table, by structure:")
+    for name, size in res["structures"].items():  # type: ignore[attr-defined]
+        print(f"  {name:<46} {size / MIB:6.1f} MiB  {size / count:5.0f} B/prefix")
+    for step in ("announce", "withdraw"):
+        s = res[step]
+        assert isinstance(s, Step)
+        what = "full table announced" if step == "announce" else "half of it withdrawn"
+        print(
+            f"{what:<22}: Python heap {s.heap / MIB:.1f} MiB ({s.heap / count:.0f} B/prefix), "
+            f"peak {s.peak / MIB:.1f} MiB"
+        )
     return 0
 
 
