@@ -29,6 +29,7 @@ from pyrr.bgp.encode import pack_announce, pack_withdraw
 from pyrr.bgp.fsm import Session, SessionConfig
 from pyrr.bgp.nlri import IPV4_UNICAST
 from pyrr.config import Config, GlobalConfig, PeerConfig
+from pyrr.runtime import tune_gc
 from pyrr.session.link import Link
 from pyrr.session.neighbor import Neighbor
 from pyrr.speaker import Speaker
@@ -146,7 +147,7 @@ def untraced(count: int, members: int = 9) -> tuple[Step, Step, int]:
     announce, withdraw = _messages(count)
     _sp, links, flushes = _speaker(members)
     n0, l0 = links[0]
-    gc.collect()
+    tune_gc()  # as `pyrr run` does once it is up
     rss0 = _rss()
     return _run(n0, l0, announce, flushes, 0), _run(n0, l0, withdraw, flushes, 0), rss0
 

@@ -5,6 +5,7 @@ sd_notify around the speaker's asyncio host."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,22 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+# The cyclic garbage collector's generation-0 threshold (CPython's default: 700 container
+# allocations). A full table or a thousand peers' churn allocates millions of short-lived
+# tuples; with the default, each burst triggers collections that walk every long-lived object
+# again (a 250,000-prefix withdrawal: 0.12 s of 0.2 s spent there). pyrr makes few reference
+# cycles, so collecting 30x less often costs little memory.
+GC_THRESHOLDS = (20_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """Objects alive once pyrr is up (modules, configuration, listeners) are never garbage:
+    keep them out of every collection (`gc.freeze`), and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def serve(
     config: Config,
     reload: Callable[[], Config] | None = None,
@@ -57,6 +74,7 @@ async def serve(
         config = first
     control_path = control_socket or config.control.socket or default_socket_path()
     host = await _start_host(loop, config, control_path, source)
+    tune_gc()
     metrics = await _start_metrics(host, config.control.metrics)
     control = ControlServer(host, control_path)
     try:
