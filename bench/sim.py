@@ -46,6 +46,8 @@ def build(source: Path = SOURCE, cc: str | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     binary = out_dir / f"bgpsim-{digest}"
     if binary.exists() and os.access(binary, os.X_OK):
+        with contextlib.suppress(OSError):
+            os.utime(binary)  # in use: not stale (see _prune)
         return binary
     fd, tmp = tempfile.mkstemp(prefix="bgpsim-", dir=out_dir)
     os.close(fd)
@@ -64,11 +66,23 @@ def build(source: Path = SOURCE, cc: str | None = None) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    for old in out_dir.glob("bgpsim-*"):
-        if old != binary and len(old.name) == len(binary.name):  # builds of older sources
-            with contextlib.suppress(OSError):
-                old.unlink()
+    _prune(out_dir, binary)
     return binary
+
+
+# Builds of other sources are removed only once unused this long: two checkouts (a branch and
+# main) share the cache, and removing the other's binary under it fails its running benchmark.
+STALE_BUILD_SECONDS = 7 * 24 * 3600
+
+
+def _prune(out_dir: Path, keep: Path) -> None:
+    cutoff = time.time() - STALE_BUILD_SECONDS
+    for old in out_dir.glob("bgpsim-*"):
+        if old == keep or len(old.name) != len(keep.name):  # not a finished build
+            continue
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
 
 
 @dataclass
