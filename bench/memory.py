@@ -1,18 +1,19 @@
 """Where a full table's bytes go, measured on pyrr's own structures (in process, no sockets).
 
-    .venv/bin/python -m bench.memory [COUNT] [MEMBERS]
+    .venv/bin/python -m bench.memory [COUNT] [MEMBERS] [--withdraw SHARE]
 
 A sans-IO `Speaker` with MEMBERS + 1 established peers (real sessions, their bytes dropped):
 peer 0 sends COUNT IPv4 /26 prefixes with one attribute set, ~800 per UPDATE, 50 UPDATEs per
-"loop turn" (as uvloop reads them), and then withdraws the first half. Printed per structure
-(tracemalloc, sys.getsizeof): the prefix keys, the Loc-RIB table, the peer's prefix list, the
-paths, the update groups' state; the Python heap's peak during each step (the transients: a
-burst queued for encoding, packed messages), and the process RSS (what the benchmark's "RR
-peak MiB" reads, interpreter included).
+"loop turn" (as uvloop reads them), and then withdraws SHARE of them (half by default). Printed
+per structure (tracemalloc, sys.getsizeof): the prefix keys, the Loc-RIB table, the peer's
+prefix list, the paths, the update groups' state; the Python heap's peak during each step (the
+transients: a burst queued for encoding, packed messages), and the process RSS (what the
+benchmark's "RR peak MiB" reads, interpreter included).
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import struct
 import sys
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 
+from pyrr import log
 from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.capabilities import Capabilities
 from pyrr.bgp.constants import AttrCode, AttrFlag
@@ -125,8 +127,8 @@ def _run(n: Neighbor, link: Link, msgs: list[bytes], flushes: list[object], base
     return Step(cpu, cur - base, peak - base, _rss())
 
 
-def _messages(count: int) -> tuple[list[bytes], list[bytes]]:
-    """A full table from one peer (~800 /26s per UPDATE), and the withdrawal of its half."""
+def _messages(count: int, share: float = 0.5) -> tuple[list[bytes], list[bytes]]:
+    """A full table from one peer (~800 /26s per UPDATE), and the withdrawal of a share of it."""
     attrs = PathAttrs(
         [
             (AttrCode.ORIGIN, AttrFlag.TRANSITIVE, b"\0"),
@@ -139,12 +141,12 @@ def _messages(count: int) -> tuple[list[bytes], list[bytes]]:
         for i in range(count)
     ]
     announce = pack_announce(IPV4_UNICAST, attrs.wire, bytes((127, 1, 0, 1)), prefixes, 4096)
-    return announce, pack_withdraw(IPV4_UNICAST, prefixes[: count // 2], 4096)
+    return announce, pack_withdraw(IPV4_UNICAST, prefixes[: int(count * share)], 4096)
 
 
-def untraced(count: int, members: int = 9) -> tuple[Step, Step, int]:
+def untraced(count: int, members: int = 9, share: float = 0.5) -> tuple[Step, Step, int]:
     """CPU and RSS, without tracemalloc (which costs time and memory of its own)."""
-    announce, withdraw = _messages(count)
+    announce, withdraw = _messages(count, share)
     _sp, links, flushes = _speaker(members)
     n0, l0 = links[0]
     tune_gc()  # as `pyrr run` does once it is up
@@ -152,9 +154,9 @@ def untraced(count: int, members: int = 9) -> tuple[Step, Step, int]:
     return _run(n0, l0, announce, flushes, 0), _run(n0, l0, withdraw, flushes, 0), rss0
 
 
-def measure(count: int, members: int = 9) -> dict[str, object]:
+def measure(count: int, members: int = 9, share: float = 0.5) -> dict[str, object]:
     """The Python heap by structure, and its peaks (tracemalloc on)."""
-    announce, withdraw = _messages(count)
+    announce, withdraw = _messages(count, share)
     sp, links, flushes = _speaker(members)
     n0, l0 = links[0]
     gc.collect()
@@ -186,15 +188,25 @@ def measure(count: int, members: int = 9) -> dict[str, object]:
 
 
 def main() -> int:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 250_000
-    members = int(sys.argv[2]) if len(sys.argv) > 2 else 9
-    ann, wd, rss0 = untraced(count, members)
+    ap = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
+    ap.add_argument("count", nargs="?", type=int, default=250_000, help="prefixes (250000)")
+    ap.add_argument("members", nargs="?", type=int, default=9, help="clients sent them (9)")
+    ap.add_argument(
+        "--withdraw", type=float, default=0.5, metavar="SHARE",
+        help="share of the table withdrawn afterwards, 0 to 1 (0.5)",
+    )  # fmt: skip
+    args = ap.parse_args()
+    if args.count < 1 or args.members < 1 or not 0 <= args.withdraw <= 1:
+        ap.error("count and members must be at least 1, --withdraw between 0 and 1")
+    count, members, share = args.count, args.members, args.withdraw
+    log.setup("warning")  # the speaker's session lines are not the point here
+    ann, wd, rss0 = untraced(count, members, share)
     print(
         f"without tracemalloc: full table {ann.cpu:.2f} s CPU, RSS +{(ann.rss - rss0) / MIB:.1f} "
-        f"MiB; half withdrawn {wd.cpu:.2f} s CPU, RSS +{(wd.rss - rss0) / MIB:.1f} MiB "
+        f"MiB; {share:.0%} withdrawn {wd.cpu:.2f} s CPU, RSS +{(wd.rss - rss0) / MIB:.1f} MiB "
         f"(over {rss0 / MIB:.1f} MiB with the speaker and its sessions up)"
     )
-    res = measure(count, members)
+    res = measure(count, members, share)
     print(f"{count} prefixes from one peer, one attribute set, {members} clients")
     print("after the full table, by structure:")
     for name, size in res["structures"].items():  # type: ignore[attr-defined]
@@ -202,7 +214,7 @@ def main() -> int:
     for step in ("announce", "withdraw"):
         s = res[step]
         assert isinstance(s, Step)
-        what = "full table announced" if step == "announce" else "half of it withdrawn"
+        what = "full table announced" if step == "announce" else f"{share:.0%} withdrawn"
         print(
             f"{what:<22}: Python heap {s.heap / MIB:.1f} MiB ({s.heap / count:.0f} B/prefix), "
             f"peak {s.peak / MIB:.1f} MiB"

@@ -80,7 +80,15 @@ def end_of_rib(family: Family) -> bytes:
 
 
 def _chunks(prefixes: list[bytes], room: int) -> list[bytes]:
-    """Join prefixes into runs of at most `room` octets."""
+    """Join prefixes into runs of at most `room` octets (a prefix longer than `room` alone)."""
+    if not prefixes:
+        return []
+    size = len(prefixes[0])
+    if len(set(map(len, prefixes))) == 1:
+        # All of one length (the usual burst: one block size): join once, cut in C.
+        step = max(room // size, 1) * size
+        blob = b"".join(prefixes)
+        return [blob[i : i + step] for i in range(0, len(blob), step)]
     out: list[bytes] = []
     run: list[bytes] = []
     used = 0

@@ -25,6 +25,11 @@ PATH_ID_LEN = 4
 MAX_PREFIX_ITEM_LEN = PATH_ID_LEN + 1 + IPV6_ADDR_LEN
 # Mask that keeps the significant bits of the last octet, by (prefix length % 8).
 _LAST_OCTET_MASK = bytes((0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE))
+# The last octets without host bits, by (prefix length % 8): what `bytes.translate` deletes to
+# find one with host bits set in a whole field at once.
+_CLEAN_LAST_OCTETS = tuple(
+    bytes(v for v in range(256) if v & ~m & 0xFF == 0) for m in _LAST_OCTET_MASK
+)
 
 
 def family_name(family: Family) -> str:
@@ -56,11 +61,39 @@ def parse_prefixes(
     """
     max_bits = _MAX_BITS.get(afi, 128)  # type: ignore[call-overload]
     buf = bytes(data)  # indexing and slicing bytes is cheaper than a memoryview
+    head = PATH_ID_LEN + 1 if addpath else 1  # (path id +) the length octet
+    uniform = _uniform(buf, head, max_bits)
+    if uniform is not None:
+        return uniform
+    return _walk(buf, head, max_bits, subcode)
+
+
+def _uniform(buf: bytes, head: int, max_bits: int) -> list[bytes] | None:
+    """The field cut in one pass when every prefix has the same length and no host bits (a
+    Calico node's blocks, a full table of /26s): the lengths and last octets are checked by
+    slicing and `translate` in C, not per prefix. None: not such a field, walk it instead."""
+    end = len(buf)
+    if end < head:
+        return None
+    plen = buf[head - 1]
+    if plen > max_bits:
+        return None
+    size = head + ((plen + 7) >> 3)
+    count, extra = divmod(end, size)
+    if extra or buf[head - 1 :: size] != bytes((plen,)) * count:
+        return None
+    rem = plen & 7
+    if rem and buf[size - 1 :: size].translate(None, _CLEAN_LAST_OCTETS[rem]):
+        return None  # host bits somewhere: the walk clears them
+    return [buf[i : i + size] for i in range(0, end, size)]
+
+
+def _walk(buf: bytes, head: int, max_bits: int, subcode: int) -> list[bytes]:
+    """The field walked prefix by prefix, checking each (see `parse_prefixes`)."""
     end = len(buf)
     out: list[bytes] = []
     append = out.append
     pos = 0
-    head = PATH_ID_LEN + 1 if addpath else 1  # (path id +) the length octet
     last_mask = _LAST_OCTET_MASK
     while pos < end:
         if pos + head > end:

@@ -29,6 +29,9 @@ Change = tuple[Family, bytes, Path | None, Path | None]
 # table that lost most of its routes keeps their memory until it is copied.
 _SHRINK_BELOW = 4  # rebuild when fewer than a quarter of its largest size are left ...
 _SHRINK_MIN = 4096  # ... and that size was worth it
+# A source's prefix list is compacted a slice of this many at a time, so a full table's list
+# is never copied whole (the copy was the peak of a full table's withdrawal).
+_COMPACT_SLICE = 1 << 15
 
 
 class Dest:
@@ -346,7 +349,15 @@ class Rib:
         lst = source.prefixes.get(family)
         if lst is None:
             return
-        lst[:] = filter(self.tables.get(family, {}).__contains__, lst)
+        if not source.counts.get(family):
+            lst.clear()  # all withdrawn: nothing to look up
+            return
+        live = self.tables.get(family, {}).__contains__
+        i = 0
+        while i < len(lst):
+            kept = list(filter(live, lst[i : i + _COMPACT_SLICE]))
+            lst[i : i + _COMPACT_SLICE] = kept
+            i += len(kept)
         if source.needs_compaction(family):
             lst[:] = dict.fromkeys(lst)
 

@@ -7,6 +7,8 @@ import math
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.constants import (
@@ -17,6 +19,7 @@ from pyrr.bgp.constants import (
     AttrFlag,
 )
 from pyrr.bgp.encode import (
+    _chunks,
     mp_reach_attr,
     mp_unreach_attr,
     next_hop_attr,
@@ -251,3 +254,29 @@ def test_mixed_prefix_lengths_never_exceed_the_limit() -> None:
         wd = pack_withdraw(IPV6_UNICAST, prefixes, max_len)
         check_sizes(wd, max_len)
         assert decode_messages(wd).withdrawn_keys[IPV6_UNICAST] == prefixes
+
+
+@given(
+    sizes=st.lists(st.integers(1, 21), min_size=0, max_size=60),
+    uniform=st.booleans(),
+    room=st.integers(1, 120),
+)
+def test_chunks_fill_runs_in_order_within_room(sizes: list[int], uniform: bool, room: int) -> None:
+    """Runs keep the prefixes' order, hold at most `room` octets (one prefix longer than
+    `room` alone) and each is as full as the next prefix allows: the same whether the one-length
+    shortcut is taken or not."""
+    if uniform and sizes:
+        sizes = [sizes[0]] * len(sizes)
+    prefixes = [bytes((i % 256,)) * n for i, n in enumerate(sizes)]
+    runs = _chunks(prefixes, room)
+    assert b"".join(runs) == b"".join(prefixes)
+    expected: list[bytes] = []
+    run: list[bytes] = []
+    for p in prefixes:  # the greedy reference
+        if run and sum(map(len, run)) + len(p) > room:
+            expected.append(b"".join(run))
+            run = []
+        run.append(p)
+    if run:
+        expected.append(b"".join(run))
+    assert runs == expected

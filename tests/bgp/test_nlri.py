@@ -13,6 +13,8 @@ from pyrr.bgp.errors import BGPError
 from pyrr.bgp.nlri import (
     IPV4_UNICAST,
     IPV6_UNICAST,
+    _uniform,
+    _walk,
     decode_prefix,
     encode_prefix,
     family_name,
@@ -155,3 +157,45 @@ def test_prefix_strings() -> None:
         prefix_to_str(b"\x00\x00\x00\x05" + bytes((8, 0xFD)), IPV6_UNICAST, addpath=True)
         == "fd00::/8"
     )
+
+
+def _outcome(data: bytes, afi: int, addpath: bool) -> list[bytes] | tuple[int, int]:
+    try:
+        return parse_prefixes(data, afi, addpath)
+    except BGPError as e:
+        return (e.code, e.subcode)
+
+
+def _walked(data: bytes, afi: int, addpath: bool) -> list[bytes] | tuple[int, int]:
+    head = 5 if addpath else 1
+    try:
+        return _walk(data, head, 32 if afi == AFI.IPV4 else 128, UpdateSub.INVALID_NETWORK_FIELD)
+    except BGPError as e:
+        return (e.code, e.subcode)
+
+
+@given(
+    plen=st.integers(0, 40),
+    count=st.integers(1, 40),
+    octet=st.integers(0, 255),
+    afi=st.sampled_from([AFI.IPV4, AFI.IPV6]),
+    addpath=st.booleans(),
+    tail=st.binary(max_size=3),
+)
+def test_one_pass_cut_agrees_with_the_walk(
+    plen: int, count: int, octet: int, afi: int, addpath: bool, tail: bytes
+) -> None:
+    """A field of same-length prefixes is cut in one pass (`_uniform`); whatever the field
+    (host bits set, a length past the family's, a truncated or mixed tail), the result or the
+    error is exactly the walk's."""
+    item = (b"\0\0\0\7" if addpath else b"") + bytes((plen,)) + bytes((plen + 7) >> 3)
+    if len(item) > (5 if addpath else 1):
+        item = item[:-1] + bytes((octet,))  # maybe host bits, cleared by the walk
+    data = item * count + tail
+    assert _outcome(data, afi, addpath) == _walked(data, afi, addpath)
+
+
+def test_one_pass_cut_is_taken_and_clean() -> None:
+    items = [bytes((26, 10, 65, i, 64)) for i in range(200)]
+    assert _uniform(b"".join(items), 1, 32) == items
+    assert _uniform(b"".join(items) + bytes((26, 10, 0, 0, 65)), 1, 32) is None  # host bit

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
+from pyrr.rib import loc_rib
 from pyrr.rib.bestpath import select
 from pyrr.rib.loc_rib import Rib
 from pyrr.rib.path import Path, Source
@@ -503,3 +505,19 @@ def test_a_churning_peer_keeps_its_prefix_list_bounded() -> None:
     assert a.counts[IPV4_UNICAST] == 1
     assert len(a.prefixes[IPV4_UNICAST]) <= 1 + 64
     assert [p for p, _path in rib.routes_of(a, IPV4_UNICAST)] == [pfx("10.9.0.0/24")]
+
+
+def test_compaction_in_slices_keeps_every_live_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prefix list is compacted a slice at a time (no copy of a full table's list): with
+    slices far smaller than the list, every live prefix stays listed, in order, and only they."""
+    monkeypatch.setattr(loc_rib, "_COMPACT_SLICE", 7)
+    rib, a = Rib(), source("10.0.0.1")
+    prefixes = [f"10.{i // 256}.{i % 256}.0/24" for i in range(3000)]
+    rib.apply_update(a, update(prefixes), NO_AP)
+    gone = [p for i, p in enumerate(prefixes) if i % 3]
+    rib.apply_update(a, update(withdraw=gone), NO_AP)
+    kept = [pfx(p) for i, p in enumerate(prefixes) if i % 3 == 0]
+    assert a.prefixes[IPV4_UNICAST] == kept
+    assert [p for p, _path in rib.routes_of(a, IPV4_UNICAST)] == kept
+    rib.apply_update(a, update(withdraw=prefixes), NO_AP)  # all of them: the list is emptied
+    assert a.prefixes[IPV4_UNICAST] == [] and a.counts[IPV4_UNICAST] == 0
