@@ -144,14 +144,20 @@ def _messages(count: int, share: float = 0.5) -> tuple[list[bytes], list[bytes]]
     return announce, pack_withdraw(IPV4_UNICAST, prefixes[: int(count * share)], 4096)
 
 
-def untraced(count: int, members: int = 9, share: float = 0.5) -> tuple[Step, Step, int]:
-    """CPU and RSS, without tracemalloc (which costs time and memory of its own)."""
+def untraced(
+    count: int, members: int = 9, share: float = 0.5
+) -> tuple[Step, Step, float, int]:
+    """CPU and RSS, without tracemalloc (which costs time and memory of its own); and the CPU
+    of the housekeeping the withdrawal left (pyrr.rib.housekeeping: run a second later)."""
     announce, withdraw = _messages(count, share)
-    _sp, links, flushes = _speaker(members)
+    sp, links, flushes = _speaker(members)
     n0, l0 = links[0]
     tune_gc()  # as `pyrr run` does once it is up
     rss0 = _rss()
-    return _run(n0, l0, announce, flushes, 0), _run(n0, l0, withdraw, flushes, 0), rss0
+    ann, wd = _run(n0, l0, announce, flushes, 0), _run(n0, l0, withdraw, flushes, 0)
+    t = time.process_time()
+    sp.rib.tidy()
+    return ann, wd, time.process_time() - t, rss0
 
 
 def measure(count: int, members: int = 9, share: float = 0.5) -> dict[str, object]:
@@ -200,11 +206,12 @@ def main() -> int:
         ap.error("count and members must be at least 1, --withdraw between 0 and 1")
     count, members, share = args.count, args.members, args.withdraw
     log.setup("warning")  # the speaker's session lines are not the point here
-    ann, wd, rss0 = untraced(count, members, share)
+    ann, wd, tidy, rss0 = untraced(count, members, share)
     print(
         f"without tracemalloc: full table {ann.cpu:.2f} s CPU, RSS +{(ann.rss - rss0) / MIB:.1f} "
         f"MiB; {share:.0%} withdrawn {wd.cpu:.2f} s CPU, RSS +{(wd.rss - rss0) / MIB:.1f} MiB "
-        f"(over {rss0 / MIB:.1f} MiB with the speaker and its sessions up)"
+        f"(over {rss0 / MIB:.1f} MiB with the speaker and its sessions up); the housekeeping "
+        f"after it {tidy:.3f} s CPU"
     )
     res = measure(count, members, share)
     print(f"{count} prefixes from one peer, one attribute set, {members} clients")

@@ -23,6 +23,7 @@ from .config import Config, PeerConfig
 from .export.export import Export
 from .export.import_filter import filter_update, import_matchers
 from .export.policy import as_path_looped, is_looped
+from .rib.housekeeping import Housekeeping
 from .rib.loc_rib import Rib
 from .rib.path import Source
 from .session.effects import Dial, Effect
@@ -50,6 +51,7 @@ class Speaker:
         self.config = config
         self.local = Local(config.bgp, rng)
         self.rib = Rib()
+        self.housekeeping = Housekeeping(self.rib)
         self.export = Export(
             self.rib,
             int(config.bgp.cluster_id),
@@ -234,7 +236,14 @@ class Speaker:
 
     # -- Routes (session.ports): what neighbours learn ---------------------------------------
 
-    def apply(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> None:
+    def apply(
+        self, source: Source, update: Update, add_path_rx: frozenset[Family], now: float
+    ) -> None:
+        self._apply(source, update, add_path_rx)
+        if self.rib.untidy and self.housekeeping.arm(now):
+            self.timers.update(self.housekeeping)
+
+    def _apply(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> None:
         attrs = update.attrs
         if attrs is not None and self._looped(source, attrs):
             # RFC 4456 §8 (a reflected route came back to us) or RFC 4271 §9.1.2 (our AS in

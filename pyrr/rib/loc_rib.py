@@ -69,6 +69,10 @@ class Rib:
         self.tables: dict[Family, dict[bytes, Entry]] = {}
         self.report_candidates = False  # also report candidate-set changes (module docstring)
         self._peak: dict[Family, int] = {}  # each table's largest size since it was last built
+        # Left for `tidy`: prefix lists to compact, tables to shrink (after withdrawals).
+        self._untidy_sources: dict[tuple[int, Family], Source] = {}
+        self._untidy_tables: set[Family] = set()
+        self.untidy = False  # whether `tidy` has work (pyrr.rib.housekeeping)
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables.values())
@@ -106,8 +110,6 @@ class Rib:
         changes: list[Change] = []
         if update.withdrawn:
             self._withdrawn(source, update, add_path_rx, changes)
-            for family, _keys in update.withdrawn:
-                self._shrink(family)
         if update.attrs is not None:
             self._announced(source, update, add_path_rx, changes)
         return changes
@@ -133,10 +135,14 @@ class Rib:
                         add(ch)
             elif table is not None:
                 self._withdraw_plain(source, family, table, keys, changes)
-            if source.needs_compaction(family):
-                # Withdrawn prefixes stay listed until here (announced again, they are listed
-                # again): a peer that churns keeps its list within twice its routes.
+            # Withdrawn prefixes stay listed (announced again, they are listed again) until
+            # `tidy`, off the withdrawal's path, or now if the list is mostly dead.
+            if source.needs_compaction(family, urgent=True):
                 self._compact(source, family)
+            elif source.needs_compaction(family):
+                self._untidy_sources[id(source), family] = source
+            self._untidy_tables.add(family)
+            self.untidy = True
 
     def _withdraw_plain(
         self,
@@ -340,6 +346,19 @@ class Rib:
             source.prefixes[family] = kept
         self._shrink(family)
         return changes
+
+    def tidy(self) -> None:
+        """Housekeeping after withdrawals, run when the speaker is quiet (`Housekeeping`) so a
+        mass withdrawal reaches the peers first: compact the prefix lists that are a third
+        withdrawn, copy the tables that lost three quarters of their routes (`_shrink`)."""
+        for (_id, family), source in self._untidy_sources.items():
+            if source.needs_compaction(family):
+                self._compact(source, family)
+        for family in self._untidy_tables:
+            self._shrink(family)
+        self._untidy_sources.clear()
+        self._untidy_tables.clear()
+        self.untidy = False
 
     def _compact(self, source: Source, family: Family) -> None:
         """Drop the withdrawn prefixes from the source's list. Kept: every prefix still in the

@@ -94,13 +94,15 @@ class Source:
         else:
             lst.append(prefix)
 
-    def needs_compaction(self, family: Family) -> bool:
-        """A third of the list is withdrawn prefixes (the list keeps them alive)."""
+    def needs_compaction(self, family: Family, *, urgent: bool = False) -> bool:
+        """A third of the list is withdrawn prefixes (the list keeps them alive); `urgent`:
+        two thirds, too many to wait for the RIB's housekeeping."""
         lst = self.prefixes.get(family)
         if lst is None:
             return False
         count = self.counts.get(family, 0)
-        return len(lst) > count + count // 2 + _COMPACT_SLACK
+        limit = 3 * count if urgent else count + count // 2
+        return len(lst) > limit + _COMPACT_SLACK
 
 
 class Path:

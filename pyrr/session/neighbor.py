@@ -420,7 +420,7 @@ class Neighbor:
         if upd.end_of_rib is not None:
             self._on_end_of_rib(upd.end_of_rib, neg, now)
             return
-        self.routes.apply(self.source, upd, neg.add_path_rx)
+        self.routes.apply(self.source, upd, neg.add_path_rx, now)
         if self.config.max_prefixes and upd.announced:
             self._check_max_prefixes(link, upd, now)
 

@@ -14,7 +14,9 @@ from ..rib.path import Source
 
 
 class Routes(Protocol):
-    def apply(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> None:
+    def apply(
+        self, source: Source, update: Update, add_path_rx: frozenset[Family], now: float
+    ) -> None:
         """Apply a received UPDATE (after the RFC 4456 §8 loop check)."""
 
     def mark_stale(self, source: Source, families: Iterable[Family] | None = None) -> int: ...

@@ -480,14 +480,19 @@ def test_rib_model(ops: list[tuple[str, int, frozenset[str], int]]) -> None:
 
 def test_a_table_that_lost_most_of_its_routes_gives_its_memory_back() -> None:
     """CPython's dict never shrinks on deletion: after a mass withdrawal the Loc-RIB table is
-    copied, so a withdrawn full table does not keep its memory."""
+    copied (by `tidy`, the housekeeping run after the burst), so a withdrawn full table does not
+    keep its memory."""
     import sys
 
     rib, a = Rib(), source("10.0.0.1")
     prefixes = [f"10.{i // 256}.{i % 256}.0/24" for i in range(20000)]
     rib.apply_update(a, update(prefixes), NO_AP)
     before = sys.getsizeof(rib.tables[IPV4_UNICAST])
+    assert not rib.untidy
     rib.apply_update(a, update(withdraw=prefixes[:18000]), NO_AP)
+    assert rib.untidy and sys.getsizeof(rib.tables[IPV4_UNICAST]) == before  # not yet
+    rib.tidy()
+    assert not rib.untidy
     after = rib.tables[IPV4_UNICAST]
     assert len(after) == 2000 and a.counts[IPV4_UNICAST] == 2000
     assert sys.getsizeof(after) < before / 4
@@ -503,6 +508,9 @@ def test_a_churning_peer_keeps_its_prefix_list_bounded() -> None:
         rib.apply_update(a, update(["10.1.0.0/24"]), NO_AP)
         rib.apply_update(a, update(withdraw=["10.1.0.0/24"]), NO_AP)
     assert a.counts[IPV4_UNICAST] == 1
+    # Without housekeeping, the list is compacted inline once it is two thirds withdrawn ...
+    assert len(a.prefixes[IPV4_UNICAST]) <= 3 * 1 + 64 + 1
+    rib.tidy()  # ... and by the housekeeping once it is a third
     assert len(a.prefixes[IPV4_UNICAST]) <= 1 + 64
     assert [p for p, _path in rib.routes_of(a, IPV4_UNICAST)] == [pfx("10.9.0.0/24")]
 
@@ -516,6 +524,7 @@ def test_compaction_in_slices_keeps_every_live_prefix(monkeypatch: pytest.Monkey
     rib.apply_update(a, update(prefixes), NO_AP)
     gone = [p for i, p in enumerate(prefixes) if i % 3]
     rib.apply_update(a, update(withdraw=gone), NO_AP)
+    rib.tidy()
     kept = [pfx(p) for i, p in enumerate(prefixes) if i % 3 == 0]
     assert a.prefixes[IPV4_UNICAST] == kept
     assert [p for p, _path in rib.routes_of(a, IPV4_UNICAST)] == kept
