@@ -45,7 +45,7 @@ from .effects import SESSIONS_CHANGED, Effect
 from .graceful import Helper
 from .link import Link, Sink
 from .local import Local
-from .ports import Deferral, Exporter, Routes
+from .ports import Deferral, Exporter, Monitor, Routes
 from .prefix_limit import CEASE, cease_data, over_limit
 from .timers import Timers
 
@@ -102,6 +102,7 @@ class Neighbor:
         self._max_warned = False
         self.timer_at: float | None = None  # owned by session.timers.Timers
         self.timer_dirty = True  # a deadline may have moved earlier since Timers last looked
+        self.monitor: Monitor | None = None  # set by the speaker when monitoring is configured
 
     def __repr__(self) -> str:
         return f"Neighbor({self.key})"
@@ -274,7 +275,7 @@ class Neighbor:
     def _dialer_events(self, events: list[Event], now: float) -> None:
         for ev in events:
             if isinstance(ev, StateChanged):
-                self._note_state(ev, now)
+                self._note_state(ev, now, None)
 
     # -- one link's events -------------------------------------------------------------------
 
@@ -310,7 +311,9 @@ class Neighbor:
         for ev in events:
             _HANDLERS[ev.__class__](self, link, ev, now)
 
-    def _note_state(self, ev: StateChanged, now: float) -> None:
+    def _note_state(self, ev: StateChanged, now: float, link: Link | None) -> None:
+        if self.monitor is not None:
+            self.monitor.state_changed(self, link, ev.old, ev.new)
         # The peer's state is its most advanced session's state.
         new = State.IDLE
         for c in self.links:
@@ -333,7 +336,7 @@ class Neighbor:
 
     def _on_state(self, link: Link, ev: Event, now: float) -> None:
         assert isinstance(ev, StateChanged)
-        self._note_state(ev, now)
+        self._note_state(ev, now, link)
 
     def _on_open(self, link: Link, ev: Event, now: float) -> None:
         """RFC 4271 §6.8 connection collisions and RFC 4724 §4.2 restarts (see collision.py)."""
@@ -391,6 +394,8 @@ class Neighbor:
             for fam in self.helper.gone_on_return(peer_gr):
                 self._sweep(fam)
         self.effects.append(SESSIONS_CHANGED)
+        if self.monitor is not None:
+            self.monitor.peer_up(self, link)
         if self.deferral is not None and self.deferral.active:
             self.deferral.defer(self)  # RFC 4724 §4.1: nothing is sent until recovery ends
         else:
@@ -412,6 +417,8 @@ class Neighbor:
         neg = self.negotiated
         if neg is None or link is not self.established or link.session.closing:
             return
+        if self.monitor is not None:
+            self.monitor.update_received(self, link, ev.body)
         self.updates_in += 1
         if upd.error:
             self.treat_as_withdraw += 1
@@ -488,6 +495,8 @@ class Neighbor:
             self.last_error = ev.reason
         if link is not self.established:
             return
+        if self.monitor is not None:
+            self.monitor.peer_down(self, link, ev)
         self.established = None
         self.established_at = None
         self.stall_at = None
