@@ -24,6 +24,7 @@ from ..session.recovery import DEFERRAL_BOUND
 from ..speaker import Speaker
 from .dialer import dial
 from .listener import Listeners
+from .monitoring import Monitoring
 from .protocol import Connection
 
 log = structlog.get_logger("pyrr.speaker")
@@ -54,6 +55,7 @@ class Host:
         # Wall clock minus loop clock: what status shows as dates (the speaker knows only the
         # loop's monotonic time).
         self.wall_offset = time.time() - self.loop.time()
+        self.monitoring: Monitoring | None = None  # BMP stations and MRT files, if configured
 
     @property
     def speaker(self) -> Speaker:
@@ -75,6 +77,9 @@ class Host:
         await self.listeners.start(
             self.loop, self.config.bgp, self.config.peers, lambda: Connection(self, self.loop)
         )
+        if Monitoring.wanted(self.config):
+            self.monitoring = Monitoring(self._speaker, self.config, self.loop, self.wall_offset)
+            self.monitoring.start()
         self._speaker.start(self.loop.time(), up_before, self.recovery_bound)
         self.settle()
 
@@ -93,6 +98,8 @@ class Host:
         self._end()
         await asyncio.sleep(SHUTDOWN_GRACE)  # let the NOTIFICATIONs reach the sockets
         await self.listeners.wait_closed()
+        if self.monitoring is not None:
+            await self.monitoring.stop(message)  # after the Peer Downs the Cease caused
 
     async def stop_for_restart(self) -> None:
         """Stop so that peers keep our routes (RFC 4724 §4.2 on their side): no NOTIFICATION,
@@ -104,6 +111,8 @@ class Host:
         self.listeners.close()
         self._speaker.halt_for_restart()
         self._end()
+        if self.monitoring is not None:
+            await self.monitoring.stop("pyrr restarting (graceful restart)")
         log.info("stopped for a graceful restart", established=len(up))
 
     def reconfigure(self, new: Config) -> None:
