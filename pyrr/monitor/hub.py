@@ -239,9 +239,7 @@ class Hub:
             head = self._heads[peer.key] = self._new_header(peer)
         return head
 
-    def _peer_up(
-        self, peer: MonitoredPeer, link: Link, head: bmp.PeerHeader, now: float
-    ) -> bytes:
+    def _peer_up(self, peer: MonitoredPeer, link: Link, head: bmp.PeerHeader, now: float) -> bytes:
         local, local_port, remote_port = self.endpoints(link)
         s = link.session
         received = frame(MsgType.OPEN, s.received_open)

@@ -146,9 +146,7 @@ class StationClient:
                     CONNECT_TIMEOUT,
                 )
             except (OSError, TimeoutError) as err:
-                log.info(
-                    "BMP station unreachable", station=cfg.key, error=str(err), retry_in=delay
-                )
+                log.info("BMP station unreachable", station=cfg.key, error=str(err), retry_in=delay)
             else:
                 delay = RETRY_MIN
                 await self._serve(conn)

@@ -56,6 +56,7 @@ class Host:
         # loop's monotonic time).
         self.wall_offset = time.time() - self.loop.time()
         self.monitoring: Monitoring | None = None  # BMP stations and MRT files, if configured
+        self._dump_tasks: set[asyncio.Task[object]] = set()
 
     @property
     def speaker(self) -> Speaker:
@@ -114,6 +115,24 @@ class Host:
         if self.monitoring is not None:
             await self.monitoring.stop("pyrr restarting (graceful restart)")
         log.info("stopped for a graceful restart", established=len(up))
+
+    def request_dump(self, why: str) -> bool:
+        """Start an MRT table dump (its result and any failure are logged); False when no
+        [mrt] directory is configured."""
+        m = self.monitoring
+        if m is None or m.dumps is None:
+            log.warning("MRT table dump asked for, but no [mrt] directory is configured", by=why)
+            return False
+        log.info("MRT table dump asked for", by=why)
+        task: asyncio.Task[object] = self.loop.create_task(m.dump())
+        self._dump_tasks.add(task)
+        task.add_done_callback(self._dump_done)
+        return True
+
+    def _dump_done(self, task: asyncio.Task[object]) -> None:
+        self._dump_tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # an OSError was logged where it happened
 
     def reconfigure(self, new: Config) -> None:
         self.listeners.secure_all(new.peers)  # before any peer (re)starts: new keys in place

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import BinaryIO
 import structlog
 
 from ..config import MrtConfig
+from ..monitor.naming import name_matcher
 from ..monitor.tables import table_dump
 from ..speaker import Speaker
 
@@ -35,13 +35,6 @@ WRITE_BUFFER = 1 << 20
 def file_name(pattern: str, when: float) -> str:
     """The strftime pattern in UTC (the convention of route collectors' archives)."""
     return time.strftime(pattern, time.gmtime(when))
-
-
-def name_matcher(pattern: str) -> re.Pattern[str]:
-    """What names the strftime `pattern` makes (each conversion: anything), with the `.N`
-    that `_free_name` may add."""
-    literal = (re.escape(part) for part in re.split(r"(?:%.)+", pattern))
-    return re.compile(".+".join(literal) + r"(\.[0-9]+)?")
 
 
 def prune(directory: Path, pattern: str, keep: int) -> list[Path]:
