@@ -22,7 +22,10 @@ PYRR_BIN = Path(sys.executable).with_name("pyrr")
 
 
 def _files(d: Path, prefix: str) -> list[Path]:
-    return sorted(p for p in d.iterdir() if p.name.startswith(prefix))
+    """The complete files (a dump being written is NAME.tmp until it is renamed)."""
+    return sorted(
+        p for p in d.iterdir() if p.name.startswith(prefix) and not p.name.endswith(".tmp")
+    )
 
 
 def test_pyrr_run_dumps_on_sigusr1_and_pyrr_dump_and_logs_updates(tmp_path: Path) -> None:

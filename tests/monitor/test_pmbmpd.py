@@ -101,8 +101,9 @@ def test_pmbmpd_sees_peers_routes_loc_rib_statistics_and_shutdown(
                 assert nexthops == {B}
 
                 # RFC 7854 §4.8: statistics every second (types 7, 9, 11; 8, 10 for Loc-RIB).
+                # A report made after the live UPDATE: the Loc-RIB holds four routes.
                 await wait_for(
-                    _has(log, lambda m: m.get("counter_type") == 10),
+                    _has(log, lambda m: m.get("counter_type") == 8 and m["counter_value"] == 4),
                     what="Loc-RIB statistics",
                 )
                 stats = {
