@@ -118,14 +118,12 @@ class Speaker:
         self.timers.run(now)
 
     def attach_monitor(self, monitor: Monitor | None) -> None:
-        """Tell `monitor` what every neighbour and the Loc-RIB do from now on (None: stop)."""
+        """Tell `monitor` what every neighbour and the Loc-RIB do from now on (None: stop);
+        the neighbours read it here (`Routes.monitor`)."""
         self.monitor = monitor
-        for n in self.peers.values():
-            n.monitor = monitor
 
     def _add_peer(self, pc: PeerConfig, now: float) -> Neighbor:
         n = Neighbor(pc, self.local, self, self.export, self.effects, self.timers, self.recovery)
-        n.monitor = self.monitor
         self.peers[pc.key] = n
         n.start(now)
         self.timers.update(n)

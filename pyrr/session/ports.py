@@ -21,6 +21,10 @@ from .link import Link
 
 
 class Routes(Protocol):
+    @property
+    def monitor(self) -> Monitor | None:
+        """Who watches (BMP, MRT), if anyone: the neighbour tells it what happens."""
+
     def apply(self, source: Source, update: Update, add_path_rx: frozenset[Family]) -> None:
         """Apply a received UPDATE (after the RFC 4456 §8 loop check)."""
 
