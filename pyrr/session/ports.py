@@ -95,8 +95,9 @@ class MonitoredPeer(Protocol):
 class Monitor(Protocol):
     """Observes the speaker for monitoring (BMP, RFC 7854 / RFC 9069; MRT, RFC 6396).
 
-    Nothing is asked of it unless one is attached: a neighbour checks one attribute per
-    UPDATE, the speaker one per batch of Loc-RIB changes. Every call happens after the fact
+    Nothing is asked of it unless one is attached: per UPDATE a neighbour reads its speaker's
+    `monitor` (Routes.monitor) and finds None, the speaker checks it once per batch of
+    Loc-RIB changes. Every call happens after the fact
     and returns nothing: a monitor observes, it never changes what BGP does.
     """
 
