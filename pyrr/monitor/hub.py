@@ -102,6 +102,11 @@ class Hub:
         """A new connection: Initiation, then each peer that is up (Peer Up, its Adj-RIB-In,
         End-of-RIB; RFC 7854 §5) and the Loc-RIB instance (RFC 9069 §5.2, §5.4), then the
         live stream. The whole synchronisation is one write."""
+        if not self.active:
+            # Detached until now, the hub saw no session come or go: what it kept of them
+            # (per-peer headers, BGP4MP fields) may be of sessions that have ended since.
+            self._heads.clear()
+            self._mrt_heads.clear()
         msgs = [bmp.initiation(self.sys_descr(), self.sys_name)]
         now = self.clock()
         cfg = station.config

@@ -321,3 +321,24 @@ def test_nothing_is_attached_unless_monitoring_listens() -> None:
     assert n.routes.monitor is hub
     w.speaker.attach_monitor(None)
     assert n.routes.monitor is None
+
+
+def test_a_session_that_changed_while_nobody_listened_gets_fresh_headers() -> None:
+    w, hub = world_with_hub()
+    n = w.peer("10.0.0.1")
+    r = w.up(n, router_id="10.9.9.1")
+    st = MemoryStation()
+    hub.station_up(st)
+    w.speaker.attach_monitor(hub)
+    hub.station_down(st)
+    w.speaker.attach_monitor(None)  # what transport.monitoring does when the last one goes
+    w.drop(r)
+    w.up(n, router_id="10.9.9.2")  # the peer came back with another BGP identifier
+    st2 = MemoryStation()
+    hub.station_up(st2)
+    w.speaker.attach_monitor(hub)
+    ups = [m for m in st2.take() if m.kind == BmpMsgType.PEER_UP and not m.loc_rib]
+    assert [m.bgp_id for m in ups] == [int(IPv4Address("10.9.9.2"))]
+    w.send(w.remotes[-1], update(["10.10.1.0/26"]))
+    adj = next(m for m in st2.take() if not m.loc_rib)
+    assert adj.bgp_id == int(IPv4Address("10.9.9.2"))
