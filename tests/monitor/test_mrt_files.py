@@ -148,3 +148,25 @@ def test_prune_leaves_other_files_alone(tmp_path: Path) -> None:
     gone = prune(tmp_path, "rib.%s.mrt", 1)
     assert sorted(p.name for p in gone) == ["rib.1.mrt", "rib.2.mrt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "rib.3.mrt", "rib.4.mrt.tmp"]
+
+
+def test_a_dump_without_an_mrt_directory_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    from pyrr.control.server import dump
+    from pyrr.transport.host import Host
+
+    from ..test_speaker import make_config
+
+    async def go() -> None:
+        host = Host(make_config(free_port(), []), asyncio.get_running_loop())
+        await host.start()
+        try:
+            assert host.monitoring is None
+            reply = await dump(host)
+            assert reply == {
+                "error": "no MRT directory configured: add an [mrt] table with a directory"
+            }
+            assert host.request_dump("SIGUSR1") is False
+        finally:
+            await host.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
