@@ -1,4 +1,4 @@
-"""The `pyrr` command: run | status | routes | check-config | init-node | decode | demo.
+"""The `pyrr` command: run | status | routes | dump | check-config | init-node | decode | demo.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration (with one line naming
 the field and the fix, never a traceback).
@@ -54,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("prefix", nargs="?", metavar="PREFIX")
     rt.add_argument("--json", action="store_true", help="machine-readable output")
     rt.add_argument("--control-socket", metavar="PATH", help="control socket path")
+
+    dmp = sub.add_parser(
+        "dump",
+        help="write an MRT table dump (RFC 6396) of the running daemon's routes now",
+        description="Ask the running daemon for a TABLE_DUMP_V2 file of its Loc-RIB with every"
+        " candidate path, written to the [mrt] directory; prints the file's path.",
+    )
+    dmp.add_argument("--control-socket", metavar="PATH", help="control socket path")
+    dmp.add_argument(
+        "--timeout", type=float, default=600.0, metavar="SECONDS", help="how long to wait"
+    )
 
     chk = sub.add_parser(
         "check-config", help="validate a configuration file, or the environment (--env)"
@@ -223,12 +234,14 @@ def _run_calico(args: argparse.Namespace) -> int:
         loop.close()
 
 
-def _ask(args: argparse.Namespace, req: dict[str, object]) -> dict[str, object] | None:
+def _ask(
+    args: argparse.Namespace, req: dict[str, object], timeout: float = 10.0
+) -> dict[str, object] | None:
     from .control.server import default_socket_path, request
 
     path = args.control_socket or default_socket_path()
     try:
-        reply = request(path, req)
+        reply = request(path, req, timeout)
     except (OSError, ValueError) as err:
         print(f"pyrr: cannot reach the daemon at {path}: {err}", file=sys.stderr)
         return None
@@ -270,6 +283,14 @@ def cmd_routes(args: argparse.Namespace) -> int:
         json.dumps(reply, indent=2) if args.json else routes_text(reply),
         end="\n" if args.json else "",
     )
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    reply = _ask(args, {"cmd": "dump"}, timeout=args.timeout)
+    if reply is None:
+        return 1
+    print(reply.get("path"))
     return 0
 
 
@@ -413,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "status": cmd_status,
         "routes": cmd_routes,
+        "dump": cmd_dump,
         "check-config": cmd_check_config,
         "init-node": cmd_init_node,
         "decode": cmd_decode,

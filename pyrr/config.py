@@ -163,6 +163,46 @@ class CalicoConfig:
     secrets_dir: str = ""  # BGPPeer password secrets, <dir>/<secret>/<key>; "" = the default
 
 
+# RFC 7854 assigns BMP no port; 11019 is GoBGP's default, and what FRR's examples use.
+BMP_DEFAULT_PORT = 11019
+
+
+@dataclass(frozen=True, slots=True)
+class BmpStation:
+    """A BMP monitoring station pyrr connects to (RFC 7854 §3.2: the router is the client)."""
+
+    address: IPAddress
+    port: int = BMP_DEFAULT_PORT
+    # Each peer's Peer Up / Peer Down, its UPDATEs as received (pre-policy Adj-RIB-In, RFC
+    # 7854 §4.6) and its statistics.
+    adj_rib_in: bool = True
+    # The Loc-RIB instance (RFC 9069): its Peer Up, best-path changes and statistics.
+    loc_rib: bool = True
+    stats_interval: int = 60  # seconds between Statistics Reports (RFC 7854 §4.8); 0: none
+    # Bytes waiting for the station beyond a resynchronisation: past this the connection is
+    # dropped and made again (a new connection gets the whole table, RFC 7854 §5).
+    queue_limit: int = 16 * 1024 * 1024
+
+    @property
+    def key(self) -> str:
+        host = f"[{self.address}]" if isinstance(self.address, IPv6Address) else str(self.address)
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class MrtConfig:
+    """MRT files (RFC 6396): table dumps and the update log, in one directory ("" = off)."""
+
+    directory: str = ""
+    dump_interval: int = 0  # seconds between table dumps; 0: only when asked (SIGUSR1, pyrr dump)
+    dump_name: str = "rib.%Y%m%d.%H%M%S.mrt"  # strftime, UTC
+    updates: bool = False  # log every UPDATE received and every session state change
+    updates_interval: int = 900  # a new update file this often (seconds)
+    updates_max_bytes: int = 64 * 1024 * 1024  # or once a file is this large
+    updates_name: str = "updates.%Y%m%d.%H%M%S.mrt"  # strftime, UTC
+    keep: int = 48  # files of each kind kept, the newest; 0: every one
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     bgp: GlobalConfig
@@ -170,6 +210,8 @@ class Config:
     log_level: str = "info"
     control: ControlConfig = field(default=ControlConfig())
     calico: CalicoConfig = field(default=CalicoConfig())
+    bmp: tuple[BmpStation, ...] = ()  # monitoring stations (read at start)
+    mrt: MrtConfig = field(default=MrtConfig())  # MRT files (read at start)
 
     def peer(self, address: str | IPAddress) -> PeerConfig | None:
         addr = ip_address(address) if isinstance(address, str) else address

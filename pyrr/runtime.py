@@ -1,6 +1,6 @@
 """Running pyrr in an event loop: uvloop when available, the signals (SIGTERM/SIGINT stop,
-SIGUSR2 stops for a graceful restart, SIGHUP reloads), the control socket, metrics and
-sd_notify around the speaker's asyncio host."""
+SIGUSR2 stops for a graceful restart, SIGHUP reloads, SIGUSR1 writes an MRT table dump), the
+control socket, metrics and sd_notify around the speaker's asyncio host."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ async def _start_host(
 class _Running:
     """The signals of a running pyrr, and its way down."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2, signal.SIGUSR1)
 
     def __init__(
         self,
@@ -140,6 +140,7 @@ class _Running:
         loop.add_signal_handler(signal.SIGINT, self.done.set)
         loop.add_signal_handler(signal.SIGHUP, self.on_hup)
         loop.add_signal_handler(signal.SIGUSR2, self.on_usr2)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: self.host.request_dump("SIGUSR1"))
         # systemd Type=notify: ready once listening with the configuration loaded and the
         # signal handlers in place (a reload right after start must not kill us); the watchdog
         # is fed from a loop timer, so a stuck loop gets the service restarted.
@@ -188,16 +189,17 @@ class _Running:
 
 async def _first_snapshot(loop: asyncio.AbstractEventLoop, source: CalicoSource) -> Config | None:
     """`source.initial_config()`, ended by SIGTERM, SIGINT or SIGUSR2 (None: stop, exit 0);
-    SIGHUP meanwhile is ignored, as there is nothing to reload yet."""
+    SIGHUP and SIGUSR1 meanwhile are ignored, as there is nothing to reload or dump yet."""
     stop = asyncio.Event()
     waiting = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
     for sig in waiting:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored: not started"))
+    loop.add_signal_handler(signal.SIGUSR1, lambda: log.info("SIGUSR1 ignored: not started"))
     try:
         return await source.initial_config(stop)
     finally:
-        for sig in (*waiting, signal.SIGHUP):
+        for sig in (*waiting, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
 
 

@@ -30,6 +30,7 @@ from .session.effects import Dial, Effect
 from .session.link import Link, Sink
 from .session.local import Local
 from .session.neighbor import Neighbor
+from .session.ports import Monitor
 from .session.recovery import DEFERRAL_BOUND, Recovery
 from .session.timers import Timers
 
@@ -65,6 +66,7 @@ class Speaker:
         self.recovery: Recovery | None = None
         self.started_at = now
         self.rejected = 0
+        self.monitor: Monitor | None = None  # BMP / MRT (pyrr.monitor), when configured
         self._reject_log_budget = REJECT_LOG_RATE
         self._reject_log_at = now
         self._reject_log_suppressed = 0
@@ -117,6 +119,11 @@ class Speaker:
 
     def handle_timer(self, now: float) -> None:
         self.timers.run(now)
+
+    def attach_monitor(self, monitor: Monitor | None) -> None:
+        """Tell `monitor` what every neighbour and the Loc-RIB do from now on (None: stop);
+        the neighbours read it here (`Routes.monitor`)."""
+        self.monitor = monitor
 
     def _add_peer(self, pc: PeerConfig, now: float) -> Neighbor:
         n = Neighbor(pc, self.local, self, self.export, self.effects, self.timers, self.recovery)
@@ -262,10 +269,14 @@ class Speaker:
                     changes += self.rib.apply_update(source, part, add_path_rx)
                 if changes:
                     self.export.changes(changes)
+                    if self.monitor is not None:
+                        self.monitor.loc_rib_changes(changes)
                 return
         changes = self.rib.apply_update(source, update, add_path_rx)
         if changes:
             self.export.changes(changes)
+            if self.monitor is not None:
+                self.monitor.loc_rib_changes(changes)
 
     def _looped(self, source: Source, attrs: PathAttrs) -> bool:
         local = self.local
@@ -284,10 +295,15 @@ class Speaker:
     def sweep_stale(self, source: Source, family: Family) -> int:
         changes = self.rib.sweep_stale(source, family)
         self.export.changes(changes)
+        if changes and self.monitor is not None:
+            self.monitor.loc_rib_changes(changes)
         return len(changes)
 
     def drop(self, source: Source) -> None:
-        self.export.changes(self.rib.drop_source(source))
+        changes = self.rib.drop_source(source)
+        self.export.changes(changes)
+        if changes and self.monitor is not None:
+            self.monitor.loc_rib_changes(changes)
 
     # -- logging -----------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@
 #
 #   - Debian packages the test lab needs (BIRD 2, FRR, GoBGP, etcd, iproute2, Python venv), and
 #     what builds and runs the container image in the tests without Docker (podman with runc,
-#     mmdebstrap for a Debian base image).
+#     mmdebstrap for a Debian base image), and the readers of pyrr's monitoring output that the
+#     tests check it with (pmacct's pmbmpd, a BMP station; bgpdump, for MRT files).
 #   - BIRD 1.6 (what calico-node 3.x runs) unpacked beside BIRD 2 in $PYRR_BIRD16_DIR
 #     (default /opt/bird16): Debian's `bird` package conflicts with `bird2`, so it is never
 #     installed, only extracted.
@@ -23,7 +24,7 @@ STAMP_VERSION=1
 
 APT_PACKAGES=(
     python3-venv python3-dev iproute2 bird2 frr gobgpd etcd-server etcd-client openssl procps
-    systemd gcc libc6-dev podman runc mmdebstrap
+    systemd gcc libc6-dev podman runc mmdebstrap pmacct bgpdump
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "pyrr"
 MAX_LINES = 600
 # Layers that take time and bytes as arguments and never touch the event loop or a socket.
-SANS_IO = ("pyrr.bgp", "pyrr.rib", "pyrr.export", "pyrr.session", "pyrr.speaker")
+SANS_IO = ("pyrr.bgp", "pyrr.rib", "pyrr.export", "pyrr.session", "pyrr.speaker", "pyrr.monitor")
 IO_MODULES = {"asyncio", "socket", "selectors", "uvloop", "time"}
 
 

@@ -44,7 +44,12 @@ class Established(Event):
 
 @dataclass(frozen=True, slots=True)
 class UpdateReceived(Event):
+    """A decoded UPDATE; `body` is the message as received, without its 19-octet header (the
+    bytes object the framer cut, so carrying it costs nothing): what monitoring forwards
+    (BMP Route Monitoring, RFC 7854 §4.6; MRT BGP4MP_MESSAGE_AS4, RFC 6396 §4.4.3)."""
+
     update: Update
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

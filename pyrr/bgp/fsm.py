@@ -85,6 +85,10 @@ class Session:
         self.state = State.IDLE
         self.negotiated: Negotiated | None = None
         self.peer_open: Open | None = None
+        # The OPENs as sent (a whole message) and as received (the body): BMP's Peer Up
+        # carries both (RFC 7854 §4.10).
+        self.sent_open = b""
+        self.received_open = b""
         self.update_context = UpdateContext()
         self.closing = False  # the driver should close the TCP connection once flushed
         self._framer = Framer()
@@ -140,7 +144,8 @@ class Session:
             raise LocalProtocolError(f"connection_made() in {self.state.name}")
         self._connect_retry_deadline = None
         c = self.config
-        self._send_raw(_open_bytes(c.local_as, c.hold_time, c.router_id, c.capabilities))
+        self.sent_open = _open_bytes(c.local_as, c.hold_time, c.router_id, c.capabilities)
+        self._send_raw(self.sent_open)
         self._hold_deadline = now + self.config.open_wait_time
         self._set_state(State.OPENSENT, "connection up, OPEN sent", now)
 
@@ -354,6 +359,7 @@ class Session:
             # RFC 4271 §10 default applies instead.
             neg = replace(neg, keepalive_time=c.keepalive_time)
         self.peer_open = op
+        self.received_open = body
         self.negotiated = neg
         self.update_context = UpdateContext(
             four_octet_as=neg.four_octet_as,
@@ -385,7 +391,7 @@ class Session:
 
     def _on_update(self, body: bytes, now: float) -> None:
         self._arm_hold(now)
-        self._events.append(UpdateReceived(decode_update(body, self.update_context)))
+        self._events.append(UpdateReceived(decode_update(body, self.update_context), body))
 
     def _on_refresh(self, body: bytes, now: float) -> None:
         self._arm_hold(now)

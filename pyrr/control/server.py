@@ -46,7 +46,19 @@ def handle(host: Host, request: dict[str, Any]) -> dict[str, Any]:
             return views.routes(host, prefix if isinstance(prefix, str) else None)
         except ValueError as err:
             return {"error": f"bad prefix: {err}"}
-    return {"error": f"unknown command {cmd!r}; expected 'status' or 'routes'"}
+    return {"error": f"unknown command {cmd!r}; expected 'status', 'routes' or 'dump'"}
+
+
+async def dump(host: Host) -> dict[str, Any]:
+    """An MRT table dump (RFC 6396 TABLE_DUMP_V2) written now: its path, or the error."""
+    m = host.monitoring
+    if m is None or m.dumps is None:
+        return {"error": "no MRT directory configured: add an [mrt] table with a directory"}
+    try:
+        path = await m.dump()
+    except OSError as err:
+        return {"error": f"MRT table dump failed: {err}"}
+    return {"path": str(path)}
 
 
 class ControlServer:
@@ -80,7 +92,10 @@ class ControlServer:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             try:
                 req = json.loads(line[:MAX_REQUEST] or b"{}")
-                reply = handle(self.host, req if isinstance(req, dict) else {})
+                if isinstance(req, dict) and req.get("cmd") == "dump":
+                    reply = await dump(self.host)
+                else:
+                    reply = handle(self.host, req if isinstance(req, dict) else {})
             except json.JSONDecodeError as err:
                 reply = {"error": f"bad request: {err}"}
             writer.write(json.dumps(reply).encode() + b"\n")

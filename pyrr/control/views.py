@@ -72,6 +72,7 @@ def status(host: Host) -> dict[str, Any]:
         "update_groups": len(speaker.export.groups),
         "rejected_connections": speaker.rejected,
         "peers": peers,
+        "monitoring": host.monitoring.status() if host.monitoring is not None else None,
     }
 
 

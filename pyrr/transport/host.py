@@ -24,6 +24,7 @@ from ..session.recovery import DEFERRAL_BOUND
 from ..speaker import Speaker
 from .dialer import dial
 from .listener import Listeners
+from .monitoring import Monitoring
 from .protocol import Connection
 
 log = structlog.get_logger("pyrr.speaker")
@@ -54,6 +55,8 @@ class Host:
         # Wall clock minus loop clock: what status shows as dates (the speaker knows only the
         # loop's monotonic time).
         self.wall_offset = time.time() - self.loop.time()
+        self.monitoring: Monitoring | None = None  # BMP stations and MRT files, if configured
+        self._dump_tasks: set[asyncio.Task[object]] = set()
 
     @property
     def speaker(self) -> Speaker:
@@ -75,6 +78,9 @@ class Host:
         await self.listeners.start(
             self.loop, self.config.bgp, self.config.peers, lambda: Connection(self, self.loop)
         )
+        if Monitoring.wanted(self.config):
+            self.monitoring = Monitoring(self._speaker, self.config, self.loop, self.wall_offset)
+            self.monitoring.start()
         self._speaker.start(self.loop.time(), up_before, self.recovery_bound)
         self.settle()
 
@@ -93,6 +99,8 @@ class Host:
         self._end()
         await asyncio.sleep(SHUTDOWN_GRACE)  # let the NOTIFICATIONs reach the sockets
         await self.listeners.wait_closed()
+        if self.monitoring is not None:
+            await self.monitoring.stop(message)  # after the Peer Downs the Cease caused
 
     async def stop_for_restart(self) -> None:
         """Stop so that peers keep our routes (RFC 4724 §4.2 on their side): no NOTIFICATION,
@@ -104,7 +112,27 @@ class Host:
         self.listeners.close()
         self._speaker.halt_for_restart()
         self._end()
+        if self.monitoring is not None:
+            await self.monitoring.stop("pyrr restarting (graceful restart)")
         log.info("stopped for a graceful restart", established=len(up))
+
+    def request_dump(self, why: str) -> bool:
+        """Start an MRT table dump (its result and any failure are logged); False when no
+        [mrt] directory is configured."""
+        m = self.monitoring
+        if m is None or m.dumps is None:
+            log.warning("MRT table dump asked for, but no [mrt] directory is configured", by=why)
+            return False
+        log.info("MRT table dump asked for", by=why)
+        task: asyncio.Task[object] = self.loop.create_task(m.dump())
+        self._dump_tasks.add(task)
+        task.add_done_callback(self._dump_done)
+        return True
+
+    def _dump_done(self, task: asyncio.Task[object]) -> None:
+        self._dump_tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # an OSError was logged where it happened
 
     def reconfigure(self, new: Config) -> None:
         self.listeners.secure_all(new.peers)  # before any peer (re)starts: new keys in place

@@ -1,7 +1,7 @@
 """pyrr's own Calico-mode variables (not calico/routereflector's): their parsers.
 
 NODENAME (calico-node's variable: pyrr is that Node), PYRR_LABELS, PYRR_BGP_PASSWORD and
-PYRR_BGP_PASSWORD_FILE, PYRR_SECRETS_DIR and PYRR_ADD_PATH_SEND, read by
+PYRR_BGP_PASSWORD_FILE, PYRR_SECRETS_DIR, PYRR_ADD_PATH_SEND and PYRR_BMP_STATIONS, read by
 pyrr.store.file.environment.from_environment. Every problem is one
 `ConfigError(<VARIABLE>, "<what is wrong and what is expected>")`; a key is never quoted.
 """
@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Final
 
+from ...config import BmpStation
 from ..calico.selector import LABEL_KEY
 from ..limits import (
     ADD_PATH_SEND_RANGE,
     MAX_PASSWORD_BYTES,
     clip,
+    parse_host_port,
     valid_add_path_send,
     valid_password_size,
 )
@@ -27,6 +30,7 @@ __all__ = [
     "MAX_LABEL_VALUE",
     "parse_add_path_send",
     "parse_bgp_password",
+    "parse_bmp_stations",
     "parse_labels",
     "parse_node_name",
     "parse_secrets_dir",
@@ -71,6 +75,28 @@ def parse_secrets_dir(value: str | None) -> str | None:
             f"must be an absolute directory path like /etc/pyrr/secrets, got {clip(value)}",
         )
     return value
+
+
+def parse_bmp_stations(value: str | None) -> tuple[BmpStation, ...] | None:
+    """PYRR_BMP_STATIONS: BMP stations (RFC 7854) as ADDRESS:PORT[,ADDRESS:PORT...], each with
+    the defaults of a [[bmp]] table (every peer and the Loc-RIB, statistics every minute)."""
+    if value is None:
+        return None
+    stations: list[BmpStation] = []
+    for item in value.split(","):
+        try:
+            host, port = parse_host_port(item)
+        except ValueError as err:
+            fail(
+                "PYRR_BMP_STATIONS",
+                f"must be ADDRESS:PORT[,ADDRESS:PORT...] like 198.18.0.50:11019 or"
+                f" [2001:db8::50]:11019, got {clip(item.strip())}: {err}",
+            )
+        station = BmpStation(address=ip_address(host), port=port)
+        if any(s.key == station.key for s in stations):
+            fail("PYRR_BMP_STATIONS", f"lists {station.key} twice; list each station once")
+        stations.append(station)
+    return tuple(stations)
 
 
 def parse_add_path_send(value: str | None) -> int | None:

@@ -5,7 +5,8 @@ pyrr: `IP`, `IP6`, `DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETC
 `ETCD_KEY_FILE`, `ETCD_USERNAME`, `ETCD_PASSWORD` and `BGP_LOGSEVERITYSCREEN` mean what they
 meant there. pyrr adds `NODENAME` (calico-node's: pyrr is that Calico Node), `CLUSTER_ID`,
 `PYRR_PORT`, `PYRR_AS`, `PYRR_RR_CLUSTER`, `PYRR_LABELS`, `PYRR_CONTROL_SOCKET`,
-`PYRR_BGP_PASSWORD`, `PYRR_BGP_PASSWORD_FILE`, `PYRR_SECRETS_DIR` and `PYRR_ADD_PATH_SEND` (see
+`PYRR_BGP_PASSWORD`, `PYRR_BGP_PASSWORD_FILE`, `PYRR_SECRETS_DIR`, `PYRR_ADD_PATH_SEND` and
+`PYRR_BMP_STATIONS` (see
 VARIABLES; pyrr's own ones are parsed in pyrr.store.file.calico_env).
 
 A variable set to the empty string (or only blanks) counts as unset, as envconfig treats it.
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
+from ...config import BmpStation
 from ..etcd.endpoints import EtcdEndpoint
 from ..limits import (
     ASN_RANGE,
@@ -44,6 +46,7 @@ from ..limits import (
 from .calico_env import (
     parse_add_path_send,
     parse_bgp_password,
+    parse_bmp_stations,
     parse_labels,
     parse_node_name,
     parse_secrets_dir,
@@ -98,6 +101,8 @@ VARIABLES: Final = {
     " (default /etc/pyrr/secrets)",
     "PYRR_ADD_PATH_SEND": "paths per prefix sent to peers that negotiated ADD-PATH receive"
     " (RFC 7911), 1 to 64 (default 1: the best path)",
+    "PYRR_BMP_STATIONS": "BMP monitoring stations pyrr connects to (RFC 7854),"
+    " ADDRESS:PORT[,ADDRESS:PORT...]; replaces the file's [[bmp]] stations",
 }
 
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})
@@ -137,6 +142,7 @@ class EnvSettings:
     node_name: str | None = None  # NODENAME
     secrets_dir: str | None = None  # PYRR_SECRETS_DIR
     add_path_send: int | None = None  # PYRR_ADD_PATH_SEND
+    bmp_stations: tuple[BmpStation, ...] | None = None  # PYRR_BMP_STATIONS
     # Settings that are odd but harmless (say, TLS files with only http:// endpoints).
     warnings: tuple[str, ...] = ()
 
@@ -207,6 +213,7 @@ def from_environment(
         node_name=node_name,
         secrets_dir=parse_secrets_dir(_get(env, "PYRR_SECRETS_DIR")),
         add_path_send=parse_add_path_send(_get(env, "PYRR_ADD_PATH_SEND")),
+        bmp_stations=parse_bmp_stations(_get(env, "PYRR_BMP_STATIONS")),
         warnings=tuple(warnings),
     )
 

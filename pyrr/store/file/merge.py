@@ -64,6 +64,8 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
     peers yet. restart_time and connect_retry come from the file or their defaults.
     - ADD-PATH send count: PYRR_ADD_PATH_SEND, the file's bgp.add_path_send, 1.
     - secrets directory (Calico mode): PYRR_SECRETS_DIR, the file's calico.secrets_dir, "".
+    - BMP stations: PYRR_BMP_STATIONS, the file's [[bmp]] tables, none. ([mrt] comes from the
+      file only.)
     """
     cli = _cli(cli_overrides)
     file_bgp = file_cfg.bgp if file_cfg is not None else None
@@ -120,7 +122,8 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
     socket = _first(cli.get("control_socket"), env.control_socket, base.control.socket or None)
     control = replace(base.control, socket=socket if isinstance(socket, str) else "")
     calico = replace(base.calico, secrets_dir=env.secrets_dir or base.calico.secrets_dir)
-    return replace(base, bgp=bgp, log_level=log_level, control=control, calico=calico)
+    bmp = base.bmp if env.bmp_stations is None else env.bmp_stations
+    return replace(base, bgp=bgp, log_level=log_level, control=control, calico=calico, bmp=bmp)
 
 
 # --- command-line overrides -------------------------------------------------------------------

@@ -64,6 +64,7 @@ from ..limits import (
 )
 from .host_address import autodetect_ipv4
 from .toml_filters import filters_of, peer_filters
+from .toml_monitor import bmp_of, mrt_of
 from .toml_table import (
     _MISSING,
     _at_least,
@@ -96,7 +97,7 @@ _GLOBAL_DEFAULTS: Final = GlobalConfig(asn=1, router_id=IPv4Address(1), cluster_
 _PEER_DEFAULTS: Final = PeerConfig(address=IPv4Address(1), asn=1)
 _CONTROL_DEFAULTS: Final = ControlConfig()
 
-TOP_KEYS: Final = ("log_level", "bgp", "peer", "control", "filter", "calico")
+TOP_KEYS: Final = ("log_level", "bgp", "peer", "control", "filter", "calico", "bmp", "mrt")
 BGP_KEYS: Final = (
     "asn",
     "router_id",
@@ -204,6 +205,8 @@ def _build(document: Mapping[str, object], env: Mapping[str, str]) -> Config:
         log_level=log_level,
         control=_control(document),
         calico=_calico(document),
+        bmp=bmp_of(document),
+        mrt=mrt_of(document),
     )
 
 

@@ -33,6 +33,7 @@ from pyrr.store.file.toml_config import (
     load_text,
 )
 from pyrr.store.file.toml_filters import FILTER_KEYS
+from pyrr.store.file.toml_monitor import BMP_KEYS, MRT_KEYS
 from pyrr.store.limits import parse_host_port
 from tests.ops.fake_netlink import break_netlink, fake_host
 
@@ -268,7 +269,8 @@ def test_demo_config_loads() -> None:
 
 def test_docs_mention_every_key() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    for key in (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS, *CALICO_KEYS, *FILTER_KEYS):
+    keys = (*TOP_KEYS, *BGP_KEYS, *PEER_KEYS, *CONTROL_KEYS, *CALICO_KEYS, *FILTER_KEYS)
+    for key in (*keys, *BMP_KEYS, *MRT_KEYS):
         assert f"| `{key}` |" in text, key
 
 
@@ -291,6 +293,8 @@ def test_docs_quote_the_real_error_messages() -> None:
 
 D = "[bgp]\nasn = 61234\n"
 P = '[[peer]]\naddress = "198.18.0.101"\n'
+B = '[[bmp]]\naddress = "198.18.0.50"\n'
+M = '[mrt]\ndirectory = "/var/lib/pyrr/mrt"\n'
 DOCUMENTED_ERRORS = [
     'log_level = "verbose"\n' + D, "", "[[bgp]]\nasn = 1", D + '[peer]\naddress = "1.1.1.1"',
     "peer = [1]\n" + D, "[bgp]\n", "[bgp]\nasn = 0", '[bgp]\nasn = "64512"',
@@ -316,6 +320,13 @@ DOCUMENTED_ERRORS = [
     '[[filter]]\nname = "a"\nexportV4 = [{ action = "Drop" }]\n' + D,
     '[[filter]]\nname = "a"\nexportV4 = [{ action = "Accept", matchoperator = "In" }]\n' + D,
     '[filter]\nname = "a"\n' + D, '[calico]\nsecrets_dir = "secrets"\n' + D,
+    D + '[bmp]\naddress = "198.18.0.50"', D + "[[bmp]]\nport = 11019",
+    D + '[[bmp]]\naddress = "collector"', D + B + B, D + B + "port = 0",
+    D + B + "stats_interval = -1", D + B + "queue_limit = 1000", D + B + 'loc_rib = "yes"',
+    D + '[[mrt]]\ndirectory = "/x"', D + "[mrt]\nupdates = true", D + '[mrt]\ndirectory = "mrt"',
+    D + M + "dump_interval = 100000", D + M + 'dump_name = "a/b.mrt"',
+    D + M + "updates_interval = 10", D + M + "updates_max_bytes = 1000", D + M + "keep = -1",
+    D + M + 'dump_name = "%Y.mrt"\nupdates_name = "%s.mrt"', D + M + "update = true",
 ]  # fmt: skip
 
 

@@ -1,0 +1,172 @@
+"""MRT files on disk: `pyrr run` with an [mrt] table writes a table dump on SIGUSR1 and on
+`pyrr dump`, keeps the newest `keep`, and logs every UPDATE and state change to update files
+that appear complete (tmp + rename); bgpdump reads them all. The update files rotate by size
+and by time."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from pyrr.config import MrtConfig
+from pyrr.transport.mrt_files import UpdateFiles, prune
+
+from ..ops.daemon import pyrr_env, running, write_config
+from ..peer_sim import SimPeer, free_port, wait_for
+from .tools import bgpdump
+
+A, B = "127.0.2.1", "127.0.2.2"
+PYRR_BIN = Path(sys.executable).with_name("pyrr")
+
+
+def _files(d: Path, prefix: str) -> list[Path]:
+    """The complete files (a dump being written is NAME.tmp until it is renamed)."""
+    return sorted(
+        p for p in d.iterdir() if p.name.startswith(prefix) and not p.name.endswith(".tmp")
+    )
+
+
+def test_pyrr_run_dumps_on_sigusr1_and_pyrr_dump_and_logs_updates(tmp_path: Path) -> None:
+    port = free_port()
+    mrt = tmp_path / "mrt"
+    conf = write_config(
+        tmp_path / "pyrr.toml",
+        port,
+        [A, B],
+        extra=f'[mrt]\ndirectory = "{mrt}"\nupdates = true\nkeep = 2\n',
+    )
+    env = pyrr_env(tmp_path)
+    sock = tmp_path / "pyrr.sock"
+    argv = [str(PYRR_BIN), "run", "--config", str(conf), "--log-format", "json"]
+    with running(argv, env, tmp_path / "pyrr.log", sock) as daemon:
+
+        async def go() -> None:
+            sims = [SimPeer(a, 64512, ("127.0.0.1", port)) for a in (A, B)]
+            for s in sims:
+                await s.connect()
+            await wait_for(lambda: all(s.state.name == "ESTABLISHED" for s in sims))
+            sims[0].announce(["10.10.1.0/26", "2001:db8:1::/64"])
+            sims[1].announce(["10.10.2.0/26", "10.10.1.0/26"])
+            await wait_for(lambda: len(sims[0].routes) == 1 and len(sims[1].routes) == 2)
+
+            daemon.proc.send_signal(signal.SIGUSR1)
+            await wait_for(lambda: len(_files(mrt, "rib.")) == 1, what="the SIGUSR1 dump")
+            lines = bgpdump(_files(mrt, "rib.")[0])
+            assert sorted((ln[3], ln[5], ln[8]) for ln in lines) == [
+                (A, "10.10.1.0/26", A),
+                (A, "2001:db8:1::/64", "2001:db8::1"),
+                (B, "10.10.1.0/26", B),
+                (B, "10.10.2.0/26", B),
+            ]
+
+            for n in (2, 3):
+                cli = await asyncio.create_subprocess_exec(
+                    str(PYRR_BIN),
+                    "dump",
+                    "--control-socket",
+                    str(sock),
+                    env=env,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                out, _ = await asyncio.wait_for(cli.communicate(), 30)
+                assert cli.returncode == 0
+                path = Path(out.decode().strip())
+                assert path.parent == mrt and path.exists()
+                assert len(bgpdump(path)) == 4
+                assert len(_files(mrt, "rib.")) == min(n, 2)  # keep = 2
+            sims[1].withdraw(["10.10.2.0/26"])
+            await wait_for(lambda: "10.10.2.0/26" not in sims[0].prefixes())
+            for s in sims:
+                s.close()
+
+        asyncio.run(asyncio.wait_for(go(), 60))
+        code, _took = daemon.stop()
+        assert code == 0, daemon.stderr()
+    assert not [p for p in mrt.iterdir() if p.name.endswith(".tmp")]
+    [updates] = _files(mrt, "updates.")
+    lines = bgpdump(updates)
+    assert [(ln[5], ln[6]) for ln in lines if ln[2] == "STATE" and ln[3] == A] == [
+        ("1", "4"),
+        ("4", "5"),
+        ("5", "6"),
+        ("6", "1"),
+    ]
+    routes = sorted((ln[2], ln[3], ln[5]) for ln in lines if ln[2] in ("A", "W"))
+    assert routes == [
+        ("A", A, "10.10.1.0/26"),
+        ("A", A, "2001:db8:1::/64"),
+        ("A", B, "10.10.1.0/26"),
+        ("A", B, "10.10.2.0/26"),
+        ("W", B, "10.10.2.0/26"),
+    ]
+
+
+def test_update_files_rotate_by_size_and_time_and_keep_the_newest(tmp_path: Path) -> None:
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        now = [1_800_000_000.0]
+        cfg = MrtConfig(
+            directory=str(tmp_path),
+            updates=True,
+            updates_interval=3600,
+            updates_max_bytes=1000,
+            keep=3,
+        )
+        files = UpdateFiles(tmp_path, cfg, loop, clock=lambda: now[0])
+        files.start()
+        for _ in range(5):
+            files.write(bytes(600))  # each second record fills a file
+        # Five records of 600 bytes: a new file after every second one; the same second
+        # gives the same name, so the later ones get .1, .2.
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == [
+            "updates.20270115.080000.mrt",
+            "updates.20270115.080000.mrt.1",
+            "updates.20270115.080000.mrt.tmp",
+        ]
+        now[0] += 60
+        assert files.rotate() is not None  # what the interval's timer does
+        files.write(bytes(10))
+        files.close()
+        names = sorted(p.name for p in tmp_path.iterdir())
+        # keep = 3: the oldest went.
+        assert names == [
+            "updates.20270115.080000.mrt.1",
+            "updates.20270115.080000.mrt.2",
+            "updates.20270115.080100.mrt",
+        ]
+        assert (tmp_path / "updates.20270115.080100.mrt").stat().st_size == 10
+
+    asyncio.run(go())
+
+
+def test_prune_leaves_other_files_alone(tmp_path: Path) -> None:
+    for name in ("rib.1.mrt", "rib.2.mrt", "rib.3.mrt", "rib.4.mrt.tmp", "notes.txt"):
+        (tmp_path / name).write_text(name)
+    gone = prune(tmp_path, "rib.%s.mrt", 1)
+    assert sorted(p.name for p in gone) == ["rib.1.mrt", "rib.2.mrt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "rib.3.mrt", "rib.4.mrt.tmp"]
+
+
+def test_a_dump_without_an_mrt_directory_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    from pyrr.control.server import dump
+    from pyrr.transport.host import Host
+
+    from ..test_speaker import make_config
+
+    async def go() -> None:
+        host = Host(make_config(free_port(), []), asyncio.get_running_loop())
+        await host.start()
+        try:
+            assert host.monitoring is None
+            reply = await dump(host)
+            assert reply == {
+                "error": "no MRT directory configured: add an [mrt] table with a directory"
+            }
+            assert host.request_dump("SIGUSR1") is False
+        finally:
+            await host.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
