@@ -71,6 +71,7 @@ def status(host: Host) -> dict[str, Any]:
         "routes": {family_name(f): len(t) for f, t in speaker.rib.tables.items()},
         "update_groups": len(speaker.export.groups),
         "rejected_connections": speaker.rejected,
+        "runtime": {"loop_lag": host.lag.as_dict(), "queues": host.queues()},
         "peers": peers,
     }
 
