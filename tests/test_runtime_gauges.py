@@ -72,6 +72,9 @@ def test_status_and_metrics_show_loop_lag_and_queues(tmp_path: Path) -> None:
                 assert q["write_buffer_bytes"] == q["write_buffer_max"] == 0
                 assert q["slow_peers"] == 0 and q["dials"] == 0
                 assert q["timers"] >= len(addrs) and q["tasks"] >= 1
+                rt = await asyncio.to_thread(request, sock, {"cmd": "runtime"})
+                assert (rt["peers"], rt["established"], rt["routes"]) == (2, 2, 1)
+                assert rt["loop_lag"]["ticks"] >= lag["ticks"] and rt["queues"].keys() == q.keys()
                 s = parse((await asyncio.to_thread(scrape, f"http://127.0.0.1:{mport}/metrics"))[2])
                 assert value(s, "pyrr_event_loop_ticks_total") >= lag["ticks"]
                 assert value(s, "pyrr_event_loop_lag_max_seconds") >= lag["max"]
