@@ -195,7 +195,8 @@ class _PeerFamilies:
         )
         self.bytes_out = CounterMetricFamily(
             "pyrr_peer_bytes_sent",
-            "Bytes of UPDATEs written to the peer's current session (the shared fan-out)",
+            "Bytes written to the peer's current session(s): every message, the shared UPDATE"
+            " fan-out included",
             labels=PEER_LABELS,
         )
         self.updates_in = CounterMetricFamily(
