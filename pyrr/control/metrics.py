@@ -200,7 +200,9 @@ class _PeerFamilies:
             labels=PEER_LABELS,
         )
         self.updates_in = CounterMetricFamily(
-            "pyrr_peer_updates_received", "UPDATE messages received", labels=PEER_LABELS
+            "pyrr_peer_updates_received",
+            "UPDATE messages received from the peer since pyrr started, on every session",
+            labels=PEER_LABELS,
         )
         self.flaps = CounterMetricFamily(
             "pyrr_peer_flaps", "Established sessions that went down", labels=PEER_LABELS
