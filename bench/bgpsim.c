@@ -54,7 +54,10 @@
  *                              (see "flap" below; GRACE 10 s by default)
  *     clients FROM TO          one `client I ...` line per client FROM..TO-1, then `end clients`:
  *                              its session's counters as the RR should count them (below)
- *     totals                   one `totals ...` line: the same counters summed over every client
+ *     totals                   one `totals ...` line: the same counters summed over every client,
+ *                              and since the start: stale_purged, stale_expired (see "graceful
+ *                              restart"), lost_active (a route of another client that is
+ *                              announced, withdrawn from or purged at a client that held it)
  *
  *   -> done|timeout flap wall=S cpu=S k=K rate=R seconds=S garbage=G slots=.. flaps=.. busy=..
  *           garbage_sent=.. answered=.. unanswered=.. stable_lost=.. stable_closed=..
@@ -64,14 +67,15 @@
  *       garbage that got a NOTIFICATION; stable_lost: withdrawals of a stable client's announced
  *       route received by a stable client; the gaps: the longest time between two messages,
  *       and between two KEEPALIVEs, any stable client received from the RR during the phase)
- *   -> client I state=.. sessions=.. downs=.. rx_msgs=.. rx_open=.. rx_update=.. rx_notification=..
+ *   -> client I state=.. sessions=.. downs=.. tx_update_all=.. rx_msgs=.. rx_open=.. rx_update=.. rx_notification=..
  *           rx_keepalive=.. rx_refresh=.. rx_other=.. rx_nlri=.. rx_withdrawn=.. rx_bytes=..
  *           tx_msgs=.. tx_open=.. tx_update=.. tx_notification=.. tx_keepalive=.. tx_refresh=..
  *           tx_other=.. tx_bytes=.. held=.. own=.. stale=.. gap_max_ms=.. ka_gap_max_ms=..
  *      rx_* and tx_* count the current connection only (reset when it starts, as the RR's
  *      per-session counters are): messages by type (other: a malformed one), the prefixes in
  *      received NLRI and withdrawn-routes fields, bytes; sessions: times Established, downs:
- *      Established sessions that ended; held: prefixes held (stale ones included), own: own
+ *      Established sessions that ended; tx_update_all: UPDATEs sent on every connection since
+ *      the start (pyrr's UPDATE and flap counts are per peer, not per session); held: prefixes held (stale ones included), own: own
  *      prefixes announced; the gaps as above, since the last phase began
  *
  *   -> done PHASE wall=S cpu=S rx_msgs=.. rx_updates=.. rx_bytes=.. tx_bytes=.. reconnects=..
@@ -146,6 +150,7 @@ typedef struct {
     /* the current connection's counters (reset when it starts) */
     uint64_t s_rx[NTYPES], s_tx[NTYPES], s_rx_bytes, s_tx_bytes, s_rx_nlri, s_rx_wd;
     uint32_t sessions, downs;          /* times Established; Established sessions ended */
+    uint64_t tx_update_all;            /* UPDATEs sent on every connection so far */
     double last_rx, last_ka;           /* while Established: last message, last KEEPALIVE */
     double gap_max, ka_gap_max;        /* the longest gaps since the last phase began */
     uint64_t *stale;                   /* graceful restart: routes kept from the last session */
@@ -178,6 +183,7 @@ static int churning; /* a churn phase has set up its per-prefix bookkeeping (chg
 static int hold_time = HOLD;      /* proposed in OPEN (`hold`) */
 static int gr_time;               /* graceful restart time advertised; 0: no capability (`gr`) */
 static uint64_t stale_purged, stale_expired; /* stale routes removed at End-of-RIB / timeout */
+static uint64_t lost_active; /* announced routes a client held and lost (withdrawn, purged) */
 static double rx_now;             /* when the messages being parsed were read */
 static int flapping, flap_first;  /* a flap phase runs; clients >= flap_first are flappers */
 static uint64_t fl_stable_lost, fl_stable_closed, fl_stable_notifications, fl_answered;
@@ -356,6 +362,8 @@ static void flush(int ci) {
 
 static uint8_t *msg_begin(client_t *c, size_t len, uint8_t type) {
     c->s_tx[type < NTYPES ? type : 0]++;
+    if (type == 2)
+        c->tx_update_all++;
     uint8_t *p = wreserve(c, len);
     memset(p, 0xff, 16);
     p[16] = (uint8_t)(len >> 8);
@@ -511,8 +519,10 @@ static void purge_stale(int ci, uint64_t *counter) {
                 continue;
             bit_clr(c->bits, idx);
             c->held--;
-            if (bit_get(active, idx))
+            if (bit_get(active, idx)) {
                 c->held_active--;
+                lost_active++;
+            }
             if (churning)
                 churn_seen(idx, 0);
             (*counter)++;
@@ -708,8 +718,10 @@ static void parse_update(int ci, const uint8_t *m, size_t len) {
                 } else if (pass == 0 && bit_get(c->bits, idx)) {
                     bit_clr(c->bits, idx);
                     c->held--;
-                    if (bit_get(active, idx))
+                    if (bit_get(active, idx)) {
                         c->held_active--;
+                        lost_active++;
+                    }
                     if (churning)
                         churn_seen(idx, 0);
                 } else if (pass == 1 && !bit_get(c->bits, idx)) {
@@ -1392,8 +1404,9 @@ static void cmd_clients(long from, long to) {
     for (long i = from; i < to; i++) {
         client_t *c = &clients[i];
         char head[160];
-        snprintf(head, sizeof head, "client %ld state=%s sessions=%u downs=%u", i,
-                 STATE_NAMES[c->state], c->sessions, c->downs);
+        snprintf(head, sizeof head, "client %ld state=%s sessions=%u downs=%u tx_update_all=%llu",
+                 i, STATE_NAMES[c->state], c->sessions, c->downs,
+                 (unsigned long long)c->tx_update_all);
         const uint64_t more[5] = {c->s_rx_nlri, c->s_rx_wd, c->s_rx_bytes, c->s_tx_bytes, 0};
         const uint64_t held[3] = {c->held, c->own_active, c->nstale};
         say_counters(head, c->s_rx, c->s_tx, more, held, c->gap_max, c->ka_gap_max);
@@ -1426,10 +1439,10 @@ static void cmd_totals(void) {
     char head[256];
     snprintf(head, sizeof head,
              "totals clients=%d established=%d ok=%d sessions=%llu downs=%llu stale_purged=%llu"
-             " stale_expired=%llu",
+             " stale_expired=%llu lost_active=%llu",
              nclients, n_established, n_ok, (unsigned long long)sessions,
              (unsigned long long)downs, (unsigned long long)stale_purged,
-             (unsigned long long)stale_expired);
+             (unsigned long long)stale_expired, (unsigned long long)lost_active);
     say_counters(head, rx, tx, more, held, gap, ka_gap);
 }
 
