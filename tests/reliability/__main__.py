@@ -40,11 +40,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     f = sub.add_parser("flap", parents=[common], help="a flap storm beside stable clients")
     f.add_argument("--flappers", type=int, default=30)
     f.add_argument("--rate", type=int, help="reconnections a second (default: --flappers)")
-    f.add_argument("--seconds", type=int, default=30)
+    f.add_argument("--seconds", type=int, default=15, help="seconds per storm")
     f.add_argument("--garbage", type=int, help="flappers sending garbage (default: a fifth)")
     f.add_argument("--hold", type=int, default=9)
     f.add_argument("--rest", type=float, default=5.0, help="seconds at rest before the storm")
-    f.add_argument("--after", type=float, default=10.0, help="seconds measured after it")
+    f.add_argument("--after", type=float, default=8.0, help="seconds measured after each")
+    f.add_argument("--storms", type=int, default=2)
     k = sub.add_parser("rrkill", parents=[common], help="kill -9 of pyrr under churn")
     k.add_argument("--rate", type=int, default=100)
     k.add_argument("--seconds", type=int, default=20)
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.hold,
             args.rest,
             args.after,
+            args.storms,
             keep=args.keep,
         )
     return scenarios.rrkill(

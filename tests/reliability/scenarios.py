@@ -43,6 +43,9 @@ GRACE = 30  # seconds a churn or flap phase may take past its end to complete ev
 # RSS and open fds after warm-up: the end of the run may exceed the start by at most this.
 FLAT = 0.05
 MIN_STEADY = 10  # samples (seconds) after warm-up, at least
+# RSS after a flap storm against RSS at rest before it: the allocator keeps (and reuses) the
+# pages the storm took (docs/reliability.md); a later storm must not add to them (FLAT).
+MEMORY_BOUND = 0.15
 
 
 @contextlib.contextmanager
@@ -196,17 +199,21 @@ def flap(
     clients: int = 300,
     flappers: int = 30,
     rate: int | None = None,
-    seconds: int = 30,
+    seconds: int = 15,
     garbage: int | None = None,
     hold: int = 9,
     rest: float = 5.0,
-    after: float = 10.0,
+    after: float = 8.0,
+    storms: int = 2,
     keep: Path | None = None,
 ) -> dict[str, Any]:
-    """FLAPPERS of the N clients end their session and dial again, RATE a second in all
-    (default FLAPPERS: each once a second), GARBAGE of them (default a fifth) by sending a
-    malformed message; the others must lose nothing. pyrr's RSS at rest before the storm is
-    the baseline that it must come back to AFTER s after it (record), its CPU is recorded."""
+    """STORMS storms of SECONDS each, AFTER s apart: FLAPPERS of the N clients end their session
+    and dial again, RATE a second in all (default FLAPPERS: each once a second), GARBAGE of
+    them (default a fifth) by sending a malformed message; the others must lose nothing.
+    pyrr's RSS at rest before the first storm is the baseline: after each storm it must be
+    back within MEMORY_BOUND of it, and a later storm must reuse what the first one took
+    (growth under FLAT); its open fds must be back to their count at rest; its CPU is
+    recorded."""
     rate = rate if rate is not None else flappers
     garbage = garbage if garbage is not None else flappers // 5
     failures: list[str] = []
@@ -221,78 +228,97 @@ def flap(
             "hold": hold,
             "rest": rest,
             "after": after,
+            "storms": storms,
         },
     }
     t_start = time.monotonic()
+    results: list[tuple[PhaseResult, float, float, float]] = []  # result, start, calm, end
     with reflector(clients, keep) as rr, sim_running(build(), rr.port) as sim:
         sampler = Sampler(rr).start()
         report["prepare"] = prepare(sim, rr, clients, hold)
         t_rest = sampler.now()
         time.sleep(rest)
-        t_storm = sampler.now()
-        res = sim.phase(
-            f"flap {flappers} {rate} {seconds} {garbage} {GRACE}",
-            timeout=seconds + GRACE + 120,
-            alive=rr.dead,
-        )
-        t_calm = sampler.now()
-        time.sleep(after)
-        t_end = sampler.now()
+        for _ in range(storms):
+            t_storm = sampler.now()
+            res = sim.phase(
+                f"flap {flappers} {rate} {seconds} {garbage} {GRACE}",
+                timeout=seconds + GRACE + 120,
+                alive=rr.dead,
+            )
+            t_calm = sampler.now()
+            time.sleep(after)
+            results.append((res, t_storm, t_calm, sampler.now()))
         samples = sampler.stop()
         report["counters"] = check = check_counters(rr, sim, clients)
         status = rr.status()
         failures += log_problems(rr)
-    f = res.fields
-    report["storm"] = {"ok": res.ok, **f}
-    stable = clients - flappers
-    stable_peers = {client_address(i) for i in range(stable)}
+    stable_peers = {client_address(i) for i in range(clients - flappers)}
     report["pyrr_stable_flaps"] = sum(
         p["flaps"] for p in status["peers"] if p["address"] in stable_peers
     )
-    rest_s = between(samples, t_rest, t_storm)
-    storm_s = between(samples, t_storm, t_calm)
-    after_s = between(samples, t_calm, t_end)
+    rest_s = between(samples, t_rest, results[0][1])
     base_rss = growth([float(s.rss_kib) for s in rest_s])["end"]
-    end_rss = growth([float(s.rss_kib) for s in after_s])["end"]
-    report["memory"] = {
-        "rest_kib": base_rss,
-        "storm_peak_kib": max((s.rss_kib for s in storm_s), default=0),
-        "after_kib": end_rss,
-        "after_vs_rest": end_rss / base_rss - 1 if base_rss else float("nan"),
-        "fds_rest": rest_s[-1].fds if rest_s else -1,
-        "fds_after": after_s[-1].fds if after_s else -1,
-    }
-    report["cpu"] = {
-        "rest": cpu_share(rest_s),
-        "storm": cpu_share(storm_s),
-        "after": cpu_share(after_s),
-    }
-    report["storm_runtime"] = summary(storm_s)
+    report["rest"] = {"rss_kib": base_rss, "fds": rest_s[-1].fds, "cpu": cpu_share(rest_s)}
+    report["storms"] = []
+    for res, t0, t1, t2 in results:
+        storm_s, after_s = between(samples, t0, t1), between(samples, t1, t2)
+        end_rss = growth([float(s.rss_kib) for s in after_s])["end"]
+        report["storms"].append(
+            {
+                "ok": res.ok,
+                **res.fields,
+                "cpu": cpu_share(storm_s),
+                "cpu_after": cpu_share(after_s),
+                "rss_peak_kib": max((s.rss_kib for s in storm_s), default=0),
+                "rss_after_kib": end_rss,
+                "rss_after_vs_rest": end_rss / base_rss - 1,
+                "fds_after": after_s[-1].fds if after_s else -1,
+                "runtime": summary(storm_s),
+            }
+        )
+        failures += judge_storm(res, hold, len(report["storms"]))
     report["samples"] = samples
-    if not res.ok:
-        failures.append(f"the flap phase did not end converged: {res.line}")
-    for key in ("stable_lost", "stable_closed", "stable_notifications", "unanswered"):
-        if int(f.get(key, "-1")) != 0:
-            failures.append(f"{key}={f.get(key)}")
-    if f.get("answered") != f.get("garbage_sent"):
-        failures.append(f"garbage {f.get('garbage_sent')} sent, {f.get('answered')} answered")
-    if int(f.get("flaps", "0")) < int(f.get("slots", "1")) // 2:
-        failures.append(f"too few flaps to call it a storm: {f.get('flaps')} of {f.get('slots')}")
-    # RFC 4271 §4.4: a KEEPALIVE every third of the hold time; a session survives until the
-    # whole hold time is silent. Bounded generously at two thirds (the figure is recorded).
-    ka_gap = float(f.get("stable_ka_gap_max_ms", "inf")) / 1e3
-    if not ka_gap < 2 * hold / 3:
-        failures.append(f"a stable client heard no KEEPALIVE for {ka_gap:.1f} s (hold {hold} s)")
+    failures += judge_memory(report["rest"], report["storms"])
     if report["pyrr_stable_flaps"]:
         failures.append(f"pyrr counted {report['pyrr_stable_flaps']} flaps of stable peers")
-    mem = report["memory"]
-    if mem["fds_after"] != mem["fds_rest"]:
-        failures.append(f"open fds {mem['fds_rest']} at rest, {mem['fds_after']} after the storm")
     if not check.ok:
         failures += [f"counter: {m}" for m in check.mismatches]
     report["duration_s"] = time.monotonic() - t_start
     report["failures"] = failures
     return report
+
+
+def judge_storm(res: PhaseResult, hold: int, n: int) -> list[str]:
+    f, name, out = res.fields, f"storm {n}", []
+    if not res.ok:
+        out.append(f"{name} did not end converged: {res.line}")
+    for key in ("stable_lost", "stable_closed", "stable_notifications", "unanswered"):
+        if int(f.get(key, "-1")) != 0:
+            out.append(f"{name}: {key}={f.get(key)}")
+    if f.get("answered") != f.get("garbage_sent"):
+        out.append(f"{name}: garbage {f.get('garbage_sent')} sent, {f.get('answered')} answered")
+    if int(f.get("flaps", "0")) < int(f.get("slots", "1")) // 2:
+        out.append(f"{name}: too few flaps for a storm: {f.get('flaps')} of {f.get('slots')}")
+    # RFC 4271 §4.4: a KEEPALIVE every third of the hold time; a session survives until the
+    # whole hold time is silent. Bounded generously at two thirds (the figure is recorded).
+    ka_gap = float(f.get("stable_ka_gap_max_ms", "inf")) / 1e3
+    if not ka_gap < 2 * hold / 3:
+        out.append(f"{name}: a stable client heard no KEEPALIVE for {ka_gap:.1f} s (hold {hold})")
+    return out
+
+
+def judge_memory(rest: dict[str, Any], storms: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for n, st in enumerate(storms, 1):
+        if st["fds_after"] != rest["fds"]:
+            out.append(f"storm {n}: open fds {rest['fds']} at rest, {st['fds_after']} after")
+        if not st["rss_after_vs_rest"] < MEMORY_BOUND:
+            out.append(f"storm {n}: RSS {100 * st['rss_after_vs_rest']:.1f} % above rest after it")
+    if len(storms) > 1:
+        again = storms[-1]["rss_after_kib"] / storms[0]["rss_after_kib"] - 1
+        if not again < FLAT:
+            out.append(f"RSS grew by {100 * again:.1f} % from the first storm to the last")
+    return out
 
 
 # -- 4. kill -9 of pyrr under churn -----------------------------------------------------------
