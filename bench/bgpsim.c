@@ -67,7 +67,7 @@
  *       garbage that got a NOTIFICATION; stable_lost: withdrawals of a stable client's announced
  *       route received by a stable client; the gaps: the longest time between two messages,
  *       and between two KEEPALIVEs, any stable client received from the RR during the phase)
- *   -> client I state=.. sessions=.. downs=.. tx_update_all=.. rx_msgs=.. rx_open=.. rx_update=.. rx_notification=..
+ *   -> client I state=.. sessions=.. downs=.. tx_update_all=.. hold=.. rx_msgs=.. rx_open=.. rx_update=.. rx_notification=..
  *           rx_keepalive=.. rx_refresh=.. rx_other=.. rx_nlri=.. rx_withdrawn=.. rx_bytes=..
  *           tx_msgs=.. tx_open=.. tx_update=.. tx_notification=.. tx_keepalive=.. tx_refresh=..
  *           tx_other=.. tx_bytes=.. held=.. own=.. stale=.. gap_max_ms=.. ka_gap_max_ms=..
@@ -75,7 +75,8 @@
  *      per-session counters are): messages by type (other: a malformed one), the prefixes in
  *      received NLRI and withdrawn-routes fields, bytes; sessions: times Established, downs:
  *      Established sessions that ended; tx_update_all: UPDATEs sent on every connection since
- *      the start (pyrr's UPDATE and flap counts are per peer, not per session); held: prefixes held (stale ones included), own: own
+ *      the start (pyrr's UPDATE and flap counts are per peer, not per session); hold: the hold
+ *      time negotiated (0 while not Established); held: prefixes held (stale ones included), own: own
  *      prefixes announced; the gaps as above, since the last phase began
  *
  *   -> done PHASE wall=S cpu=S rx_msgs=.. rx_updates=.. rx_bytes=.. tx_bytes=.. reconnects=..
@@ -1404,9 +1405,10 @@ static void cmd_clients(long from, long to) {
     for (long i = from; i < to; i++) {
         client_t *c = &clients[i];
         char head[160];
-        snprintf(head, sizeof head, "client %ld state=%s sessions=%u downs=%u tx_update_all=%llu",
-                 i, STATE_NAMES[c->state], c->sessions, c->downs,
-                 (unsigned long long)c->tx_update_all);
+        snprintf(head, sizeof head,
+                 "client %ld state=%s sessions=%u downs=%u tx_update_all=%llu hold=%d", i,
+                 STATE_NAMES[c->state], c->sessions, c->downs,
+                 (unsigned long long)c->tx_update_all, c->state == S_ESTABLISHED ? c->hold : 0);
         const uint64_t more[5] = {c->s_rx_nlri, c->s_rx_wd, c->s_rx_bytes, c->s_tx_bytes, 0};
         const uint64_t held[3] = {c->held, c->own_active, c->nstale};
         say_counters(head, c->s_rx, c->s_tx, more, held, c->gap_max, c->ka_gap_max);

@@ -18,12 +18,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.daemons import Pyrr, client_address, cpu_seconds, status_kib
+from bench.daemons import ASN, Pyrr, client_address, cpu_seconds, status_kib
 from bench.sim import Sim
 from pyrr.control.server import request
 
@@ -256,7 +257,34 @@ PER_PEER_STATUS: tuple[tuple[str, str], ...] = (
     ("updates_received", "tx_update_all"),
     ("flaps", "downs"),
     ("up", "up"),
+    ("established", "up"),  # state == "Established"
+    ("ipv4_only", "up"),  # families == ["ipv4-unicast"] (bgpsim offers no other)
+    ("hold_time", "hold"),  # negotiated; null while down
+    ("router_id", "router_id"),  # the client's address, its BGP identifier
+    ("asn", "asn"),
+    ("stale", "zero"),  # routes kept for a restarting client: none
 )
+
+
+def _status_values(p: dict[str, Any]) -> dict[str, float]:
+    """A `pyrr status` peer as numbers (-1: the field is missing)."""
+    out = {
+        name: float(p[name]) if name in p else -1.0
+        for name in (
+            "prefixes_sent",
+            "prefixes_received",
+            "updates_received",
+            "flaps",
+            "up",
+            "asn",
+            "stale",
+        )
+    }
+    out["established"] = float(p.get("state") == "Established")
+    out["ipv4_only"] = float(p.get("families") == [IPV4])
+    out["hold_time"] = float(p.get("hold_time") or 0)
+    out["router_id"] = float(int(ip_address(p["router_id"]))) if p.get("router_id") else 0.0
+    return out
 
 
 def parse_fields(line: str) -> dict[str, str]:
@@ -265,10 +293,12 @@ def parse_fields(line: str) -> dict[str, str]:
 
 def sim_clients(sim: Sim, n: int) -> list[dict[str, int]]:
     out = []
-    for line in sim.ask_lines(f"clients 0 {n}", "end clients", timeout=60):
+    for i, line in enumerate(sim.ask_lines(f"clients 0 {n}", "end clients", timeout=60)):
         f = parse_fields(line)
         c: dict[str, int] = {k: int(float(v)) for k, v in f.items() if k != "state"}
         c["up"] = int(f["state"] == "established")
+        c["router_id"] = int(ip_address(client_address(i)))
+        c["asn"] = ASN
         out.append(c)
     return out
 
@@ -301,9 +331,9 @@ def _peer_view(
     base = (("peer", peer), ("type", "client"))
     for name, extra, _ in PER_PEER_METRICS:
         view["m:" + name] = m.get((name, frozenset(base + extra)), 0.0)
-    p = st["peers"].get(peer, {})
+    values = _status_values(st["peers"].get(peer, {}))
     for name, _ in PER_PEER_STATUS:
-        view["s:" + name] = float(p.get(name, -1))
+        view["s:" + name] = values[name]
     return view
 
 
