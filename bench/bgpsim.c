@@ -34,6 +34,52 @@
  *     status                   one line with the counters
  *     quit                     close every session and exit
  *
+ *   Reliability runs (tests/reliability) add:
+ *
+ *     hold SECONDS             hold time the clients propose in their OPENs (default 180;
+ *                              0 or 3..65535); sessions opened afterwards use it
+ *     gr SECONDS               graceful restart (RFC 4724) from now on: OPENs carry the
+ *                              capability (restart time SECONDS, IPv4 unicast; 0 turns it
+ *                              off, the default), every client sends End-of-RIB after its
+ *                              initial UPDATEs, and keeps the RR's routes as stale when the
+ *                              session drops without a NOTIFICATION, if the RR's OPEN had the
+ *                              capability for IPv4 unicast: until the RR's End-of-RIB on the
+ *                              next session, or its restart time (see "graceful restart")
+ *     flap K RATE SECONDS [GARBAGE [GRACE]]
+ *                              the last K clients are flappers: RATE times a second one of
+ *                              them (round robin) ends its session and dials again at once;
+ *                              the first GARBAGE flappers send a malformed message instead
+ *                              and wait for the RR's NOTIFICATION. The other N-K clients are
+ *                              the stable ones: every route among them that goes missing, and
+ *                              every gap between messages the RR sends them, is counted
+ *                              (see "flap" below; GRACE 10 s by default)
+ *     clients FROM TO          one `client I ...` line per client FROM..TO-1, then `end clients`:
+ *                              its session's counters as the RR should count them (below)
+ *     totals                   one `totals ...` line: the same counters summed over every client,
+ *                              and since the start: stale_purged, stale_expired (see "graceful
+ *                              restart"), lost_active (a route of another client that is
+ *                              announced, withdrawn from or purged at a client that held it)
+ *
+ *   -> done|timeout flap wall=S cpu=S k=K rate=R seconds=S garbage=G slots=.. flaps=.. busy=..
+ *           garbage_sent=.. answered=.. unanswered=.. stable_lost=.. stable_closed=..
+ *           stable_notifications=.. stable_gap_max_ms=.. stable_ka_gap_max_ms=.. rx_msgs=..
+ *           rx_updates=.. reconnects=.. closed=.. notifications=.. ok=K/N established=E/N
+ *      (flaps: sessions ended; busy: slots whose flapper was not Established yet; answered:
+ *       garbage that got a NOTIFICATION; stable_lost: withdrawals of a stable client's announced
+ *       route received by a stable client; the gaps: the longest time between two messages,
+ *       and between two KEEPALIVEs, any stable client received from the RR during the phase)
+ *   -> client I state=.. sessions=.. downs=.. tx_update_all=.. hold=.. rx_msgs=.. rx_open=.. rx_update=.. rx_notification=..
+ *           rx_keepalive=.. rx_refresh=.. rx_other=.. rx_nlri=.. rx_withdrawn=.. rx_bytes=..
+ *           tx_msgs=.. tx_open=.. tx_update=.. tx_notification=.. tx_keepalive=.. tx_refresh=..
+ *           tx_other=.. tx_bytes=.. held=.. own=.. stale=.. gap_max_ms=.. ka_gap_max_ms=..
+ *      rx_* and tx_* count the current connection only (reset when it starts, as the RR's
+ *      per-session counters are): messages by type (other: a malformed one), the prefixes in
+ *      received NLRI and withdrawn-routes fields, bytes; sessions: times Established, downs:
+ *      Established sessions that ended; tx_update_all: UPDATEs sent on every connection since
+ *      the start (pyrr's UPDATE and flap counts are per peer, not per session); hold: the hold
+ *      time negotiated (0 while not Established); held: prefixes held (stale ones included), own: own
+ *      prefixes announced; the gaps as above, since the last phase began
+ *
  *   -> done PHASE wall=S cpu=S rx_msgs=.. rx_updates=.. rx_bytes=.. tx_bytes=.. reconnects=..
  *           echoes=..   (echoes: a client's own prefixes sent back to it, announced or withdrawn)
  *   -> timeout PHASE wall=S cpu=S held=MIN..MAX ok=K/N established=E/N
@@ -82,11 +128,13 @@
 #define RBUF_CAP (256 * 1024)
 #define READ_BUDGET (256 * 1024)
 #define MAX_EVENTS_PRINTED 50
+#define NTYPES 6 /* message types counted apart: 1 OPEN .. 5 ROUTE-REFRESH; 0 anything else */
 
 enum { S_IDLE, S_CONNECTING, S_OPENSENT, S_OPENCONFIRM, S_ESTABLISHED, S_RETRY };
-enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL, P_CHURN, P_FULL_WD };
+enum { P_NONE, P_CONNECT, P_ANNOUNCE, P_WITHDRAW, P_REANNOUNCE, P_FULL, P_CHURN, P_FULL_WD, P_FLAP };
 static const char *PHASE_NAMES[] = {"none",       "connect",   "announce", "withdraw-half",
-                                    "reannounce", "fulltable", "churn",    "fulltable-withdraw"};
+                                    "reannounce", "fulltable", "churn",    "fulltable-withdraw",
+                                    "flap"};
 
 typedef struct {
     int fd;
@@ -102,6 +150,19 @@ typedef struct {
     int hold;
     int want_out; /* EPOLLOUT registered */
     double next_ka, retry_at, open_deadline;
+    /* the current connection's counters (reset when it starts) */
+    uint64_t s_rx[NTYPES], s_tx[NTYPES], s_rx_bytes, s_tx_bytes, s_rx_nlri, s_rx_wd;
+    uint32_t sessions, downs;          /* times Established; Established sessions ended */
+    uint64_t tx_update_all;            /* UPDATEs sent on every connection so far */
+    double last_rx, last_ka;           /* while Established: last message, last KEEPALIVE */
+    double gap_max, ka_gap_max;        /* the longest gaps since the last phase began */
+    uint64_t *stale;                   /* graceful restart: routes kept from the last session */
+    uint32_t nstale;
+    double stale_deadline;
+    int rr_gr_time;                    /* the RR's OPEN: GR restart time, -1 without the cap */
+    uint8_t rr_gr_v4, rr_gr_f;         /* ... IPv4 unicast in it, with the F bit */
+    uint8_t notified;                  /* this connection ends with a NOTIFICATION */
+    uint8_t flapper, garbage_pending;  /* flap phase: a flapper; its garbage awaits an answer */
 } client_t;
 
 static client_t *clients;
@@ -122,6 +183,13 @@ static uint64_t closes, notifications;
 static uint64_t ph_rx_msgs, ph_rx_updates, ph_rx_bytes, ph_tx_bytes, ph_reconnects, ph_echoes;
 static uint64_t ph_closes, ph_notifications;
 static int churning; /* a churn phase has set up its per-prefix bookkeeping (chg below) */
+static int hold_time = HOLD;      /* proposed in OPEN (`hold`) */
+static int gr_time;               /* graceful restart time advertised; 0: no capability (`gr`) */
+static uint64_t stale_purged, stale_expired; /* stale routes removed at End-of-RIB / timeout */
+static uint64_t lost_active; /* announced routes a client held and lost (withdrawn, purged) */
+static double rx_now;             /* when the messages being parsed were read */
+static int flapping, flap_first;  /* a flap phase runs; clients >= flap_first are flappers */
+static uint64_t fl_stable_lost, fl_stable_closed, fl_stable_notifications, fl_answered;
 static int events_printed;
 static struct sockaddr_in rr_addr;
 
@@ -277,6 +345,7 @@ static void flush(int ci) {
         if (n > 0) {
             c->woff += (size_t)n;
             tx_bytes += (uint64_t)n;
+            c->s_tx_bytes += (uint64_t)n;
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -295,6 +364,9 @@ static void flush(int ci) {
 }
 
 static uint8_t *msg_begin(client_t *c, size_t len, uint8_t type) {
+    c->s_tx[type < NTYPES ? type : 0]++;
+    if (type == 2)
+        c->tx_update_all++;
     uint8_t *p = wreserve(c, len);
     memset(p, 0xff, 16);
     p[16] = (uint8_t)(len >> 8);
@@ -305,22 +377,55 @@ static uint8_t *msg_begin(client_t *c, size_t len, uint8_t type) {
 
 static void send_open(int ci) {
     client_t *c = &clients[ci];
-    /* caps: MP (1,4: afi 1, 0, safi 1), route refresh (2,0), 4-octet AS (65,4) */
-    static const uint8_t caps[] = {1, 4, 0, 1, 0, 1, 2, 0, 65, 4, 0, 0, ASN >> 8, ASN & 255};
-    size_t len = 19 + 10 + 2 + sizeof caps;
+    /* caps: MP (1,4: afi 1, 0, safi 1), route refresh (2,0), 4-octet AS (65,4), and with `gr`
+     * graceful restart (64,6: no R bit, the restart time, afi 1 safi 1 without the F bit) */
+    uint8_t caps[22] = {1, 4, 0, 1, 0, 1, 2, 0, 65, 4, 0, 0, ASN >> 8, ASN & 255};
+    size_t ncaps = 14;
+    if (gr_time > 0) {
+        const uint8_t gr[] = {64, 6, (uint8_t)((gr_time >> 8) & 0x0f), (uint8_t)gr_time, 0, 1, 1, 0};
+        memcpy(caps + ncaps, gr, sizeof gr);
+        ncaps += sizeof gr;
+    }
+    size_t len = 19 + 10 + 2 + ncaps;
     uint8_t *p = msg_begin(c, len, 1);
     *p++ = 4;
     *p++ = ASN >> 8;
     *p++ = ASN & 255;
-    *p++ = HOLD >> 8;
-    *p++ = HOLD & 255;
+    *p++ = (uint8_t)(hold_time >> 8);
+    *p++ = (uint8_t)hold_time;
     uint32_t id = htonl(c->addr);
     memcpy(p, &id, 4);
     p += 4;
-    *p++ = (uint8_t)(2 + sizeof caps);
+    *p++ = (uint8_t)(2 + ncaps);
     *p++ = 2;
-    *p++ = (uint8_t)sizeof caps;
-    memcpy(p, caps, sizeof caps);
+    *p++ = (uint8_t)ncaps;
+    memcpy(p, caps, ncaps);
+}
+
+/* RFC 4724 §2: End-of-RIB for IPv4 unicast, an UPDATE with nothing in it. */
+static void send_eor(int ci) {
+    uint8_t *p = msg_begin(&clients[ci], 23, 2);
+    memset(p, 0, 4);
+}
+
+/* A malformed message of one of four kinds, each of which must cost the session a NOTIFICATION
+ * (RFC 4271 §6.1, RFC 6608): a bad marker (Connection Not Synchronized), a length below 19
+ * (Bad Message Length), an unknown type (Bad Message Type), an OPEN in Established (FSM). */
+static void send_garbage(int ci, int kind) {
+    client_t *c = &clients[ci];
+    c->s_tx[0]++;
+    if (kind == 3) {
+        send_open(ci); /* counted as an OPEN: it is one, at the wrong time */
+        c->s_tx[1]--;
+        return;
+    }
+    uint8_t *p = wreserve(c, 19);
+    memset(p, 0xff, 16);
+    p[16] = 0;
+    p[17] = kind == 1 ? 18 : 19;
+    p[18] = kind == 2 ? 9 : 4;
+    if (kind == 0)
+        p[3] = 0;
 }
 
 static void send_keepalive(int ci) { msg_begin(&clients[ci], 19, 4); }
@@ -417,6 +522,87 @@ static void reset_rib(client_t *c) {
                 churn_seen(w << 6 | (uint32_t)__builtin_ctzll(b), 0);
     memset(c->bits, 0, nwords * sizeof(uint64_t));
     c->held = c->held_active = 0;
+    if (c->stale)
+        memset(c->stale, 0, nwords * sizeof(uint64_t));
+    c->nstale = 0;
+}
+
+/* ---- graceful restart (RFC 4724 §4.2, the receiving speaker) ------------------------------
+ *
+ * With `gr`, a session that ends without a NOTIFICATION, after the RR's OPEN offered graceful
+ * restart for IPv4 unicast with a restart time, keeps every route it held, marked stale. A
+ * route the RR announces or withdraws on the next session is no longer stale; the RR's
+ * End-of-RIB removes the rest (stale_purged), and so does the restart time running out before
+ * it (stale_expired: from the session's end, and again from its return). A returning RR whose
+ * OPEN lacks the capability or the F bit for IPv4 unicast gets them removed at once. */
+
+static void purge_stale(int ci, uint64_t *counter) {
+    client_t *c = &clients[ci];
+    if (!c->nstale)
+        return;
+    for (uint32_t w = 0; w < nwords; w++) {
+        for (uint64_t b = c->stale[w]; b; b &= b - 1) {
+            uint32_t idx = w << 6 | (uint32_t)__builtin_ctzll(b);
+            if (!bit_get(c->bits, idx))
+                continue;
+            bit_clr(c->bits, idx);
+            c->held--;
+            if (bit_get(active, idx)) {
+                c->held_active--;
+                lost_active++;
+            }
+            if (churning)
+                churn_seen(idx, 0);
+            (*counter)++;
+        }
+        c->stale[w] = 0;
+    }
+    c->nstale = 0;
+    update_ok(ci);
+}
+
+static void keep_stale(client_t *c) {
+    if (!c->stale)
+        c->stale = xcalloc(nwords, sizeof(uint64_t));
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < nwords; w++) {
+        c->stale[w] |= c->bits[w];
+        n += (uint32_t)__builtin_popcountll(c->stale[w]);
+    }
+    c->nstale = n;
+    c->stale_deadline = now() + c->rr_gr_time;
+}
+
+/* The RR's OPEN: does it offer graceful restart for IPv4 unicast, and with the F bit? */
+static void parse_open_gr(client_t *c, const uint8_t *m, size_t len) {
+    c->rr_gr_time = -1;
+    c->rr_gr_v4 = c->rr_gr_f = 0;
+    const uint8_t *p = m + 29, *end = m + len;
+    if (len < 29 || (size_t)m[28] > len - 29)
+        return;
+    end = p + m[28];
+    while (end - p >= 2) {
+        uint8_t ptype = p[0], plen = p[1];
+        const uint8_t *q = p + 2, *pend = q + plen;
+        if (pend > end)
+            return;
+        while (ptype == 2 && pend - q >= 2) {
+            uint8_t code = q[0], clen = q[1];
+            const uint8_t *v = q + 2;
+            if (v + clen > pend)
+                return;
+            if (code == 64 && clen >= 2) {
+                c->rr_gr_time = (v[0] & 0x0f) << 8 | v[1];
+                for (const uint8_t *t = v + 2; t + 4 <= v + clen; t += 4)
+                    if (t[0] == 0 && t[1] == 1 && t[2] == 1) {
+                        c->rr_gr_v4 = 1;
+                        c->rr_gr_f = (t[3] & 0x80) != 0;
+                    }
+            }
+            q = v + clen;
+        }
+        p = pend;
+    }
 }
 
 static void close_client(int ci, const char *why) {
@@ -427,17 +613,30 @@ static void close_client(int ci, const char *why) {
         c->fd = -1;
     }
     closes++;
-    if (c->state == S_ESTABLISHED)
+    int was_established = c->state == S_ESTABLISHED;
+    if (was_established) {
         n_established--;
-    else if (c->state == S_CONNECTING || c->state == S_OPENSENT || c->state == S_OPENCONFIRM)
+        c->downs++;
+    } else if (c->state == S_CONNECTING || c->state == S_OPENSENT || c->state == S_OPENCONFIRM) {
         n_inflight--;
+    }
+    if (flapping && ci < flap_first) {
+        fl_stable_closed++;
+        if (c->notified)
+            fl_stable_notifications++;
+    }
     event("closed client=%d reason=%s", ci, why);
     c->state = S_RETRY;
-    c->retry_at = now() + retry_delay;
+    c->retry_at = now() + (flapping && c->flapper ? 0.0 : retry_delay);
     c->rlen = 0;
     c->woff = c->wlen = 0;
     c->want_out = 0;
-    reset_rib(c);
+    c->garbage_pending = 0;
+    if (gr_time > 0 && was_established && !c->notified && c->rr_gr_v4 && c->rr_gr_time > 0)
+        keep_stale(c); /* RFC 4724 §4.2: the RR may be restarting */
+    else if (!c->nstale || was_established || c->notified)
+        reset_rib(c);  /* (stale routes of an RR that has not returned yet stay) */
+    c->notified = 0;
     update_ok(ci);
 }
 
@@ -459,6 +658,9 @@ static void start_connect(int ci) {
     c->fd = fd;
     c->state = S_CONNECTING;
     c->open_deadline = now() + open_timeout;
+    memset(c->s_rx, 0, sizeof c->s_rx);
+    memset(c->s_tx, 0, sizeof c->s_tx);
+    c->s_rx_bytes = c->s_tx_bytes = c->s_rx_nlri = c->s_rx_wd = 0;
     n_inflight++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)ci};
     c->want_out = 1;
@@ -486,9 +688,22 @@ static void on_established(int ci) {
     c->state = S_ESTABLISHED;
     n_inflight--;
     n_established++;
-    c->next_ka = now() + (c->hold > 0 ? c->hold / 3.0 : 1e9);
+    c->sessions++;
+    double t = now();
+    c->last_rx = c->last_ka = t;
+    c->next_ka = t + (c->hold > 0 ? c->hold / 3.0 : 1e9);
+    if (c->nstale) {
+        if (c->rr_gr_v4 && c->rr_gr_f)
+            c->stale_deadline = t + (c->rr_gr_time > 0 ? c->rr_gr_time : 0);
+        else
+            purge_stale(ci, &stale_purged); /* §4.2: returned without forwarding state */
+    }
     announce_owned(ci);
-    update_ok(ci);
+    if (gr_time > 0)
+        send_eor(ci);
+    flush(ci); /* (queued replies are flushed by their senders: this one is ours) */
+    if (c->fd >= 0)
+        update_ok(ci);
 }
 
 static void parse_update(int ci, const uint8_t *m, size_t len) {
@@ -501,6 +716,11 @@ static void parse_update(int ci, const uint8_t *m, size_t len) {
     if ((size_t)(end - p) < wl + 2)
         return;
     const uint8_t *wend = p + wl;
+    if (wl == 0 && len == 23 && p[0] == 0 && p[1] == 0) { /* End-of-RIB (RFC 4724 §2) */
+        purge_stale(ci, &stale_purged);
+        return;
+    }
+    int stable = flapping && ci < flap_first;
     for (int pass = 0; pass < 2; pass++) {
         /* pass 0: withdrawn routes; pass 1: NLRI */
         while (p < wend) {
@@ -509,14 +729,27 @@ static void parse_update(int ci, const uint8_t *m, size_t len) {
             if (plen > 32 || (size_t)(wend - p) < nb)
                 return;
             uint32_t idx = nb == 4 ? (uint32_t)p[1] << 10 | (uint32_t)p[2] << 2 | p[3] >> 6 : 0;
+            if (pass == 0)
+                c->s_rx_wd++;
+            else
+                c->s_rx_nlri++;
             if (plen == 26 && p[0] == 10 && idx < nbits) {
+                if (c->nstale && bit_get(c->stale, idx)) { /* refreshed or withdrawn */
+                    bit_clr(c->stale, idx);
+                    c->nstale--;
+                }
+                if (stable && pass == 0 && owner(idx) < flap_first && bit_get(active, idx) &&
+                    bit_get(c->bits, idx))
+                    fl_stable_lost++;
                 if (owner(idx) == ci) {
                     echoes++;
                 } else if (pass == 0 && bit_get(c->bits, idx)) {
                     bit_clr(c->bits, idx);
                     c->held--;
-                    if (bit_get(active, idx))
+                    if (bit_get(active, idx)) {
                         c->held_active--;
+                        lost_active++;
+                    }
                     if (churning)
                         churn_seen(idx, 0);
                 } else if (pass == 1 && !bit_get(c->bits, idx)) {
@@ -548,6 +781,19 @@ static void on_message(int ci, const uint8_t *m, size_t len) {
     client_t *c = &clients[ci];
     uint8_t type = m[18];
     rx_msgs++;
+    c->s_rx[type < NTYPES ? type : 0]++;
+    if (c->state == S_ESTABLISHED) {
+        double gap = rx_now - c->last_rx;
+        if (gap > c->gap_max)
+            c->gap_max = gap;
+        c->last_rx = rx_now;
+        if (type == 4) {
+            gap = rx_now - c->last_ka;
+            if (gap > c->ka_gap_max)
+                c->ka_gap_max = gap;
+            c->last_ka = rx_now;
+        }
+    }
     switch (type) {
     case 1: /* OPEN */
         if (c->state != S_OPENSENT || len < 29) {
@@ -556,8 +802,9 @@ static void on_message(int ci, const uint8_t *m, size_t len) {
         }
         {
             int h = m[22] << 8 | m[23];
-            c->hold = h < HOLD ? h : HOLD;
+            c->hold = h < hold_time ? h : hold_time;
         }
+        parse_open_gr(c, m, len);
         c->state = S_OPENCONFIRM;
         send_keepalive(ci);
         flush(ci);
@@ -573,6 +820,9 @@ static void on_message(int ci, const uint8_t *m, size_t len) {
         break;
     case 3: {
         notifications++;
+        c->notified = 1;
+        if (c->garbage_pending)
+            fl_answered++;
         char why[64];
         snprintf(why, sizeof why, "notification code=%d subcode=%d", len > 19 ? m[19] : -1,
                  len > 20 ? m[20] : -1);
@@ -603,6 +853,8 @@ static void on_readable(int ci) {
             return;
         }
         rx_bytes += (uint64_t)n;
+        c->s_rx_bytes += (uint64_t)n;
+        rx_now = now();
         int drained = (size_t)n < RBUF_CAP; /* short read: nothing more queued */
         budget -= (size_t)n < budget ? (size_t)n : budget;
         have += (size_t)n;
@@ -643,6 +895,8 @@ static void timers(double t) {
             c->state = S_IDLE;
             start_connect(i);
         }
+        if (c->nstale && t >= c->stale_deadline)
+            purge_stale(i, &stale_expired); /* RFC 4724 §4.2: the restart time ran out */
     }
 }
 
@@ -650,6 +904,8 @@ static void timers(double t) {
 
 static void phase_begin(int p) {
     phase = p;
+    for (int i = 0; i < nclients; i++)
+        clients[i].gap_max = clients[i].ka_gap_max = 0;
     phase_start = now();
     phase_deadline = phase_start + phase_timeout;
     phase_cpu0 = cpu_self();
@@ -1020,15 +1276,215 @@ static void cmd_churn(long rate, long secs, long seed, long grace) {
     churn_tick(ch_t0);
 }
 
+/* ---- flap -------------------------------------------------------------------------------
+ *
+ * `flap K RATE SECONDS [GARBAGE [GRACE]]`: the last K clients flap, the other N-K stay. Slot s
+ * (s < RATE*SECONDS) is due at t0 + s/RATE and belongs to flapper s mod K: an Established one
+ * ends its session, the first GARBAGE of them by sending a malformed message (send_garbage,
+ * kinds in turn) and waiting for the RR's NOTIFICATION, the others by closing the socket; one
+ * that is not Established again yet counts as busy. A flapper dials again at once (on the next
+ * 0.1 s timer tick) and re-announces its blocks on the new session, so with RATE = K each one
+ * goes through a session a second. Garbage still unanswered when its flapper's next slot comes
+ * is counted (unanswered) and the socket closed.
+ *
+ * The stable clients must notice nothing but the flappers' routes coming and going: a withdrawal
+ * of a stable client's announced route received by a stable client (stable_lost), a stable
+ * session closed (stable_closed) or ended by a NOTIFICATION (stable_notifications), and the
+ * longest silence of the RR towards a stable client (stable_gap_max_ms; KEEPALIVE to KEEPALIVE:
+ * stable_ka_gap_max_ms) are reported. The phase is done when every slot was issued and every
+ * client is Established again with an exact table, and times out GRACE s after the last slot. */
+
+static uint64_t fl_total, fl_issued, fl_flaps, fl_busy, fl_garbage_sent, fl_unanswered;
+static uint64_t fl_answered0;
+static double fl_t0, fl_rate, fl_seconds, fl_grace;
+static int fl_k, fl_garbage;
+
+static void flap_tick(double t) {
+    while (fl_issued < fl_total) {
+        if (t < fl_t0 + (double)fl_issued / fl_rate)
+            return;
+        int j = (int)(fl_issued % (uint64_t)fl_k), ci = flap_first + j;
+        client_t *c = &clients[ci];
+        if (c->state != S_ESTABLISHED) {
+            fl_busy++;
+        } else if (j < fl_garbage && !c->garbage_pending) {
+            send_garbage(ci, (int)((fl_issued / (uint64_t)fl_k) % 4));
+            c->garbage_pending = 1;
+            fl_garbage_sent++;
+            fl_flaps++;
+            flush(ci);
+        } else {
+            if (c->garbage_pending)
+                fl_unanswered++;
+            fl_flaps++;
+            close_client(ci, "flap");
+        }
+        fl_issued++;
+    }
+}
+
+static int flap_wait_ms(void) {
+    if (fl_issued >= fl_total)
+        return 100;
+    double d = fl_t0 + (double)fl_issued / fl_rate - now();
+    return d <= 0 ? 0 : d >= 0.1 ? 100 : (int)(d * 1000.0) + 1;
+}
+
+static void flap_end(const char *verdict) {
+    double t = now(), gap = 0, ka_gap = 0;
+    for (int i = 0; i < flap_first; i++) {
+        if (clients[i].gap_max > gap)
+            gap = clients[i].gap_max;
+        if (clients[i].ka_gap_max > ka_gap)
+            ka_gap = clients[i].ka_gap_max;
+    }
+    say("%s flap wall=%.3f cpu=%.3f k=%d rate=%g seconds=%g garbage=%d slots=%llu flaps=%llu"
+        " busy=%llu garbage_sent=%llu answered=%llu unanswered=%llu stable_lost=%llu"
+        " stable_closed=%llu stable_notifications=%llu stable_gap_max_ms=%.3f"
+        " stable_ka_gap_max_ms=%.3f rx_msgs=%llu rx_updates=%llu reconnects=%llu closed=%llu"
+        " notifications=%llu ok=%d/%d established=%d/%d",
+        verdict, t - phase_start, cpu_self() - phase_cpu0, fl_k, fl_rate, fl_seconds, fl_garbage,
+        (unsigned long long)fl_issued, (unsigned long long)fl_flaps, (unsigned long long)fl_busy,
+        (unsigned long long)fl_garbage_sent, (unsigned long long)(fl_answered - fl_answered0),
+        (unsigned long long)fl_unanswered, (unsigned long long)fl_stable_lost,
+        (unsigned long long)fl_stable_closed, (unsigned long long)fl_stable_notifications,
+        1e3 * gap, 1e3 * ka_gap, (unsigned long long)(rx_msgs - ph_rx_msgs),
+        (unsigned long long)(rx_updates - ph_rx_updates),
+        (unsigned long long)(reconnects - ph_reconnects),
+        (unsigned long long)(closes - ph_closes),
+        (unsigned long long)(notifications - ph_notifications), n_ok, nclients, n_established,
+        nclients);
+    flapping = 0;
+    for (int i = 0; i < nclients; i++)
+        clients[i].flapper = 0;
+    phase = P_NONE;
+}
+
+static void flap_step(double t) {
+    flap_tick(t);
+    if (fl_issued == fl_total && n_established == nclients && n_ok == nclients)
+        flap_end("done");
+    else if (t >= fl_t0 + fl_seconds + fl_grace)
+        flap_end("timeout");
+}
+
+static void cmd_flap(long k, long rate, long secs, long garbage, long grace) {
+    if (full_mode || n_established != nclients || n_ok != nclients) {
+        say("error flap: needs every session established and converged, not in full-table mode");
+        return;
+    }
+    if (k < 1 || k >= nclients || rate < 1 || rate > 100000 || secs < 1 || secs > 86400 ||
+        garbage < 0 || garbage > k || grace < 0 || grace > 3600) {
+        say("error flap: K 1..N-1, RATE 1..100000, SECONDS 1..86400, GARBAGE 0..K, GRACE 0..3600");
+        return;
+    }
+    fl_k = (int)k;
+    fl_garbage = (int)garbage;
+    flap_first = nclients - fl_k;
+    for (int i = flap_first; i < nclients; i++)
+        clients[i].flapper = 1;
+    fl_total = (uint64_t)rate * (uint64_t)secs;
+    fl_rate = (double)rate;
+    fl_seconds = (double)secs;
+    fl_grace = (double)grace;
+    fl_issued = fl_flaps = fl_busy = fl_garbage_sent = fl_unanswered = 0;
+    fl_stable_lost = fl_stable_closed = fl_stable_notifications = 0;
+    fl_answered0 = fl_answered;
+    phase_begin(P_FLAP);
+    flapping = 1;
+    fl_t0 = now();
+    flap_tick(fl_t0);
+}
+
+/* ---- counters per client -------------------------------------------------------------- */
+
+static const char *STATE_NAMES[] = {"idle", "connecting", "opensent", "openconfirm", "established",
+                                    "retry"};
+
+static void say_counters(const char *head, const uint64_t rx[NTYPES], const uint64_t tx[NTYPES],
+                         const uint64_t more[5], const uint64_t held[3], double gap,
+                         double ka_gap) {
+    uint64_t rxm = 0, txm = 0;
+    for (int k = 0; k < NTYPES; k++) {
+        rxm += rx[k];
+        txm += tx[k];
+    }
+    say("%s rx_msgs=%llu rx_open=%llu rx_update=%llu rx_notification=%llu rx_keepalive=%llu"
+        " rx_refresh=%llu rx_other=%llu rx_nlri=%llu rx_withdrawn=%llu rx_bytes=%llu tx_msgs=%llu"
+        " tx_open=%llu tx_update=%llu tx_notification=%llu tx_keepalive=%llu tx_refresh=%llu"
+        " tx_other=%llu tx_bytes=%llu held=%llu own=%llu stale=%llu gap_max_ms=%.3f"
+        " ka_gap_max_ms=%.3f",
+        head, (unsigned long long)rxm, (unsigned long long)rx[1], (unsigned long long)rx[2],
+        (unsigned long long)rx[3], (unsigned long long)rx[4], (unsigned long long)rx[5],
+        (unsigned long long)rx[0], (unsigned long long)more[0], (unsigned long long)more[1],
+        (unsigned long long)more[2], (unsigned long long)txm, (unsigned long long)tx[1],
+        (unsigned long long)tx[2], (unsigned long long)tx[3], (unsigned long long)tx[4],
+        (unsigned long long)tx[5], (unsigned long long)tx[0], (unsigned long long)more[3],
+        (unsigned long long)held[0], (unsigned long long)held[1], (unsigned long long)held[2],
+        1e3 * gap, 1e3 * ka_gap);
+}
+
+static void cmd_clients(long from, long to) {
+    if (from < 0 || to > nclients || from > to) {
+        say("error clients: FROM 0..TO, TO at most N");
+        return;
+    }
+    for (long i = from; i < to; i++) {
+        client_t *c = &clients[i];
+        char head[160];
+        snprintf(head, sizeof head,
+                 "client %ld state=%s sessions=%u downs=%u tx_update_all=%llu hold=%d", i,
+                 STATE_NAMES[c->state], c->sessions, c->downs,
+                 (unsigned long long)c->tx_update_all, c->state == S_ESTABLISHED ? c->hold : 0);
+        const uint64_t more[5] = {c->s_rx_nlri, c->s_rx_wd, c->s_rx_bytes, c->s_tx_bytes, 0};
+        const uint64_t held[3] = {c->held, c->own_active, c->nstale};
+        say_counters(head, c->s_rx, c->s_tx, more, held, c->gap_max, c->ka_gap_max);
+    }
+    say("end clients");
+}
+
+static void cmd_totals(void) {
+    uint64_t rx[NTYPES] = {0}, tx[NTYPES] = {0}, more[5] = {0}, held[3] = {0}, sessions = 0,
+             downs = 0;
+    double gap = 0, ka_gap = 0;
+    for (int i = 0; i < nclients; i++) {
+        client_t *c = &clients[i];
+        for (int k = 0; k < NTYPES; k++) {
+            rx[k] += c->s_rx[k];
+            tx[k] += c->s_tx[k];
+        }
+        more[0] += c->s_rx_nlri;
+        more[1] += c->s_rx_wd;
+        more[2] += c->s_rx_bytes;
+        more[3] += c->s_tx_bytes;
+        held[0] += c->held;
+        held[1] += c->own_active;
+        held[2] += c->nstale;
+        sessions += c->sessions;
+        downs += c->downs;
+        gap = c->gap_max > gap ? c->gap_max : gap;
+        ka_gap = c->ka_gap_max > ka_gap ? c->ka_gap_max : ka_gap;
+    }
+    char head[256];
+    snprintf(head, sizeof head,
+             "totals clients=%d established=%d ok=%d sessions=%llu downs=%llu stale_purged=%llu"
+             " stale_expired=%llu lost_active=%llu",
+             nclients, n_established, n_ok, (unsigned long long)sessions,
+             (unsigned long long)downs, (unsigned long long)stale_purged,
+             (unsigned long long)stale_expired, (unsigned long long)lost_active);
+    say_counters(head, rx, tx, more, held, gap, ka_gap);
+}
+
 static void command(char *line) {
     char verb[32] = "";
-    long a = 0, b = 0, c = 0, d = 0;
-    int n = sscanf(line, "%31s %ld %ld %ld %ld", verb, &a, &b, &c, &d);
+    long a = 0, b = 0, c = 0, d = 0, e = 0;
+    int n = sscanf(line, "%31s %ld %ld %ld %ld %ld", verb, &a, &b, &c, &d, &e);
     if (n < 1)
         return;
     int needs_sessions = strcmp(verb, "announce") == 0 || strcmp(verb, "withdraw-half") == 0 ||
                          strcmp(verb, "reannounce") == 0 || strcmp(verb, "fulltable") == 0 ||
-                         strcmp(verb, "churn") == 0;
+                         strcmp(verb, "churn") == 0 || strcmp(verb, "flap") == 0 ||
+                         strcmp(verb, "clients") == 0 || strcmp(verb, "totals") == 0;
     if (needs_sessions && !nclients) {
         say("error %s: connect first", verb);
         return;
@@ -1070,6 +1526,18 @@ static void command(char *line) {
         }
         phase_begin(P_FULL_WD);
         withdraw_first_half();
+    } else if (strcmp(verb, "flap") == 0 && n >= 4) {
+        cmd_flap(a, b, c, n >= 5 ? d : 0, n >= 6 ? e : 10);
+    } else if (strcmp(verb, "hold") == 0 && n >= 2 && (a == 0 || (a >= 3 && a <= 65535))) {
+        hold_time = (int)a;
+        say("ok hold %ld", a);
+    } else if (strcmp(verb, "gr") == 0 && n >= 2 && a >= 0 && a <= 4095) {
+        gr_time = (int)a;
+        say("ok gr %ld", a);
+    } else if (strcmp(verb, "clients") == 0 && n >= 3) {
+        cmd_clients(a, b);
+    } else if (strcmp(verb, "totals") == 0) {
+        cmd_totals();
     } else if (strcmp(verb, "fulltable") == 0 && n >= 2) {
         if (a < 1 || a > (long)NPFX || active_total != 0) {
             say("error fulltable: COUNT must be 1..%u, on a fresh simulator", NPFX);
@@ -1172,7 +1640,10 @@ int main(int argc, char **argv) {
     for (;;) {
         if (phase == P_CONNECT)
             start_pending();
-        int n = epoll_wait(ep, evs, 1024, phase == P_CHURN ? churn_wait_ms() : 100);
+        int n = epoll_wait(ep, evs, 1024,
+                           phase == P_CHURN  ? churn_wait_ms()
+                           : phase == P_FLAP ? flap_wait_ms()
+                                             : 100);
         if (n < 0 && errno != EINTR) {
             say("fatal epoll_wait: %s", strerror(errno));
             return 3;
@@ -1204,6 +1675,8 @@ int main(int argc, char **argv) {
         }
         if (phase == P_CHURN) {
             churn_step(t);
+        } else if (phase == P_FLAP) {
+            flap_step(t);
         } else if (phase != P_NONE) {
             if (phase_complete())
                 phase_end("done");

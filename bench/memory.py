@@ -144,9 +144,7 @@ def _messages(count: int, share: float = 0.5) -> tuple[list[bytes], list[bytes]]
     return announce, pack_withdraw(IPV4_UNICAST, prefixes[: int(count * share)], 4096)
 
 
-def untraced(
-    count: int, members: int = 9, share: float = 0.5
-) -> tuple[Step, Step, float, int]:
+def untraced(count: int, members: int = 9, share: float = 0.5) -> tuple[Step, Step, float, int]:
     """CPU and RSS, without tracemalloc (which costs time and memory of its own); and the CPU
     of the housekeeping the withdrawal left (pyrr.rib.housekeeping: run a second later)."""
     announce, withdraw = _messages(count, share)

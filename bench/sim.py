@@ -179,12 +179,29 @@ class Sim:
     ) -> PhaseResult:
         """Run one phase; `alive` returns a reason when the RR died, which ends the wait."""
         self.send(command)
+        return self.result(timeout, alive)
+
+    def result(self, timeout: float, alive: Callable[[], str | None] | None = None) -> PhaseResult:
+        """Wait for the end of a phase started with `send` (something else may happen
+        meanwhile: the reliability runs kill the RR in the middle of one)."""
         while True:
             line = self._next_line(timeout, alive)
             if line.startswith(("done ", "timeout ")):
                 return parse_result(line)
             if line.startswith(("error", "fatal")):
                 raise SimError(f"bgpsim: {line}")
+
+    def ask_lines(self, command: str, end: str, timeout: float = 30.0) -> list[str]:
+        """A command answered by several lines and then one starting with `end`."""
+        self.send(command)
+        out: list[str] = []
+        while True:
+            line = self._next_line(timeout, None)
+            if line.startswith(end):
+                return out
+            if line.startswith(("error", "fatal")):
+                raise SimError(f"bgpsim: {line}")
+            out.append(line)
 
     def quit(self) -> None:
         if self.proc.poll() is None:

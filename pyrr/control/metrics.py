@@ -105,13 +105,51 @@ class SpeakerCollector(Collector):
             "Peers in update groups",
             value=sum(len(grp.members) for grp in sp.export.groups.values()),
         )
-        yield GaugeMetricFamily(
-            "pyrr_updates_queued",
-            "Prefix changes queued in update groups and not yet encoded",
-            value=sum(
-                len(pend) for grp in sp.export.groups.values() for pend in grp.pending.values()
-            ),
-        )
+        yield from _runtime(host)
+
+
+def _runtime(host: Host) -> Iterable[Metric]:
+    """The event loop's lag and the sizes of pyrr's queues (Host.lag, Host.queues())."""
+    q = host.queues()
+    lag = host.lag
+    yield GaugeMetricFamily(
+        "pyrr_updates_queued",
+        "Prefix changes queued in update groups and not yet encoded",
+        value=q["updates_queued"],
+    )
+    yield GaugeMetricFamily(
+        "pyrr_write_buffer_bytes",
+        "Bytes queued for all peers and not yet taken by the kernel",
+        value=q["write_buffer_bytes"],
+    )
+    yield GaugeMetricFamily(
+        "pyrr_slow_peers",
+        "Peers out of their update group's shared stream (reading slower than pyrr writes)",
+        value=q["slow_peers"],
+    )
+    yield GaugeMetricFamily(
+        "pyrr_timers_queued", "Entries in the speaker's deadline queue", value=q["timers"]
+    )
+    yield GaugeMetricFamily(
+        "pyrr_dials_in_progress", "Outgoing connection attempts in progress", value=q["dials"]
+    )
+    yield GaugeMetricFamily("pyrr_asyncio_tasks", "asyncio tasks alive", value=q["tasks"])
+    yield GaugeMetricFamily(
+        "pyrr_event_loop_lag_seconds",
+        "How late the event loop ran its latest probe timer (one every 0.1 s)",
+        value=lag.last,
+    )
+    yield GaugeMetricFamily(
+        "pyrr_event_loop_lag_max_seconds",
+        "The largest event-loop lag since the speaker started",
+        value=lag.max,
+    )
+    yield CounterMetricFamily(
+        "pyrr_event_loop_lag_accumulated_seconds",
+        "Sum of the event-loop lag over every probe (divide by the ticks for the mean)",
+        value=lag.total,
+    )
+    yield CounterMetricFamily("pyrr_event_loop_ticks", "Event-loop lag probes run", value=lag.ticks)
 
 
 class _PeerFamilies:
@@ -154,11 +192,14 @@ class _PeerFamilies:
         )
         self.bytes_out = CounterMetricFamily(
             "pyrr_peer_bytes_sent",
-            "Bytes of UPDATEs written to the peer's current session (the shared fan-out)",
+            "Bytes written to the peer's current session(s): every message, the shared UPDATE"
+            " fan-out included",
             labels=PEER_LABELS,
         )
         self.updates_in = CounterMetricFamily(
-            "pyrr_peer_updates_received", "UPDATE messages received", labels=PEER_LABELS
+            "pyrr_peer_updates_received",
+            "UPDATE messages received from the peer since pyrr started, on every session",
+            labels=PEER_LABELS,
         )
         self.flaps = CounterMetricFamily(
             "pyrr_peer_flaps", "Established sessions that went down", labels=PEER_LABELS

@@ -40,13 +40,15 @@ def handle(host: Host, request: dict[str, Any]) -> dict[str, Any]:
     cmd = request.get("cmd")
     if cmd == "status":
         return views.status(host)
+    if cmd == "runtime":
+        return views.runtime(host)
     if cmd == "routes":
         prefix = request.get("prefix")
         try:
             return views.routes(host, prefix if isinstance(prefix, str) else None)
         except ValueError as err:
             return {"error": f"bad prefix: {err}"}
-    return {"error": f"unknown command {cmd!r}; expected 'status', 'routes' or 'dump'"}
+    return {"error": f"unknown command {cmd!r}; expected 'status', 'runtime', 'routes' or 'dump'"}
 
 
 async def dump(host: Host) -> dict[str, Any]:

@@ -71,8 +71,23 @@ def status(host: Host) -> dict[str, Any]:
         "routes": {family_name(f): len(t) for f, t in speaker.rib.tables.items()},
         "update_groups": len(speaker.export.groups),
         "rejected_connections": speaker.rejected,
+        "runtime": {"loop_lag": host.lag.as_dict(), "queues": host.queues()},
         "peers": peers,
         "monitoring": host.monitoring.status() if host.monitoring is not None else None,
+    }
+
+
+def runtime(host: Host) -> dict[str, Any]:
+    """The cheap part of `status`, for sampling every second: the event loop's lag, the queue
+    sizes and the counts, without a line per peer."""
+    speaker = host.speaker
+    return {
+        "uptime": host.loop.time() - speaker.started_at,
+        "peers": len(speaker.peers),
+        "established": sum(1 for p in speaker.peers.values() if p.state == State.ESTABLISHED),
+        "routes": len(speaker.rib),
+        "loop_lag": host.lag.as_dict(),
+        "queues": host.queues(),
     }
 
 

@@ -3,7 +3,8 @@
 - `make_tls(dir)` writes a throwaway CA, a server certificate (SAN IP:127.0.0.1), a client
   certificate, and a "rogue" client certificate signed by an unrelated CA, with `openssl`.
 - `EtcdServer` runs one member (`start`, `stop`, `pause`/`resume` with SIGSTOP/SIGCONT to
-  simulate a hung server, `kill`, `remove`); restarting on the same data dir keeps the data.
+  simulate a hung server, `kill`, `restore` from a snapshot, `remove`); restarting on the
+  same data dir keeps the data.
 - `EtcdCluster(n=3)` runs n members that form one cluster (`--initial-cluster`).
 
 Every process is signalled by its own pid only, every wait is bounded, and data dirs are
@@ -21,7 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,11 @@ def _sign(d: Path, name: str, ca: str, ext: str) -> None:
     )  # fmt: skip
 
 
-def make_tls(directory: Path) -> TlsFiles:
-    """A CA, a server cert for 127.0.0.1, a client cert, and a rogue client cert."""
+def make_tls(directory: Path, server_ips: Sequence[str] = ()) -> TlsFiles:
+    """A CA, a server cert for 127.0.0.1 (and `server_ips`: members on lab addresses), a client
+    cert, and a rogue client cert."""
     d = Path(directory)
+    sans = ",".join(f"IP:{ip}" for ip in (HOST, *server_ips))
     d.mkdir(parents=True, exist_ok=True)
     _new_ca(d, "ca")
     _new_ca(d, "rogue-ca")
@@ -124,7 +127,7 @@ def make_tls(directory: Path) -> TlsFiles:
     _sign(
         d, "server", "ca",
         "basicConstraints=CA:FALSE\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        f"subjectAltName={sans},DNS:localhost\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         # etcd uses its server certificate as a client too (gateway, grpc-gateway).
         "extendedKeyUsage=serverAuth,clientAuth\n",
@@ -349,6 +352,23 @@ class EtcdServer:
         self._signal(signal.SIGKILL)
         self.proc.wait(STOP_TIMEOUT)
         self.proc = None
+
+    def restore(self, snapshot: Path) -> None:
+        """Replace this stopped member's data with `snapshot` (`etcdctl snapshot save`), as
+        `etcdctl snapshot restore` does when a cluster is rebuilt from a backup: same name,
+        peer URL, cluster and token, older revisions."""
+        if self.running():
+            raise RuntimeError(f"{self.name} must be stopped to be restored")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        env = _clean_env()
+        env["ETCDCTL_API"] = "3"
+        subprocess.run(
+            [ETCDCTL, "snapshot", "restore", str(snapshot), "--name", self.name,
+             "--data-dir", str(self.data_dir), "--initial-cluster", self.cluster,
+             "--initial-cluster-token", self.cluster_token,
+             "--initial-advertise-peer-urls", self.peer_url],
+            check=True, capture_output=True, timeout=30, env=env,
+        )  # fmt: skip
 
     def remove(self) -> None:
         """Stop and delete the data dir."""

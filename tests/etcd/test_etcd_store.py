@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pyrr.store.calico.model import RR_V4_PREFIX, registration_key, registration
 from pyrr.store.etcd.client import CALICO_PREFIX, EtcdStore
 from pyrr.store.etcd.endpoints import EtcdEndpoint, parse_endpoints
 from pyrr.store.etcd.errors import describe_error
+from pyrr.store.etcd.history import History
 
 from .server import EtcdCluster, EtcdServer, TlsFiles
 
@@ -780,3 +782,87 @@ def test_user_password_auth(tmp_path: Path) -> None:
         run(body)
     finally:
         server.remove()
+
+
+def test_history_tells_a_restored_cluster_from_the_one_watched() -> None:
+    @dataclass
+    class Header:
+        cluster_id: int
+        revision: int
+        raft_term: int
+
+    h = History()
+    assert h.breaks(Header(7, 1, 1)) is None  # nothing seen yet: anything continues it
+    h.restart(Header(7, 40, 5))
+    h.note(Header(7, 44, 6))
+    assert h.breaks(Header(7, 44, 6)) is None  # another member of the same cluster
+    assert h.breaks(Header(7, 50, 8)) is None  # ... that has moved on
+    assert "cluster id" in (h.breaks(Header(8, 50, 8)) or "")
+    assert "revision 30 is behind 44" in (h.breaks(Header(7, 30, 6)) or "")
+    # A restored cluster that has caught up on revisions starts its raft terms again.
+    assert "raft term 2 is behind 6" in (h.breaks(Header(7, 60, 2)) or "")
+    h.restart(Header(8, 3, 2))  # listed again: the new cluster is the history now
+    assert h.breaks(Header(8, 3, 2)) is None
+
+
+def test_restore_behind_a_hung_member_is_listed_again(
+    etcd_cluster: EtcdCluster, etcd_tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    """The cluster is rebuilt from a backup while the member the store watches hangs: the
+    store notices only by its probe's deadline, when the rebuilt members already answer on
+    the other endpoints with the backup's older revisions. Resuming the watches there would
+    miss the restore and every change until the revision caught up: it must list again."""
+    b = base()
+    prefixes = [f"{b}nodes/"]
+    rec = Recorder()
+    # The probe's deadline longer than the restore takes, so the hang is noticed only once
+    # the rebuilt members answer (as when the member is cut off by a partition).
+    store = make_store(
+        etcd_cluster.urls, rec, etcd_tls_files, prefixes, probe_interval=1.0, rpc_timeout=20.0
+    )
+    snap = tmp_path / "backup.db"
+
+    async def body() -> None:
+        await store.start()
+        try:
+            await rec.until("connected", lambda: store.status.startswith("connected"))
+            assert store.endpoint is not None
+            hung = etcd_cluster.member(store.endpoint)
+            others = [m for m in etcd_cluster if m is not hung]
+            with others[0].client() as c:
+                c.put(f"{b}nodes/a", b"backed up")
+            await asyncio.to_thread(others[0].ctl, "snapshot", "save", str(snap))
+            with others[0].client() as c:
+                for i in range(20):
+                    c.put(f"{b}nodes/a", f"after {i}".encode())
+                c.put(f"{b}nodes/b", b"after the backup")
+            await rec.until("b", lambda: f"{b}nodes/b" in rec.state)
+            hung.pause()
+            try:
+                # Two of the three members rebuilt from the backup: a quorum of the restored
+                # cluster, while the hung one keeps its old data and its sockets.
+                for m in others:
+                    await asyncio.to_thread(m.stop)
+                for m in others:
+                    await asyncio.to_thread(m.restore, snap)
+                for m in others:
+                    m.launch()
+                for m in others:
+                    await asyncio.to_thread(m.wait_healthy)
+                await rec.until(
+                    "the backup's state", lambda: rec.state == {f"{b}nodes/a": b"backed up"}, 50
+                )
+            finally:
+                # It belongs to the old cluster: killed while still stopped, so that it never
+                # speaks to the rebuilt members.
+                await asyncio.to_thread(hung.kill)
+            assert store.stats.history_breaks == 1 and store.stats.disconnects == 0
+            assert len(rec.snapshots) == 2
+            with others[1].client() as c:
+                c.put(f"{b}nodes/c", b"after the restore")
+            await rec.until("c", lambda: f"{b}nodes/c" in rec.state)
+            assert rec.state == etcd_state(others[1], prefixes)
+        finally:
+            await store.stop()
+
+    run(body, timeout=80)

@@ -15,6 +15,9 @@ What it does when etcd misbehaves (docs/etcd.md has the long version):
   (0.5 s doubling to 10 s), and on reconnection list again and deliver a fresh snapshot (the
   consumer reconciles by diff). Nothing the consumer holds is touched meanwhile.
 - The revision to resume from has been compacted: list again, the same way.
+- The member failed over to does not continue the history seen so far (a cluster restored
+  from a backup: older revisions, another raft term or cluster id; pyrr.store.etcd.history):
+  list again there.
 - A callback that raises is logged with the key; the store carries on.
 
 `register(key, value, ttl)` keeps a key alive under a lease refreshed every ttl/3 s (the RR
@@ -68,6 +71,7 @@ import structlog
 from .connect import EtcdAccess, connect
 from .endpoints import EtcdEndpoint, parse_endpoints
 from .errors import _rpc_error, describe_error
+from .history import History
 from .leases import _LeaseKeeper, _Registration
 
 __all__ = [
@@ -130,6 +134,7 @@ class EtcdStats:
     failovers: int = 0  # watches resumed on another member without re-listing
     disconnects: int = 0  # times every endpoint failed (each ends in a re-list)
     compactions: int = 0  # re-lists because the revision to resume from was compacted
+    history_breaks: int = 0  # re-lists because a member's history was not ours (a restore)
     resyncs: int = 0  # re-lists asked for by resync()
     callback_errors: int = 0
 
@@ -201,6 +206,7 @@ class EtcdStore(_LeaseKeeper):
         self._client: Any = None
         self._gen = 0
         self._revs: dict[str, int] = {}
+        self._history = History()
         self._need_list = True
         self._outage = False
         self._regs: dict[str, _Registration] = {}
@@ -414,6 +420,7 @@ class EtcdStore(_LeaseKeeper):
 
     def _session(self, ep: EtcdEndpoint, on_established: Callable[[], None]) -> None:
         client = self._client = self._connect(ep)
+        self._check_history(client, ep)
         resumed = not self._need_list
         if self._need_list:
             snapshot, rev = self._list(client)
@@ -480,9 +487,24 @@ class EtcdStore(_LeaseKeeper):
             if now >= next_probe:
                 # A linearizable read of one key: fails by its deadline when the member
                 # hangs or has lost quorum, which a watch stream never reports.
-                client.get_response(self.prefixes[0])
+                self._history.note(client.get_response(self.prefixes[0]).header)
                 next_probe = time.monotonic() + self._probe_interval
             self._registrations_tick(client, now)
+
+    def _check_history(self, client: Any, ep: EtcdEndpoint) -> None:
+        """Resume only on the history we have seen: a linearizable read (its header is the
+        cluster's; on a member without quorum it fails by its deadline, like the probe)."""
+        if self._need_list:
+            return  # listing anyway
+        why = self._history.breaks(client.get_response(self.prefixes[0]).header)
+        if why is not None:
+            self.stats.history_breaks += 1
+            self._need_list = True
+            log.warning(
+                "etcd history is not the one watched (restored from a backup?); listing again",
+                endpoint=ep.url,
+                why=why,
+            )
 
     def _list(self, client: Any) -> tuple[dict[str, bytes], int]:
         for attempt in range(1, LIST_ATTEMPTS + 1):
@@ -507,6 +529,7 @@ class EtcdStore(_LeaseKeeper):
                 resp = client.get_range_response(start, end, limit=LIST_PAGE, revision=rev)
                 if rev is None:
                     rev = int(resp.header.revision)
+                    self._history.restart(resp.header)
                 for kv in resp.kvs:
                     snapshot[_key(kv.key)] = bytes(kv.value)
                 if not resp.more or not resp.kvs:
@@ -525,6 +548,7 @@ class EtcdStore(_LeaseKeeper):
             raise _Compacted(payload.compacted_revision)
         if payload is None or isinstance(payload, BaseException):
             raise _Broken(payload)
+        self._history.note(payload.header)
         if not payload.events:
             # A progress notification: etcd sends one (every 10 min by default) only to a
             # watch that has been sent every event up to the header's revision. Moving on to
