@@ -71,6 +71,10 @@ class SessionConfig:
     open_wait_time: float = OPEN_WAIT_TIME
     # Seconds between our KEEPALIVEs; None: a third of the negotiated hold time (RFC 4271 §10).
     keepalive_time: int | None = None
+    # RFC 4271 §10: the KeepaliveTimer SHOULD be jittered, a new factor (0.75 to 1.0) each
+    # time it is set, so KEEPALIVEs to many peers do not come in peaks (BIRD does the same;
+    # pyrr's factors: session.local). None: no jitter (exact tests).
+    keepalive_jitter: Callable[[], float] | None = field(default=None, compare=False)
 
     @property
     def ibgp(self) -> bool:
@@ -264,7 +268,9 @@ class Session:
     def _arm_keepalive(self, now: float) -> None:
         n = self.negotiated
         if n is not None and n.keepalive_time > 0:
-            self._keepalive_deadline = now + n.keepalive_time
+            jitter = self.config.keepalive_jitter
+            factor = 1.0 if jitter is None else jitter()
+            self._keepalive_deadline = now + n.keepalive_time * factor
         else:
             self._keepalive_deadline = None
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 
 from ..bgp.capabilities import Capabilities, GracefulRestart
 from ..bgp.constants import AddPathMode, GRFlags
 from ..bgp.fsm import OPEN_WAIT_TIME, SessionConfig
 from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..config import GlobalConfig, PeerConfig
-from .backoff import jitter
+from .backoff import JITTER_LOW, jitter
 from .ports import Deferral
+
+# RFC 4271 §10 jitters the KeepaliveTimer by a factor from 0.75 to 1.0; the top of the range is
+# cut to 0.95 so that a KEEPALIVE a busy event loop sends a little late still comes within the
+# interval (a third of the hold time), with 5% of it to spare.
+KEEPALIVE_JITTER_HIGH = 0.95
 
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
 IPV4_VERSION = 4
@@ -114,6 +120,7 @@ class Local:
             connect_retry_time=jitter(self.rng, float(g.connect_retry)),
             open_wait_time=self.open_wait,
             keepalive_time=peer.keepalive_time,
+            keepalive_jitter=partial(self.rng.uniform, JITTER_LOW, KEEPALIVE_JITTER_HIGH),
         )
 
     def source_address(self, peer: PeerConfig) -> str | None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TypeVar
@@ -46,6 +46,7 @@ def config(
     passive: bool = False,
     connect_retry_time: float = 5.0,
     open_wait_time: float = 60.0,
+    keepalive_jitter: Callable[[], float] | None = None,
 ) -> SessionConfig:
     return SessionConfig(
         local_as=local_as,
@@ -56,6 +57,7 @@ def config(
         passive=passive,
         connect_retry_time=connect_retry_time,
         open_wait_time=open_wait_time,
+        keepalive_jitter=keepalive_jitter,
     )
 
 

@@ -307,6 +307,19 @@ def test_next_timer_is_earliest_deadline() -> None:
     assert s.next_timer() == T0 + 35
 
 
+def test_keepalive_timer_is_jittered_anew_each_time() -> None:
+    """RFC 4271 §10: the KeepaliveTimer is multiplied by a factor from 0.75 to 1.0 picked each
+    time it is set, so a KEEPALIVE always comes within the interval."""
+    factors = iter([0.8, 0.75, 1.0])
+    s = established(hold_time=90, keepalive_jitter=lambda: next(factors))
+    assert s.next_timer() == T0 + 30 * 0.8
+    s.handle_timer(T0 + 24)
+    assert s.data_to_send() == KEEPALIVE
+    assert s.next_timer() == T0 + 24 + 30 * 0.75
+    s.handle_timer(T0 + 46.5)
+    assert s.data_to_send() == KEEPALIVE and s.next_timer() == T0 + 46.5 + 30
+
+
 # -- connect retry ---------------------------------------------------------------------------
 
 

@@ -60,3 +60,23 @@ def test_calico_sessions_offer_their_address_family_only() -> None:
         # Another pyrr offering the same: one family negotiated.
         neg = negotiate(caps, caps, 90, 90, 64512, 1)
         assert neg.families == (fam,)
+
+
+def test_sessions_jitter_their_keepalives_below_the_interval() -> None:
+    """RFC 4271 §10 jitter, each session its own factor each time, from 0.75 to 0.95 of the
+    interval (pyrr.session.local: a late KEEPALIVE still within a third of the hold time)."""
+    import random
+
+    from pyrr.config import PeerConfig
+    from pyrr.session.backoff import JITTER_LOW
+    from pyrr.session.local import KEEPALIVE_JITTER_HIGH, Local
+
+    jitter = (
+        Local(G, random.Random(7))
+        .session_config(PeerConfig(address=IPv4Address("10.0.0.2"), asn=64512))
+        .keepalive_jitter
+    )
+    assert jitter is not None
+    factors = [jitter() for _ in range(2000)]
+    assert JITTER_LOW <= min(factors) < 0.76 and 0.94 < max(factors) <= KEEPALIVE_JITTER_HIGH
+    assert len(set(factors)) == len(factors)  # a new one each time
