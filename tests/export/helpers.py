@@ -14,9 +14,9 @@ from pyrr.export.export import Export
 from pyrr.export.group import GroupKey, UpdateGroup
 from pyrr.export.policy import Role
 from pyrr.rib.loc_rib import Rib
-from pyrr.rib.path import Source
+from pyrr.rib.path import Path, Source
 
-from ..rib.factories import LOCAL_AS, FakeMember, ip_int, source
+from ..rib.factories import LOCAL_AS, FakeMember, ip_int, pfx, source
 
 CLUSTER_ID = ip_int("198.18.0.250")
 FAMS: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
@@ -57,10 +57,17 @@ class World:
         self.out.changes(self.rib.apply_update(src, upd, NO_AP))
 
     def run(self) -> int:
+        """Run the scheduled flushes; how many there were."""
         n = len(self.scheduled)
         while self.scheduled:
             self.scheduled.pop(0)()
         return n
+
+    def best(self, text: str) -> Path:
+        fam = IPV6_UNICAST if ":" in text else IPV4_UNICAST
+        d = self.rib.lookup(fam, pfx(text))
+        assert d is not None and d.best is not None
+        return d.best
 
 
 def negotiated(

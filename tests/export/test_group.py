@@ -3,20 +3,15 @@ coalescing until flush, initial table + End-of-RIB on join, RFC 4456 export by g
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.constants import MAX_MESSAGE_LEN, AttrCode
 from pyrr.bgp.encode import end_of_rib, pack_announce
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
-from pyrr.export.export import Export
-from pyrr.export.group import GroupKey, UpdateGroup
+from pyrr.export.group import UpdateGroup
 from pyrr.export.policy import Role, may_export
 from pyrr.export.rewrite import ibgp_attrs
-from pyrr.rib.loc_rib import Rib
-from pyrr.rib.path import Path, Source
 
 from ..rib.factories import (
     LOCAL_AS,
@@ -30,58 +25,7 @@ from ..rib.factories import (
     source,
     update,
 )
-
-CLUSTER_ID = ip_int("198.18.0.250")
-FAMS: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
-NO_AP: frozenset[Family] = frozenset()
-
-
-def key(role: Role = Role.CLIENT, **kw: object) -> GroupKey:
-    args: dict[str, object] = {
-        "role": role,
-        "families": FAMS,
-        "four_octet_as": True,
-        "extended_message": False,
-        "add_path_tx": frozenset(),
-    }
-    args.update(kw)
-    return GroupKey(**args)  # type: ignore[arg-type]
-
-
-class World:
-    """A Loc-RIB, an Export whose flushes are run by hand, and member peers."""
-
-    def __init__(self) -> None:
-        self.rib = Rib()
-        self.scheduled: list[Callable[[], None]] = []
-        self.out = Export(self.rib, CLUSTER_ID, self.scheduled.append)
-
-    def join(self, k: GroupKey, m: FakeMember) -> UpdateGroup:
-        self.out.join(m, k)
-        return self.out.groups[k]
-
-    def member(self, address: str, **kw: object) -> FakeMember:
-        return FakeMember(source(address, **kw))  # type: ignore[arg-type]
-
-    def apply(self, src: Source, upd: object) -> None:
-        from pyrr.bgp.update import Update
-
-        assert isinstance(upd, Update)
-        self.out.changes(self.rib.apply_update(src, upd, NO_AP))
-
-    def run(self) -> int:
-        """Run the scheduled flushes; how many there were."""
-        n = len(self.scheduled)
-        while self.scheduled:
-            self.scheduled.pop(0)()
-        return n
-
-    def best(self, text: str) -> Path:
-        fam = IPV6_UNICAST if ":" in text else IPV4_UNICAST
-        d = self.rib.lookup(fam, pfx(text))
-        assert d is not None and d.best is not None
-        return d.best
-
+from .helpers import CLUSTER_ID, FAMS, World, key
 
 EORS = [end_of_rib(f) for f in FAMS]
 
