@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from .store.file.environment import EnvSettings
 
 EXIT_CONFIG = 2
+# `pyrr dump` waits this long by default: a full table with every candidate path takes a while.
+DUMP_TIMEOUT = 600.0
+# The longest wait a command accepts: a day (a socket timeout must be a finite positive number).
+MAX_WAIT = 86400.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     dmp.add_argument("--control-socket", metavar="PATH", help="control socket path")
     dmp.add_argument(
-        "--timeout", type=float, default=600.0, metavar="SECONDS", help="how long to wait"
+        "--timeout",
+        type=_seconds,
+        default=DUMP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait (default {DUMP_TIMEOUT:g})",
     )
 
     chk = sub.add_parser(
@@ -116,8 +124,30 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run pyrr on loopback with simulated Calico nodes")
     demo.add_argument("--once", action="store_true", help="exit after convergence")
-    demo.add_argument("--port", type=int, default=None, help="RR port (default from demo.toml)")
+    demo.add_argument("--port", type=_port, default=None, help="RR port (default from demo.toml)")
     return p
+
+
+def _seconds(text: str) -> float:
+    """A wait in seconds, above 0 and up to MAX_WAIT: socket.settimeout overflows on inf,
+    refuses nan and negatives, and takes 0 as "non-blocking" (a connect that fails at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number of seconds above 0 and up to {MAX_WAIT:g}"
+        )
+    return value
+
+
+def _port(text: str) -> int:
+    from .store.limits import PORT_RANGE, valid_port
+
+    if not (text.isascii() and text.isdigit() and valid_port(int(text))):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {PORT_RANGE}")
+    return int(text)
 
 
 def _host_port(text: str) -> str:

@@ -81,3 +81,19 @@ def test_decode_bad_hex_exits_2() -> None:
     r = pyrr("decode", "zz")
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
+
+
+def test_dump_timeout_and_demo_port_are_refused_before_use(tmp_path: Path) -> None:
+    # A socket timeout of inf raised OverflowError, and a port past 65535 reached bind(): both
+    # were tracebacks. Now argparse refuses them: exit 2, naming the option.
+    socket_path = str(tmp_path / "none.sock")
+    for argv in (
+        ("dump", "--control-socket", socket_path, "--timeout", "inf"),
+        ("dump", "--control-socket", socket_path, "--timeout", "0"),
+        ("dump", "--control-socket", socket_path, "--timeout", "nan"),
+        ("demo", "--once", "--port", "99999"),
+    ):
+        r = pyrr(*argv)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert "Traceback" not in r.stderr
+        assert f"argument {argv[-2]}: {argv[-1]!r}: expected" in r.stderr, r.stderr
