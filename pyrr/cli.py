@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the route reflector in the foreground")
     run.add_argument("--config", "-c", metavar="FILE", help="static TOML configuration file")
-    run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    run.add_argument(
+        "--log-level", metavar="LEVEL", help="debug, info, warning, error, fatal or none"
+    )
     run.add_argument("--control-socket", metavar="PATH", help="control socket path")
     run.add_argument(
         "--metrics", metavar="ADDR:PORT", type=_host_port, help="serve Prometheus /metrics there"
@@ -186,8 +188,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, control=replace(cfg.control, metrics=args.metrics))
-    # --log-level, then calico/routereflector's BGP_LOGSEVERITYSCREEN, then the config.
-    level = args.log_level or os.environ.get("BGP_LOGSEVERITYSCREEN") or cfg.log_level
+    try:
+        level = _file_mode_log_level(args.log_level, cfg.log_level)
+    except ConfigError as err:
+        return _env_error(err)
     log.setup(level, json={"auto": None, "console": False, "json": True}[args.log_format])
     loop = new_event_loop()
     try:
@@ -199,6 +203,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     finally:
         loop.close()
+
+
+def _file_mode_log_level(option: str | None, file_level: str) -> str:
+    """--log-level, then calico/routereflector's BGP_LOGSEVERITYSCREEN, then the file's
+    log_level; a spelling pyrr does not know is a ConfigError naming the option or variable,
+    as in Calico mode (pyrr.store.file.merge), not a silent "info"."""
+    from .store.file.text_values import parse_log_level
+
+    if option is not None:
+        level = parse_log_level(option, "--log-level")
+    else:
+        level = parse_log_level(os.environ.get("BGP_LOGSEVERITYSCREEN", "").strip() or None)
+    return level or file_level
 
 
 def _env_error(err: ConfigError) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,17 @@ from .peer_sim import free_port
 PYRR = [sys.executable, "-m", "pyrr"]
 
 
-def pyrr(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def pyrr(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PYRR, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [*PYRR, *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """Only PATH and `variables`: no ETCD_ENDPOINTS or other pyrr variable of the caller's."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables}
 
 
 def test_demo_once_converges_and_prints_the_peer_table() -> None:
@@ -97,3 +105,21 @@ def test_dump_timeout_and_demo_port_are_refused_before_use(tmp_path: Path) -> No
         assert r.returncode == 2, (argv, r.stderr)
         assert "Traceback" not in r.stderr
         assert f"argument {argv[-2]}: {argv[-1]!r}: expected" in r.stderr, r.stderr
+
+
+def test_run_file_mode_refuses_an_unknown_log_level(tmp_path: Path) -> None:
+    # File mode took any --log-level or BGP_LOGSEVERITYSCREEN and ran at "info" when it did not
+    # know the word; Calico mode refused it. Now both stop at once naming what to fix.
+    f = tmp_path / "rr.toml"
+    f.write_text(
+        f'[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\nlisten = ["127.0.0.1"]\n'
+        f"port = {free_port()}\n"
+    )
+    sock = str(tmp_path / "s")
+    for argv, env, named in (
+        (("--log-level", "verbose"), clean_env(), "--log-level"),
+        ((), clean_env(BGP_LOGSEVERITYSCREEN="loud"), "BGP_LOGSEVERITYSCREEN"),
+    ):
+        r = pyrr("run", "--config", str(f), "--control-socket", sock, *argv, env=env, timeout=10)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith(f"pyrr: configuration error: {named}: must be one of debug")
