@@ -384,6 +384,13 @@ def _check_env(args: argparse.Namespace) -> int:
             " peers come from etcd"
         )
     else:
+        # Without ETCD_ENDPOINTS `pyrr run --config FILE` runs with the file as it is (IP is
+        # only the default of a missing bgp.router_id): say that, not the merge above, where
+        # IP, CLUSTER_ID and PYRR_PORT outrank the file.
+        try:
+            g = _load(args.file).bgp
+        except ConfigError as err:
+            return _config_error(args.file, err)
         print(
             f"environment: OK: static file {args.file}: AS {g.asn}, router id {g.router_id},"
             f" cluster id {g.cluster_id}, {len(cfg.peers)} peer(s)"

@@ -123,3 +123,14 @@ def test_run_file_mode_refuses_an_unknown_log_level(tmp_path: Path) -> None:
         r = pyrr("run", "--config", str(f), "--control-socket", sock, *argv, env=env, timeout=10)
         assert r.returncode == 2, r.stderr
         assert r.stderr.startswith(f"pyrr: configuration error: {named}: must be one of debug")
+
+
+def test_check_config_env_without_etcd_shows_what_run_uses(tmp_path: Path) -> None:
+    # Without ETCD_ENDPOINTS, `pyrr run --config FILE` takes bgp.router_id and cluster id from
+    # the file; check-config --env reported IP and CLUSTER_ID instead.
+    f = tmp_path / "rr.toml"
+    f.write_text('[bgp]\nasn = 61234\nrouter_id = "198.18.0.104"\n')
+    env = clean_env(IP="198.18.0.2", CLUSTER_ID="198.18.0.3")
+    r = pyrr("check-config", "--env", str(f), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "router id 198.18.0.104, cluster id 198.18.0.104," in r.stdout, r.stdout
