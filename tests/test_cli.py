@@ -134,3 +134,22 @@ def test_check_config_env_without_etcd_shows_what_run_uses(tmp_path: Path) -> No
     r = pyrr("check-config", "--env", str(f), env=env)
     assert r.returncode == 0, r.stderr
     assert "router id 198.18.0.104, cluster id 198.18.0.104," in r.stdout, r.stdout
+
+
+def test_readme_command_table_lists_every_verb_and_option() -> None:
+    import argparse
+    import re
+
+    from pyrr.cli import _parser
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    # The first cell of each row of the command table: `pyrr VERB [OPTIONS]`.
+    commands = re.findall(r"^\| `(pyrr [^`]*)`", readme, re.MULTILINE)
+    verbs = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for verb, parser in verbs.choices.items():
+        rows = " ".join(c for c in commands if c.split()[1] == verb)
+        assert rows, f"README's command table has no row for pyrr {verb}"
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert option in rows, f"README's pyrr {verb} row lacks {option}"
