@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from .store.file.environment import EnvSettings
 
 EXIT_CONFIG = 2
+# `pyrr dump` waits this long by default: a full table with every candidate path takes a while.
+DUMP_TIMEOUT = 600.0
+# The longest wait a command accepts: a day (a socket timeout must be a finite positive number).
+MAX_WAIT = 86400.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the route reflector in the foreground")
     run.add_argument("--config", "-c", metavar="FILE", help="static TOML configuration file")
-    run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    run.add_argument(
+        "--log-level", metavar="LEVEL", help="debug, info, warning, error, fatal or none"
+    )
     run.add_argument("--control-socket", metavar="PATH", help="control socket path")
     run.add_argument(
         "--metrics", metavar="ADDR:PORT", type=_host_port, help="serve Prometheus /metrics there"
@@ -63,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     dmp.add_argument("--control-socket", metavar="PATH", help="control socket path")
     dmp.add_argument(
-        "--timeout", type=float, default=600.0, metavar="SECONDS", help="how long to wait"
+        "--timeout",
+        type=_seconds,
+        default=DUMP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait (default {DUMP_TIMEOUT:g})",
     )
 
     chk = sub.add_parser(
@@ -116,8 +126,30 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run pyrr on loopback with simulated Calico nodes")
     demo.add_argument("--once", action="store_true", help="exit after convergence")
-    demo.add_argument("--port", type=int, default=None, help="RR port (default from demo.toml)")
+    demo.add_argument("--port", type=_port, default=None, help="RR port (default from demo.toml)")
     return p
+
+
+def _seconds(text: str) -> float:
+    """A wait in seconds, above 0 and up to MAX_WAIT: socket.settimeout overflows on inf,
+    refuses nan and negatives, and takes 0 as "non-blocking" (a connect that fails at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number of seconds above 0 and up to {MAX_WAIT:g}"
+        )
+    return value
+
+
+def _port(text: str) -> int:
+    from .store.limits import PORT_RANGE, valid_port
+
+    if not (text.isascii() and text.isdigit() and valid_port(int(text))):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {PORT_RANGE}")
+    return int(text)
 
 
 def _host_port(text: str) -> str:
@@ -156,8 +188,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, control=replace(cfg.control, metrics=args.metrics))
-    # --log-level, then calico/routereflector's BGP_LOGSEVERITYSCREEN, then the config.
-    level = args.log_level or os.environ.get("BGP_LOGSEVERITYSCREEN") or cfg.log_level
+    try:
+        level = _file_mode_log_level(args.log_level, cfg.log_level)
+    except ConfigError as err:
+        return _env_error(err)
     log.setup(level, json={"auto": None, "console": False, "json": True}[args.log_format])
     loop = new_event_loop()
     try:
@@ -169,6 +203,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     finally:
         loop.close()
+
+
+def _file_mode_log_level(option: str | None, file_level: str) -> str:
+    """--log-level, then calico/routereflector's BGP_LOGSEVERITYSCREEN, then the file's
+    log_level; a spelling pyrr does not know is a ConfigError naming the option or variable,
+    as in Calico mode (pyrr.store.file.merge), not a silent "info"."""
+    from .store.file.text_values import parse_log_level
+
+    if option is not None:
+        level = parse_log_level(option, "--log-level")
+    else:
+        level = parse_log_level(os.environ.get("BGP_LOGSEVERITYSCREEN", "").strip() or None)
+    return level or file_level
 
 
 def _env_error(err: ConfigError) -> int:
@@ -337,6 +384,13 @@ def _check_env(args: argparse.Namespace) -> int:
             " peers come from etcd"
         )
     else:
+        # Without ETCD_ENDPOINTS `pyrr run --config FILE` runs with the file as it is (IP is
+        # only the default of a missing bgp.router_id): say that, not the merge above, where
+        # IP, CLUSTER_ID and PYRR_PORT outrank the file.
+        try:
+            g = _load(args.file).bgp
+        except ConfigError as err:
+            return _config_error(args.file, err)
         print(
             f"environment: OK: static file {args.file}: AS {g.asn}, router id {g.router_id},"
             f" cluster id {g.cluster_id}, {len(cfg.peers)} peer(s)"

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 
+from ...bgp.constants import BGP_PORT
 from ..limits import is_port
 from .model import CalicoModel, Identity, Problem, resource_key
 from .resources import Node, read_node
@@ -47,7 +48,7 @@ class NodeSettings:
     ip6: IPv6Address | None = None  # IP6
     cluster_id: IPv4Address | None = None  # CLUSTER_ID
     port: int | None = None  # PYRR_PORT
-    default_port: int = 179  # the configuration's port when nothing else names one
+    default_port: int = BGP_PORT  # the configuration's port when nothing else names one
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,7 +309,9 @@ def _session_fields(spec: Mapping[str, object], notes: list[str]) -> SessionFiel
     local_asn = spec.get("localASNumber")
     ttl = optional_int(spec, "ttlSecurity", "spec.ttlSecurity", 0, MAX_UINT8)
     if ttl is not None and ttl > MAX_TTL_SECURITY:
-        notes.append(f"spec.ttlSecurity {ttl} is more hops than GTSM can check; using 254")
+        notes.append(
+            f"spec.ttlSecurity {ttl} is more hops than GTSM can check; using {MAX_TTL_SECURITY}"
+        )
         ttl = MAX_TTL_SECURITY
     restart = duration(spec, "maxRestartTime", "spec.maxRestartTime")
     if restart is not None and restart > MAX_RESTART_TIME:

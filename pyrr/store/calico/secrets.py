@@ -70,12 +70,19 @@ class SecretDir:
             return SecretRead(None, why, mounted=self.directory.is_dir())
         except OSError as err:
             return SecretRead(None, f"cannot read {path}: {err.strerror or err}")
+        # The size first: a large file is cut at _READ_LIMIT + 1 bytes, maybe inside a UTF-8
+        # character, and is wrong for its size whatever its text.
+        if not valid_password_size(len(data)):
+            if not data:
+                size = "empty"
+            elif len(data) > _READ_LIMIT:
+                size = f"over {_READ_LIMIT} bytes"
+            else:
+                size = f"{len(data)} bytes"
+            why = f"{path} is {size}; a TCP MD5 key (RFC 2385) is 1 to {MAX_PASSWORD_BYTES} bytes"
+            return SecretRead(None, why)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return SecretRead(None, f"{path} is not UTF-8 text")
-        if len(data) > _READ_LIMIT or not valid_password_size(len(data)):
-            size = "empty" if not data else f"{len(data)} bytes"
-            why = f"{path} is {size}; a TCP MD5 key (RFC 2385) is 1 to {MAX_PASSWORD_BYTES} bytes"
-            return SecretRead(None, why)
         return SecretRead(text, str(path))

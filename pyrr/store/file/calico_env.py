@@ -20,6 +20,7 @@ from ..limits import (
     ADD_PATH_SEND_RANGE,
     MAX_PASSWORD_BYTES,
     clip,
+    is_unicast,
     parse_host_port,
     valid_add_path_send,
     valid_password_size,
@@ -92,7 +93,14 @@ def parse_bmp_stations(value: str | None) -> tuple[BmpStation, ...] | None:
                 f"must be ADDRESS:PORT[,ADDRESS:PORT...] like 198.18.0.50:11019 or"
                 f" [2001:db8::50]:11019, got {clip(item.strip())}: {err}",
             )
-        station = BmpStation(address=ip_address(host), port=port)
+        address = ip_address(host)
+        if not is_unicast(address):  # as a [[bmp]] address (pyrr.store.file.toml_monitor)
+            fail(
+                "PYRR_BMP_STATIONS",
+                f"{clip(item.strip())} is not a station's address: give a unicast address like"
+                " 198.18.0.50:11019",
+            )
+        station = BmpStation(address=address, port=port)
         if any(s.key == station.key for s in stations):
             fail("PYRR_BMP_STATIONS", f"lists {station.key} twice; list each station once")
         stations.append(station)

@@ -65,7 +65,19 @@ def node_request(
     name = args.name or (environ.get("NODENAME") or "").strip()
     if not name:
         fail("NAME", "not given: pyrr init-node NAME, or set NODENAME")
-    env = from_environment({**environ, "NODENAME": name})
+    if not (environ.get("ETCD_ENDPOINTS") or "").strip():
+        # Checked here: from_environment's own message is for `pyrr run` (NODENAME without etcd).
+        fail(
+            "ETCD_ENDPOINTS",
+            "not set: pyrr init-node writes the Node to Calico's etcd; set"
+            " ETCD_ENDPOINTS=https://<etcd>:2379 (and the ETCD_* TLS files, as for pyrr run)",
+        )
+    try:
+        env = from_environment({**environ, "NODENAME": name})
+    except ConfigError as err:
+        if err.field == "NODENAME" and args.name:
+            raise ConfigError("NAME", err.message) from None  # the name came from the command
+        raise
     assert env.node_name is not None
     if args.ip:
         ipv4 = _ipv4("--ip", args.ip, environ)

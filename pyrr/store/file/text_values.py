@@ -38,12 +38,13 @@ def fail(name: str, message: str) -> NoReturn:
     raise ConfigError(name, message)
 
 
-def parse_log_level(value: str | None) -> str | None:
+def parse_log_level(value: str | None, name: str = "BGP_LOGSEVERITYSCREEN") -> str | None:
+    """A log level as written in `name` (the variable, or `--log-level`); None: not set."""
     if value is None:
         return None
     level = normal_log_level(value)
     if level is None:
-        fail("BGP_LOGSEVERITYSCREEN", f"must be {LOG_EXPECT}, got {clip(value)}")
+        fail(name, f"must be {LOG_EXPECT}, got {clip(value)}")
     return level
 
 

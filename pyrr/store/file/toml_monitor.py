@@ -19,7 +19,7 @@ from typing import Final
 
 from ...config import BmpStation, ConfigError, MrtConfig
 from ...monitor.naming import name_matcher, sample_name
-from ..limits import PORT_RANGE, valid_port
+from ..limits import PORT_RANGE, is_unicast, valid_port
 from .toml_table import _MISSING, _at_least, _between, _fail, _ip, _show, _Table
 
 __all__ = ["BMP_KEYS", "MRT_KEYS", "bmp_of", "mrt_of"]
@@ -76,7 +76,7 @@ def _station(t: _Table) -> BmpStation:
     d = _BMP_DEFAULTS
     raw = t.require("address", _ADDRESS_EXPECT, example='address = "198.18.0.50"')
     address = _ip(raw, t.field("address"), _ADDRESS_EXPECT)
-    if address.is_unspecified or address.is_multicast:
+    if not is_unicast(address):
         _fail(t.field("address"), _ADDRESS_EXPECT, raw)
     return BmpStation(
         address=address,

@@ -60,6 +60,9 @@ def test_secret_files(tmp_path: Path) -> None:
     assert "is empty" in secrets.lookup("bgp", "empty").where
     (tmp_path / "bgp" / "long").write_bytes(b"x" * 81)
     assert "81 bytes" in secrets.lookup("bgp", "long").where
+    # Read only in part, cut inside a character: its size is what is wrong, not its encoding.
+    (tmp_path / "bgp" / "huge").write_bytes("é".encode() * 5000)
+    assert "is over 4096 bytes; a TCP MD5 key" in secrets.lookup("bgp", "huge").where
     (tmp_path / "bgp" / "bin").write_bytes(b"\xff")
     assert "not UTF-8" in secrets.lookup("bgp", "bin").where
     missing = secrets.lookup("bgp", "nope")

@@ -213,7 +213,7 @@ def test_init_node_request_from_the_environment() -> None:
         (("rr1", "--ip", "198.18.0.10", "--cluster-id", "x"), "--cluster-id"),
         (("rr1", "--ip", "198.18.0.10", "--label", "x"), "--label"),
         (("rr1", "--ip", "198.18.0.10", "--as-number", "0"), "--as-number"),
-        (("RR1", "--ip", "198.18.0.10"), "NODENAME"),
+        (("RR1", "--ip", "198.18.0.10"), "NAME"),
     ],
 )
 def test_init_node_request_errors(argv: tuple[str, ...], field: str) -> None:
@@ -222,8 +222,16 @@ def test_init_node_request_errors(argv: tuple[str, ...], field: str) -> None:
     assert err.value.field == field
 
 
+def test_init_node_bad_nodename_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as err:
+        node_request(args("--ip", "198.18.0.10"), {**ETCD, "NODENAME": "RR1"})
+    assert err.value.field == "NODENAME"
+
+
 def test_init_node_needs_etcd() -> None:
+    # Not from_environment's `pyrr run` advice ("unset NODENAME for a configuration file").
     with pytest.raises(ConfigError) as err:
         node_request(args("rr1", "--ip", "198.18.0.10"), {})
-    assert "ETCD_ENDPOINTS" in err.value.message
+    assert err.value.field == "ETCD_ENDPOINTS"
+    assert "init-node" in err.value.message and "NODENAME" not in err.value.message
     assert from_environment({**ETCD, "NODENAME": "rr1"}).node_name == "rr1"

@@ -116,6 +116,11 @@ def test_pyrr_bmp_stations() -> None:
     assert merge(file_cfg, read(ETCD), {}).bmp == file_cfg.bmp
     fails({**ETCD, "PYRR_BMP_STATIONS": "collector:11019"}, "PYRR_BMP_STATIONS", "ADDRESS:PORT")
     fails({**ETCD, "PYRR_BMP_STATIONS": "198.18.0.50"}, "PYRR_BMP_STATIONS", "ADDRESS:PORT")
+    # The addresses a [[bmp]] address refuses (a station is one host: no 0.0.0.0, no group).
+    for nowhere in ("0.0.0.0:11019", "[::]:11019", "224.0.0.1:11019", "255.255.255.255:1"):
+        fails({**ETCD, "PYRR_BMP_STATIONS": nowhere}, "PYRR_BMP_STATIONS", "unicast")
+        address = nowhere.rpartition(":")[0].strip("[]")
+        assert str(fail(doc() + f'[[bmp]]\naddress = "{address}"\n')).startswith("bmp[0].address:")
     fails(
         {**ETCD, "PYRR_BMP_STATIONS": "198.18.0.50:1,198.18.0.50:1"},
         "PYRR_BMP_STATIONS",
