@@ -10,13 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyrr.bgp.attributes import PathAttrs
 from pyrr.bgp.constants import (
     HEADER_LEN,
     MAX_EXTENDED_MESSAGE_LEN,
     MAX_MESSAGE_LEN,
-    AttrCode,
-    AttrFlag,
 )
 from pyrr.bgp.encode import (
     _chunks,
@@ -30,7 +27,6 @@ from pyrr.bgp.encode import (
 from pyrr.bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family, prefix_to_str
 
 from ..rib.factories import attrs, decode_messages, nh, pfx, with_path_id
-from .helpers import attrs_block
 
 ATTRS = attrs(
     local_pref=100,
@@ -59,7 +55,6 @@ def v6_slash64(n: int) -> list[bytes]:
     ]
 
 
-WK = AttrFlag.TRANSITIVE
 NH4 = nh("10.0.0.11")
 NH6 = nh("fd00::11")
 NH6_LL = NH6 + nh("fe80::11")
@@ -97,11 +92,6 @@ def test_mp_attribute_encoders() -> None:
     big = b"".join(pfx(f"fd00:{i:x}::/64") for i in range(40))
     attr = mp_reach_attr(IPV6_UNICAST, NH6_LL, big)
     assert attr[0] == 0x90 and struct.unpack_from("!H", attr, 2)[0] == 5 + 32 + len(big)
-
-
-def test_attrs_block_ipv4() -> None:
-    pa = PathAttrs([(AttrCode.ORIGIN, WK, b"\x00")])
-    assert attrs_block(pa, IPV4_UNICAST, NH4) == next_hop_attr(NH4) + pa.wire
 
 
 # -- round trips ----------------------------------------------------------------------------

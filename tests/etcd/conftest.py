@@ -1,4 +1,5 @@
-"""Fixtures running real etcd 3.4 on loopback (see server.py). Skipped when etcd is missing."""
+"""Fixtures running real etcd 3.4 on loopback (see server.py). Without etcd they fail, saying
+to run scripts/setup.sh (never a skip)."""
 
 from __future__ import annotations
 

@@ -201,8 +201,10 @@ def test_stations_get_only_what_they_asked_for() -> None:
     hub.station_up(adj_only)
     hub.station_up(loc_only)
     w.speaker.attach_monitor(hub)
-    assert not any(m.loc_rib for m in adj_only.take())
-    assert all(m.loc_rib for m in loc_only.take()[1:])
+    adj_dump, loc_dump = adj_only.take(), loc_only.take()
+    assert adj_dump and not any(m.loc_rib for m in adj_dump)
+    assert loc_dump[0].kind == BmpMsgType.INITIATION
+    assert loc_dump[1:] and all(m.loc_rib for m in loc_dump[1:])
     w.send(ra, update(["10.10.1.0/26"]))
     assert [m.loc_rib for m in adj_only.take()] == [False]
     assert [m.loc_rib for m in loc_only.take()] == [True]
@@ -261,7 +263,7 @@ def test_a_session_without_four_octet_as_is_flagged_and_its_table_is_converted()
     hub.station_up(st)
     w.speaker.attach_monitor(hub)
     dump = [m for m in st.take() if m.kind == BmpMsgType.ROUTE_MONITORING and not m.loc_rib]
-    assert all(not m.flags & PeerFlag.AS2 for m in dump)  # pyrr's tables: 4-octet ASes
+    assert dump and all(not m.flags & PeerFlag.AS2 for m in dump)  # pyrr's tables: 4-octet ASes
     r.session.send_message(bytes.fromhex("ff" * 16) + struct.pack("!HBHH", 23, 2, 0, 0))
     w.pump()
     [live] = st.take()

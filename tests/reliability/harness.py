@@ -435,11 +435,3 @@ def sim_running(binary: Path, port: int) -> Iterator[Sim]:
         yield sim
     finally:
         sim.quit()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.daemons import client_address, raise_nofile
 from bench.sim import PhaseResult, Sim, build
+from tests.peer_sim import free_port
 
 from .harness import (
     RR,
@@ -31,7 +32,6 @@ from .harness import (
     between,
     check_counters,
     cpu_share,
-    free_port,
     growth,
     lag_summary,
     queue_max,

@@ -38,7 +38,8 @@ def test_without_reporting_only_best_path_changes_come_out() -> None:
     assert rib.apply_update(c, update([], withdraw=[P]), NO_AP) == []
     # The best path's own changes are reported as before.
     best = adj(a)
-    rib.apply_update(a, update([], withdraw=[P]), NO_AP)
+    ch = rib.apply_update(a, update([], withdraw=[P]), NO_AP)
+    assert ch == [(IPV4_UNICAST, pfx(P), best, None)]
     assert rib.lookup(IPV4_UNICAST, pfx(P)) is None
     assert best.refs == 0
 
