@@ -149,7 +149,11 @@ class StationClient:
                 log.info("BMP station unreachable", station=cfg.key, error=str(err), retry_in=delay)
             else:
                 delay = RETRY_MIN
-                await self._serve(conn)
+                try:
+                    await self._serve(conn)
+                except Exception:
+                    # A bug in what is sent must not end the client for good, unlogged.
+                    log.exception("BMP station connection failed", station=cfg.key)
                 if self._stopping:
                     return
             await asyncio.sleep(delay * random.uniform(0.75, 1.0))
@@ -159,12 +163,12 @@ class StationClient:
         cfg = self.config
         self.connection = conn
         self.connects += 1
-        self.hub.station_up(conn)
-        conn.allowance = conn.buffered()
-        self._changed()
-        log.info("BMP station connected", station=cfg.key, synchronised_bytes=conn.allowance)
-        self._arm_stats()
         try:
+            self.hub.station_up(conn)
+            conn.allowance = conn.buffered()
+            self._changed()
+            log.info("BMP station connected", station=cfg.key, synchronised_bytes=conn.allowance)
+            self._arm_stats()
             await conn.closed
         finally:
             if self._stats is not None:
@@ -173,6 +177,8 @@ class StationClient:
             self.connection = None
             self.hub.station_down(conn)
             self._changed()
+            if conn.transport is not None:  # left early (an exception, a cancellation)
+                conn.transport.abort()
         if not self._stopping:
             log.warning("BMP station connection ended", station=cfg.key)
 
