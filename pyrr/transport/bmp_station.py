@@ -30,6 +30,10 @@ log = structlog.get_logger("pyrr.bmp")
 CONNECT_TIMEOUT = 10.0
 RETRY_MIN = 1.0
 RETRY_MAX = 60.0
+# A connection that lasted this long starts the backoff again at RETRY_MIN; a shorter one (a
+# station that closes at once, or keeps falling behind) doubles it like a failed attempt, so
+# the whole table is not encoded again every RETRY_MIN.
+STABLE_AFTER = RETRY_MAX
 # What a stopping pyrr gives its stations to take the Termination message.
 CLOSE_GRACE = 1.0
 
@@ -148,7 +152,7 @@ class StationClient:
             except (OSError, TimeoutError) as err:
                 log.info("BMP station unreachable", station=cfg.key, error=str(err), retry_in=delay)
             else:
-                delay = RETRY_MIN
+                began = self.loop.time()
                 try:
                     await self._serve(conn)
                 except Exception:
@@ -156,6 +160,8 @@ class StationClient:
                     log.exception("BMP station connection failed", station=cfg.key)
                 if self._stopping:
                     return
+                if self.loop.time() - began >= STABLE_AFTER:
+                    delay = RETRY_MIN
             await asyncio.sleep(delay * random.uniform(0.75, 1.0))
             delay = min(delay * 2, RETRY_MAX)
 

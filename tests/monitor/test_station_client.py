@@ -1,9 +1,11 @@
 """The BMP station client's connection life (pyrr.transport.bmp_station.StationClient), with a
-real hub and a station listening on loopback."""
+real hub and a station listening on loopback: what happens when sending the table fails, and
+how soon a station that keeps closing is connected again."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
@@ -64,5 +66,44 @@ def test_a_failure_while_sending_the_table_closes_that_connection_and_connects_a
             await client.stop("test over")
             server.close()
             await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def test_a_station_that_closes_at_once_is_retried_with_a_growing_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each connection sends the whole table again (RFC 7854 §5): a station that closes every
+    connection at once must not have it encoded every RETRY_MIN."""
+    monkeypatch.setattr(random, "uniform", lambda a, b: 1.0)
+    delays: list[float] = []
+
+    class Asyncio:
+        """asyncio as bmp_station sees it, with a sleep that records and does not wait."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(asyncio, name)
+
+        @staticmethod
+        async def sleep(seconds: float) -> None:
+            delays.append(seconds)
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(bmp_station, "asyncio", Asyncio())
+
+    async def go() -> None:
+        async def station(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        client, _hub, server = await _client(free_port(), station)
+        client.start()
+        try:
+            await wait_for(lambda: len(delays) >= 4, what="four reconnections")
+        finally:
+            await client.stop("test over")
+            server.close()
+            await server.wait_closed()
+        assert client.connects >= 4
+        assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
 
     asyncio.run(asyncio.wait_for(go(), 20))
