@@ -208,7 +208,7 @@ class TableDumps:
         for task in (self._periodic, self._running):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, OSError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # logged by _write
                     await task
 
     async def dump(self) -> Path:
@@ -222,7 +222,7 @@ class TableDumps:
         while True:
             now = time.time()
             await asyncio.sleep(math.floor(now / interval + 1) * interval - now)
-            with contextlib.suppress(OSError):  # logged by _write; the next period tries again
+            with contextlib.suppress(Exception):  # logged by _write; the next period tries again
                 await self.dump()
 
     async def _write(self) -> Path:
@@ -253,6 +253,8 @@ class TableDumps:
                 tmp.unlink()
             if isinstance(err, OSError):
                 log.error("MRT table dump failed", path=str(final), error=str(err))
+            elif isinstance(err, Exception):  # a bug: with its traceback (not a cancellation)
+                log.exception("MRT table dump failed", path=str(final))
             raise
         self.last = final
         prune(self.directory, self.config.dump_name, self.config.keep)

@@ -9,9 +9,13 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
 
 from pyrr.config import MrtConfig
-from pyrr.transport.mrt_files import WRITE_BUFFER, UpdateFiles, prune
+from pyrr.transport.mrt_files import WRITE_BUFFER, TableDumps, UpdateFiles, prune
 
 from ..ops.daemon import pyrr_env, running, write_config
 from ..peer_sim import SimPeer, free_port, wait_for
@@ -219,3 +223,39 @@ def test_prune_skips_a_file_it_cannot_stat(tmp_path: Path) -> None:
     for name in ("rib.2.mrt", "rib.3.mrt"):
         (tmp_path / name).write_text(name)
     assert [p.name for p in prune(tmp_path, "rib.%s.mrt", 1)] == ["rib.2.mrt"]
+
+
+def test_a_failed_periodic_dump_is_logged_and_the_next_period_dumps_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only an OSError: whatever ends one dump, the periodic dumps go on, the failure is
+    logged with its traceback, and stopping does not raise it again."""
+    from pyrr.monitor.tables import table_dump as real
+
+    from ..session.harness import World
+
+    calls = 0
+
+    def table_dump(*args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("an encoding bug")
+        return real(*args, **kw)
+
+    monkeypatch.setattr("pyrr.transport.mrt_files.table_dump", table_dump)
+
+    async def go() -> None:
+        cfg = MrtConfig(directory=str(tmp_path), dump_interval=1)
+        dumps = TableDumps(tmp_path, cfg, World().speaker, asyncio.get_running_loop(), 0.0)
+        with structlog.testing.capture_logs() as logs:
+            dumps.start()
+            try:
+                await wait_for(lambda: dumps.last is not None, timeout=5, what="a second dump")
+            finally:
+                await dumps.stop()
+        failed = [e for e in logs if e["event"] == "MRT table dump failed"]
+        assert len(failed) == 1 and failed[0].get("exc_info")
+        assert calls == 2 and not list(tmp_path.glob("*.tmp"))
+
+    asyncio.run(asyncio.wait_for(go(), 20))
