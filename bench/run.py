@@ -129,7 +129,7 @@ class PhaseRecord:
 class RunRecord:
     rr: str
     rep: int
-    kind: str  # "main" (phases 1-5: establish .. churn) or "fulltable"
+    kind: str  # "main" (establish .. reannounce, the churn phases) or "fulltable"
     clients: int
     phases: list[PhaseRecord] = field(default_factory=list)
     error: str | None = None

@@ -1,4 +1,4 @@
-"""Sources for the in-process benchmarks: peer i at 127.1.x.y, router id i."""
+"""Sources for the in-process benchmarks: peer i at 127.1.(i/250).(i%250+1), router id i+1."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
 # Idempotent: on a machine where everything is already in place it does no apt or pip work
 # and finishes in about a second. Safe to call from any directory.
 #
-#   - Debian packages the test lab needs (BIRD 2, FRR, GoBGP, etcd, iproute2, Python venv), and
+#   - Debian packages the test lab needs (BIRD 2, FRR, GoBGP, etcd, iproute2 with tc, iptables
+#     for the etcd partition faults, Python venv), and
 #     what builds and runs the container image in the tests without Docker (podman with runc,
 #     mmdebstrap for a Debian base image), and the readers of pyrr's monitoring output that the
 #     tests check it with (pmacct's pmbmpd, a BMP station; bgpdump, for MRT files).
@@ -23,8 +24,8 @@ VENV="$REPO_ROOT/.venv"
 STAMP_VERSION=1
 
 APT_PACKAGES=(
-    python3-venv python3-dev iproute2 bird2 frr gobgpd etcd-server etcd-client openssl procps
-    systemd gcc libc6-dev podman runc mmdebstrap pmacct bgpdump
+    python3-venv python3-dev iproute2 iptables bird2 frr gobgpd etcd-server etcd-client openssl
+    procps systemd gcc libc6-dev podman runc mmdebstrap pmacct bgpdump
 )
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -134,10 +134,13 @@ class Hub:
         station.send(b"".join(msgs))
 
     def station_down(self, station: Station) -> None:
+        # New lists, not removal in place: a station is dropped from inside its own `send`
+        # (its queue overflowed) while a loop below walks these lists, and a removal in place
+        # would make that loop skip the station after it.
         if station in self.adj_stations:
-            self.adj_stations.remove(station)
+            self.adj_stations = [s for s in self.adj_stations if s is not station]
         if station in self.loc_stations:
-            self.loc_stations.remove(station)
+            self.loc_stations = [s for s in self.loc_stations if s is not station]
 
     def terminate(self, station: Station, reason: bmp.TermReason, note: str = "") -> None:
         """RFC 7854 §4.5: the last message to a station we close on purpose."""

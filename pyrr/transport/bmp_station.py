@@ -30,6 +30,10 @@ log = structlog.get_logger("pyrr.bmp")
 CONNECT_TIMEOUT = 10.0
 RETRY_MIN = 1.0
 RETRY_MAX = 60.0
+# A connection that lasted this long starts the backoff again at RETRY_MIN; a shorter one (a
+# station that closes at once, or keeps falling behind) doubles it like a failed attempt, so
+# the whole table is not encoded again every RETRY_MIN.
+STABLE_AFTER = RETRY_MAX
 # What a stopping pyrr gives its stations to take the Termination message.
 CLOSE_GRACE = 1.0
 
@@ -148,10 +152,16 @@ class StationClient:
             except (OSError, TimeoutError) as err:
                 log.info("BMP station unreachable", station=cfg.key, error=str(err), retry_in=delay)
             else:
-                delay = RETRY_MIN
-                await self._serve(conn)
+                began = self.loop.time()
+                try:
+                    await self._serve(conn)
+                except Exception:
+                    # A bug in what is sent must not end the client for good, unlogged.
+                    log.exception("BMP station connection failed", station=cfg.key)
                 if self._stopping:
                     return
+                if self.loop.time() - began >= STABLE_AFTER:
+                    delay = RETRY_MIN
             await asyncio.sleep(delay * random.uniform(0.75, 1.0))
             delay = min(delay * 2, RETRY_MAX)
 
@@ -159,12 +169,12 @@ class StationClient:
         cfg = self.config
         self.connection = conn
         self.connects += 1
-        self.hub.station_up(conn)
-        conn.allowance = conn.buffered()
-        self._changed()
-        log.info("BMP station connected", station=cfg.key, synchronised_bytes=conn.allowance)
-        self._arm_stats()
         try:
+            self.hub.station_up(conn)
+            conn.allowance = conn.buffered()
+            self._changed()
+            log.info("BMP station connected", station=cfg.key, synchronised_bytes=conn.allowance)
+            self._arm_stats()
             await conn.closed
         finally:
             if self._stats is not None:
@@ -173,6 +183,8 @@ class StationClient:
             self.connection = None
             self.hub.station_down(conn)
             self._changed()
+            if conn.transport is not None:  # left early (an exception, a cancellation)
+                conn.transport.abort()
         if not self._stopping:
             log.warning("BMP station connection ended", station=cfg.key)
 

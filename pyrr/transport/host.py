@@ -200,7 +200,7 @@ class Host:
     def _dump_done(self, task: asyncio.Task[object]) -> None:
         self._dump_tasks.discard(task)
         if not task.cancelled():
-            task.exception()  # an OSError was logged where it happened
+            task.exception()  # retrieved: TableDumps._write logged it
 
     def reconfigure(self, new: Config) -> None:
         self.listeners.secure_all(new.peers)  # before any peer (re)starts: new keys in place

@@ -42,9 +42,15 @@ def prune(directory: Path, pattern: str, keep: int) -> list[Path]:
     if keep <= 0:
         return []
     match = name_matcher(pattern).fullmatch
-    files = [p for p in directory.iterdir() if match(p.name)]
-    files.sort(key=lambda p: (p.stat().st_mtime, p.name))
-    gone = files[: max(0, len(files) - keep)]
+    files: list[tuple[float, str, Path]] = []
+    for p in directory.iterdir():
+        if match(p.name):
+            try:
+                files.append((p.stat().st_mtime, p.name, p))
+            except OSError:
+                continue  # gone since the listing (or a dangling link): nothing to order
+    files.sort()
+    gone = [p for _mtime, _name, p in files[: max(0, len(files) - keep)]]
     for p in gone:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
@@ -64,7 +70,13 @@ def _free_name(directory: Path, name: str) -> Path:
 
 class UpdateFiles:
     """The BGP4MP update log (the hub's `UpdateLog`): a new file every `updates_interval`
-    seconds (on the interval's boundaries) or `updates_max_bytes` bytes, whichever is first."""
+    seconds (on the interval's boundaries) or `updates_max_bytes` bytes, whichever is first.
+
+    `write` runs inside a neighbour's UPDATE handling, so it never raises: an exception there
+    would end that BGP session. A file the system refuses to write (a full disk, a directory
+    removed) is abandoned, and the records are dropped (counted, logged once) until the next
+    file is due, which tries again.
+    """
 
     def __init__(
         self,
@@ -81,6 +93,8 @@ class UpdateFiles:
         self.name = ""
         self.size = 0
         self.records = 0
+        self.dropped = 0  # records lost to write errors
+        self._failed = False  # the current file failed: drop records until the next one
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -88,29 +102,43 @@ class UpdateFiles:
 
     def write(self, record: bytes) -> None:
         f = self.file
-        if f is None:
-            f = self._open()
-        f.write(record)
+        try:
+            if f is None:
+                if self._failed:
+                    self.dropped += 1
+                    return
+                f = self._open()
+            f.write(record)
+        except OSError as err:
+            self.dropped += 1
+            self._abandon("MRT update log: cannot write; records dropped until the next file", err)
+            return
         self.size += len(record)
         self.records += 1
         if self.size >= self.config.updates_max_bytes:
             self.rotate()
 
     def rotate(self) -> Path | None:
-        """Close the current file under its name (None when there was none)."""
-        f, self.file = self.file, None
+        """Close the current file under its name (None when there was none); the next record
+        starts a new file, even after a failed one."""
+        self._failed = False
+        f = self.file
         if f is None:
             return None
         try:
             f.close()
-            tmp = self.directory / (self.name + TMP_SUFFIX)
             final = _free_name(self.directory, self.name)
-            os.replace(tmp, final)
+            os.replace(self._tmp(), final)
         except OSError as err:
-            log.error("MRT update file not completed", file=self.name, error=str(err))
+            self._abandon("MRT update file not completed", err)
+            self._failed = False
             return None
+        self.file = None
         log.debug("MRT update file completed", path=str(final), bytes=self.size)
-        prune(self.directory, self.config.updates_name, self.config.keep)
+        try:
+            prune(self.directory, self.config.updates_name, self.config.keep)
+        except OSError as err:
+            log.error("MRT update files not pruned", directory=str(self.directory), error=str(err))
         return final
 
     def close(self) -> Path | None:
@@ -122,9 +150,24 @@ class UpdateFiles:
     def _open(self) -> BinaryIO:
         self.name = file_name(self.config.updates_name, self.clock())
         self.size = 0
-        f = open(self.directory / (self.name + TMP_SUFFIX), "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
+        f = open(self._tmp(), "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
         self.file = f
         return f
+
+    def _tmp(self) -> Path:
+        return self.directory / (self.name + TMP_SUFFIX)
+
+    def _abandon(self, what: str, err: OSError) -> None:
+        """The current file failed: close it and remove it (an incomplete file never appears
+        under its name, and a NAME.tmp would never be pruned)."""
+        log.error(what, file=self.name, error=str(err), dropped=self.dropped)
+        f, self.file = self.file, None
+        self._failed = True
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()  # its buffer fails to flush again; the descriptor is closed anyway
+        with contextlib.suppress(OSError):
+            self._tmp().unlink()
 
     def _arm(self) -> None:
         interval = self.config.updates_interval
@@ -165,7 +208,7 @@ class TableDumps:
         for task in (self._periodic, self._running):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, OSError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # logged by _write
                     await task
 
     async def dump(self) -> Path:
@@ -179,7 +222,7 @@ class TableDumps:
         while True:
             now = time.time()
             await asyncio.sleep(math.floor(now / interval + 1) * interval - now)
-            with contextlib.suppress(OSError):  # logged by _write; the next period tries again
+            with contextlib.suppress(Exception):  # logged by _write; the next period tries again
                 await self.dump()
 
     async def _write(self) -> Path:
@@ -210,6 +253,8 @@ class TableDumps:
                 tmp.unlink()
             if isinstance(err, OSError):
                 log.error("MRT table dump failed", path=str(final), error=str(err))
+            elif isinstance(err, Exception):  # a bug: with its traceback (not a cancellation)
+                log.exception("MRT table dump failed", path=str(final))
             raise
         self.last = final
         prune(self.directory, self.config.dump_name, self.config.keep)

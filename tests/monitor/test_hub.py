@@ -344,3 +344,37 @@ def test_a_session_that_changed_while_nobody_listened_gets_fresh_headers() -> No
     w.send(w.remotes[-1], update(["10.10.1.0/26"]))
     adj = next(m for m in st2.take() if not m.loc_rib)
     assert adj.bgp_id == int(IPv4Address("10.9.9.2"))
+
+
+class DroppingStation(MemoryStation):
+    """A station whose first live message overflows its queue: the transport drops it from
+    inside `send` (pyrr.transport.bmp_station.StationClient.overflow)."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        self.synchronised = False
+
+    def send(self, data: bytes) -> None:
+        if self.synchronised:
+            self.hub.station_down(self)
+            return
+        self.synchronised = True
+        super().send(data)
+
+
+def test_a_station_dropped_mid_send_does_not_make_the_next_one_miss_the_message() -> None:
+    w, hub = world_with_hub()
+    ra = w.up(w.peer("10.0.0.1"))
+    slow = DroppingStation(hub)
+    hub.station_up(slow)
+    st = MemoryStation()
+    hub.station_up(st)
+    w.speaker.attach_monitor(hub)
+    st.take()
+    w.send(ra, update(["10.10.1.0/26"]))
+    # The slow station went while the UPDATE and the best-path change were being sent: the
+    # other station still gets both.
+    adj, loc = st.take()
+    assert not adj.loc_rib and loc.loc_rib
+    assert hub.adj_stations == [st] and hub.loc_stations == [st]

@@ -9,9 +9,13 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
 
 from pyrr.config import MrtConfig
-from pyrr.transport.mrt_files import UpdateFiles, prune
+from pyrr.transport.mrt_files import WRITE_BUFFER, TableDumps, UpdateFiles, prune
 
 from ..ops.daemon import pyrr_env, running, write_config
 from ..peer_sim import SimPeer, free_port, wait_for
@@ -170,3 +174,88 @@ def test_a_dump_without_an_mrt_directory_is_an_error_not_a_crash(tmp_path: Path)
             await host.stop()
 
     asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def _update_files(tmp_path: Path, loop: asyncio.AbstractEventLoop) -> UpdateFiles:
+    cfg = MrtConfig(directory=str(tmp_path), updates=True, updates_max_bytes=1 << 30)
+    return UpdateFiles(tmp_path, cfg, loop, clock=lambda: 1_800_000_000.0)
+
+
+def test_a_full_disk_drops_update_records_and_never_raises_into_bgp(tmp_path: Path) -> None:
+    """UpdateFiles.write runs inside a neighbour's UPDATE handling: an exception there would
+    drop that BGP session. A write the disk refuses (ENOSPC, here /dev/full under the file's
+    name) loses the log's records until the next file, and nothing else."""
+
+    async def go() -> None:
+        files = _update_files(tmp_path, asyncio.get_running_loop())
+        (tmp_path / "updates.20270115.080000.mrt.tmp").symlink_to("/dev/full")
+        big = bytes(WRITE_BUFFER + 1)  # past the buffer: written at once
+        files.write(big)
+        files.write(b"more")
+        assert files.file is None and files.dropped == 2
+        assert list(tmp_path.iterdir()) == []  # the incomplete file is gone
+        assert files.rotate() is None  # the next file (the interval's timer) starts afresh
+        files.write(b"record")
+        assert files.close() == tmp_path / "updates.20270115.080000.mrt"
+        assert (tmp_path / "updates.20270115.080000.mrt").read_bytes() == b"record"
+
+    asyncio.run(go())
+
+
+def test_a_missing_directory_drops_update_records_until_the_next_file(tmp_path: Path) -> None:
+    async def go() -> None:
+        d = tmp_path / "mrt"
+        files = _update_files(d, asyncio.get_running_loop())
+        for _ in range(3):
+            files.write(b"lost")
+        assert files.dropped == 3
+        d.mkdir()
+        files.rotate()
+        files.write(b"kept")
+        files.close()
+        assert [p.read_bytes() for p in d.iterdir()] == [b"kept"]
+
+    asyncio.run(go())
+
+
+def test_prune_skips_a_file_it_cannot_stat(tmp_path: Path) -> None:
+    (tmp_path / "rib.1.mrt").symlink_to(tmp_path / "gone")  # dangling: stat() fails
+    for name in ("rib.2.mrt", "rib.3.mrt"):
+        (tmp_path / name).write_text(name)
+    assert [p.name for p in prune(tmp_path, "rib.%s.mrt", 1)] == ["rib.2.mrt"]
+
+
+def test_a_failed_periodic_dump_is_logged_and_the_next_period_dumps_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only an OSError: whatever ends one dump, the periodic dumps go on, the failure is
+    logged with its traceback, and stopping does not raise it again."""
+    from pyrr.monitor.tables import table_dump as real
+
+    from ..session.harness import World
+
+    calls = 0
+
+    def table_dump(*args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("an encoding bug")
+        return real(*args, **kw)
+
+    monkeypatch.setattr("pyrr.transport.mrt_files.table_dump", table_dump)
+
+    async def go() -> None:
+        cfg = MrtConfig(directory=str(tmp_path), dump_interval=1)
+        dumps = TableDumps(tmp_path, cfg, World().speaker, asyncio.get_running_loop(), 0.0)
+        with structlog.testing.capture_logs() as logs:
+            dumps.start()
+            try:
+                await wait_for(lambda: dumps.last is not None, timeout=5, what="a second dump")
+            finally:
+                await dumps.stop()
+        failed = [e for e in logs if e["event"] == "MRT table dump failed"]
+        assert len(failed) == 1 and failed[0].get("exc_info")
+        assert calls == 2 and not list(tmp_path.glob("*.tmp"))
+
+    asyncio.run(asyncio.wait_for(go(), 20))
