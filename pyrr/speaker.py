@@ -24,7 +24,7 @@ from .export.export import Export
 from .export.import_filter import filter_update, import_matchers
 from .export.policy import as_path_looped, is_looped
 from .rib.housekeeping import Housekeeping
-from .rib.loc_rib import Rib
+from .rib.loc_rib import Rib, Run, run_changes
 from .rib.path import Source
 from .session.effects import Dial, Effect
 from .session.link import Link, Sink
@@ -272,7 +272,13 @@ class Speaker:
                     if self.monitor is not None:
                         self.monitor.loc_rib_changes(changes)
                 return
-        changes = self.rib.apply_update(source, update, add_path_rx)
+        runs: list[Run] = []
+        changes = self.rib.apply_update(source, update, add_path_rx, runs)
+        if runs:
+            # Withdrawn runs first: the RIB applied them before the changes (apply_update).
+            self.export.gone(runs)
+            if self.monitor is not None:
+                self.monitor.loc_rib_changes(run_changes(runs))
         if changes:
             self.export.changes(changes)
             if self.monitor is not None:

@@ -30,7 +30,7 @@ from collections import Counter
 from ..bgp.encode import pack_withdraw
 from ..bgp.nlri import PATH_ID_LEN, Family
 from ..rib.bestpath import select
-from ..rib.loc_rib import Change, Rib
+from ..rib.loc_rib import Change, Rib, Run, run_changes
 from ..rib.path import Path
 from .filters import Blocked
 from .group import GroupKey, Member, Queued, UpdateGroup
@@ -113,6 +113,10 @@ class AddPathGroup(UpdateGroup):
         for family, prefix, _old, _new in changes:
             if family in multi:
                 pending[family][prefix] = _MARKED
+
+    def queue_gone(self, runs: list[Run]) -> None:
+        """Withdrawn runs as changes: an ADD-PATH family selects its prefixes' paths again."""
+        self.queue(run_changes(runs))
 
     def paths_for(self, family: Family, prefix: bytes) -> tuple[Path, ...]:
         """The paths this group sends for a prefix: the `count` best of those it may be sent,

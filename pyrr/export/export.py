@@ -12,7 +12,7 @@ from ..bgp.capabilities import Negotiated
 from ..bgp.encode import end_of_rib
 from ..bgp.nlri import IPV4_UNICAST, IPV6_UNICAST, Family
 from ..config import IPNetwork, NextHopMode, PeerConfig
-from ..rib.loc_rib import Change, Rib
+from ..rib.loc_rib import Change, Rib, Run, run_changes
 from .addpath import AddPathGroup, PathIds
 from .filters import Blocked, export_chain
 from .group import GroupKey, Member, UpdateGroup
@@ -105,6 +105,9 @@ class Export:
         for g in self.groups.values():
             g.queue(changes)
         self._queued += len(changes)
+        self._after_queue()
+
+    def _after_queue(self) -> None:
         if self._queued > FLUSH_BATCH:
             # A burst (a full table read in one loop turn): encode and send it in batches
             # instead of queueing the whole of it, which would hold every change at once.
@@ -112,6 +115,20 @@ class Export:
         elif not self._scheduled:
             self._scheduled = True
             self._schedule(self.flush)
+
+    def gone(self, runs: list[Run]) -> None:
+        """Queue runs of withdrawn prefixes (pyrr.rib.loc_rib.Run) in every group, before the
+        changes of the same UPDATE: what `changes` does for their changes, without a change
+        per prefix where a group can take a run whole."""
+        if not runs or not self.groups:
+            return
+        if self.blocked:
+            self.changes(run_changes(runs))  # decided per prefix
+            return
+        for g in self.groups.values():
+            g.queue_gone(runs)
+        self._queued += sum(len(prefixes) for _f, _p, prefixes in runs)
+        self._after_queue()
 
     def set_no_export(self, networks: tuple[IPNetwork, ...]) -> None:
         """New no-export prefixes: every Loc-RIB prefix whose fate changed is queued again, so

@@ -25,7 +25,7 @@ from typing import Protocol
 from ..bgp.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
 from ..bgp.encode import pack_announce, pack_withdraw
 from ..bgp.nlri import Family
-from ..rib.loc_rib import Change, Rib
+from ..rib.loc_rib import Change, Rib, Run, run_changes
 from ..rib.path import Path, Source
 from .filters import Blocked, Chain, Matcher, matcher
 from .packed import Builder, Packed
@@ -84,6 +84,9 @@ class UpdateGroup:
         # Queued per prefix until the flush: what the members are to hold, or (what they held,
         # what they are to hold) when they held a route (a new prefix costs no tuple).
         self.pending: dict[Family, dict[bytes, Queued]] = {f: {} for f in key.families}
+        # Runs of withdrawn prefixes that the members held, queued whole while their family
+        # has nothing else queued (`queue_gone`): (the path they held, the prefixes), by family.
+        self.gone: dict[Family, list[tuple[Path, list[bytes]]]] = {}
         # What the members hold: prefixes per family, and how many of them per path source
         # (a member is sent the group's routes less its own: status and metrics count so).
         self.sent_total: dict[Family, int] = dict.fromkeys(key.families, 0)
@@ -169,6 +172,8 @@ class UpdateGroup:
         """Queue best-path changes until the flush: a prefix changed twice in one turn is sent
         once, in its final state, against what the members held before the first change. The
         export decision is made once per distinct path (unless a rule looks at the prefix)."""
+        if self.gone:
+            self._unfold_gone()
         if self._matchers:
             self._queue_with(changes, self._memo_view())
             return
@@ -193,6 +198,35 @@ class UpdateGroup:
                 if before is old and old not in memo:
                     before = memo[old] = old if may_export(old, role) else None
                 pend[prefix] = (before, now)
+
+    def queue_gone(self, runs: list[Run]) -> None:
+        """Queue runs of withdrawn prefixes (each held by its run's path alone). While their
+        family has nothing else queued, a run the members were sent is kept whole, the list it
+        came in, and the flush withdraws it with no work per prefix (a withdrawn full table);
+        otherwise, or when an export rule looks at prefixes, its prefixes are queued one by
+        one as changes."""
+        if self._matchers:
+            self.queue(run_changes(runs))
+            return
+        pending, gone, role = self.pending, self.gone, self.key.role
+        for family, path, prefixes in runs:
+            pend = pending.get(family)
+            if pend is None:
+                continue
+            if pend:
+                self.queue([(family, prefix, path, None) for prefix in prefixes])
+            elif may_export(path, role):  # RFC 4456 §8: else never sent, nothing to withdraw
+                gone.setdefault(family, []).append((path, prefixes))
+
+    def _unfold_gone(self) -> None:
+        """Changes are coming after queued runs: queue the runs' prefixes one by one, so that
+        the changes are coalesced with them (their family had nothing else queued, and a
+        prefix is in one run at most: it left the table in it)."""
+        for family, runs in self.gone.items():
+            pend = self.pending[family]
+            for path, prefixes in runs:
+                pend.update(dict.fromkeys(prefixes, (path, None)))  # held path, none now
+        self.gone = {}
 
     def _queue_with(
         self, changes: list[Change], view: Callable[[Family, bytes, Path], Path | None]
@@ -287,6 +321,8 @@ class UpdateGroup:
         # list is made).
         touched: list[tuple[Family, list[bytes]]] = []
         changed = False
+        if self.gone:
+            changed = self._flush_gone(out, touched)
         for family, pend in self.pending.items():
             if pend:
                 if self.paused:
@@ -349,6 +385,23 @@ class UpdateGroup:
         for src, prefixes in source_wd.items():
             personal.setdefault(src, []).extend(self.withdraw(family, prefixes))
         return True
+
+    def _flush_gone(self, out: Builder, touched: list[tuple[Family, list[bytes]]]) -> bool:
+        """Withdraw the runs queued whole: counted per run, packed from their lists as they
+        are (a family's runs and its queued changes never coexist: see `_unfold_gone`)."""
+        gone, self.gone = self.gone, {}
+        for family, runs in gone.items():
+            counts = self.sent_by_source[family]
+            prefixes: list[bytes] = []
+            for path, run in runs:
+                counts[path.source.key] -= len(run)
+                prefixes += run
+            self.sent_total[family] -= len(prefixes)
+            self._tables.pop(family, None)
+            if self.paused:
+                touched.append((family, prefixes))
+            out.add(self.withdraw(family, prefixes))
+        return bool(gone)
 
     def _deliver(
         self,

@@ -24,6 +24,10 @@ from .path import Path, Source
 from .reason import Reason
 
 Change = tuple[Family, bytes, Path | None, Path | None]
+# Prefixes withdrawn in a row that were all held by one path alone (the path itself the table
+# entry): (family, path, prefixes), the same as a change (family, prefix, path, None) for each.
+# A withdrawn full table is a few of these instead of 100,000s of changes (see `apply_update`).
+Run = tuple[Family, Path, list[bytes]]
 
 # A table rebuilt after a mass withdrawal: CPython's dict never shrinks on deletion, so a
 # table that lost most of its routes keeps their memory until it is copied.
@@ -51,6 +55,11 @@ class Dest:
 
 
 Entry = Path | Dest
+
+
+def run_changes(runs: Iterable[Run]) -> list[Change]:
+    """Runs as the changes they stand for (for a consumer that takes changes only)."""
+    return [(family, key, path, None) for family, path, keys in runs for key in keys]
 
 
 def path_of(entry: Entry, source: Source, path_id: int) -> Path | None:
@@ -105,11 +114,19 @@ class Rib:
     # -- changes from one peer ---------------------------------------------------------------
 
     def apply_update(
-        self, source: Source, update: Update, add_path_rx: frozenset[Family]
+        self,
+        source: Source,
+        update: Update,
+        add_path_rx: frozenset[Family],
+        runs: list[Run] | None = None,
     ) -> list[Change]:
+        """The UPDATE's changes. Given `runs`, the withdrawals of prefixes that one path held
+        alone go there instead, as runs: they all happened before the returned changes (the
+        withdrawn routes are applied first, RFC 4271 §4.3), so a consumer that applies the
+        runs first and then the changes sees the same sequence."""
         changes: list[Change] = []
         if update.withdrawn:
-            self._withdrawn(source, update, add_path_rx, changes)
+            self._withdrawn(source, update, add_path_rx, changes, runs)
         if update.attrs is not None:
             self._announced(source, update, add_path_rx, changes)
         return changes
@@ -120,6 +137,7 @@ class Rib:
         update: Update,
         add_path_rx: frozenset[Family],
         changes: list[Change],
+        runs: list[Run] | None,
     ) -> None:
         add = changes.append
         peak = self._peak
@@ -134,7 +152,7 @@ class Rib:
                     if ch is not None:
                         add(ch)
             elif table is not None:
-                self._withdraw_plain(source, family, table, keys, changes)
+                self._withdraw_plain(source, family, table, keys, changes, runs)
             # Withdrawn prefixes stay listed (announced again, they are listed again) until
             # `tidy`, off the withdrawal's path, or now if the list is mostly dead.
             if source.needs_compaction(family, urgent=True):
@@ -151,32 +169,56 @@ class Rib:
         table: dict[bytes, Entry],
         keys: list[bytes],
         changes: list[Change],
+        runs: list[Run] | None,
     ) -> None:
-        """Withdrawals without path identifiers: the common case (a prefix held by this source
-        alone, fresh) inline, the rest through `withdraw` (a full table withdrawn is 100,000s
-        of these in a row)."""
-        add = changes.append
-        get = table.get
+        """Withdrawals without path identifiers. The common case, a prefix held by this
+        source's fresh path alone, inline and in runs of one path (a full table withdrawn is
+        100,000s of these in a row, most of them of one path); the rest through `withdraw`."""
+        pop = table.pop
         removed = 0
+        run_path: Path | None = None
+        run: list[bytes] = []
         for key in keys:
-            cur = get(key)
+            cur = pop(key, None)  # one lookup: the common case removes it
             if cur is None:
                 continue  # RFC 4271 §9: withdrawing what was never announced is harmless
+            if cur is run_path:
+                run.append(key)
+                continue
             if cur.__class__ is Path and cur.source is source and not cur.stale:
                 path: Path = cur
                 if path.path_id == 0:
-                    del table[key]
-                    removed += 1
-                    path.refs -= 1
-                    if path.refs <= 0:
-                        self._forget(path)
-                    add((family, key, path, None))
+                    if run_path is not None:
+                        removed += self._end_run(family, run_path, run, changes, runs)
+                    run_path, run = path, [key]
                     continue
+            table[key] = cur  # not ours alone: put back, for `withdraw` to decide
             ch = self.withdraw(source, family, key)
             if ch is not None:
-                add(ch)
+                changes.append(ch)
+        if run_path is not None:
+            removed += self._end_run(family, run_path, run, changes, runs)
         if removed:
             source.counts[family] -= removed
+
+    def _end_run(
+        self,
+        family: Family,
+        path: Path,
+        run: list[bytes],
+        changes: list[Change],
+        runs: list[Run] | None,
+    ) -> int:
+        """A run of prefixes `path` held alone left the table: release the path once per
+        prefix, and report the run (or its changes, for a caller that takes no runs)."""
+        path.refs -= len(run)
+        if path.refs <= 0:
+            self._forget(path)
+        if runs is not None:
+            runs.append((family, path, run))
+        else:
+            changes += [(family, key, path, None) for key in run]
+        return len(run)
 
     def _announced(
         self,

@@ -13,7 +13,7 @@ from pyrr.bgp.update import Update
 from pyrr.export.export import Export
 from pyrr.export.group import GroupKey, UpdateGroup
 from pyrr.export.policy import Role
-from pyrr.rib.loc_rib import Rib
+from pyrr.rib.loc_rib import Rib, Run
 from pyrr.rib.path import Path, Source
 
 from ..rib.factories import LOCAL_AS, FakeMember, ip_int, pfx, source
@@ -53,8 +53,16 @@ class World:
     def member(self, address: str, **kw: object) -> FakeMember:
         return FakeMember(source(address, **kw))  # type: ignore[arg-type]
 
-    def apply(self, src: Source, upd: Update) -> None:
-        self.out.changes(self.rib.apply_update(src, upd, NO_AP))
+    def apply(self, src: Source, upd: Update, *, runs: bool = True) -> None:
+        """Apply an UPDATE as the speaker does: withdrawn runs, then changes (`runs` False:
+        everything as changes, the way drops and sweeps reach the export layer)."""
+        if not runs:
+            self.out.changes(self.rib.apply_update(src, upd, NO_AP))
+            return
+        got: list[Run] = []
+        changes = self.rib.apply_update(src, upd, NO_AP, got)
+        self.out.gone(got)
+        self.out.changes(changes)
 
     def run(self) -> int:
         """Run the scheduled flushes; how many there were."""

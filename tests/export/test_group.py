@@ -3,7 +3,7 @@ coalescing until flush, initial table + End-of-RIB on join, RFC 4456 export by g
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyrr.bgp.constants import MAX_MESSAGE_LEN, AttrCode
@@ -94,6 +94,89 @@ def test_a_withdrawal_is_shared_too() -> None:
     mb, mc = b.take(), c.take()
     assert len(mb) == 1 and mb[0] is mc[0]
     assert decode_messages(mb).wd() == {"10.1.0.0/24"}
+
+
+def test_a_withdrawn_run_is_queued_whole_sent_once_and_counted() -> None:
+    """Withdrawals that reach a group as runs (the speaker's path for a withdrawn table) are
+    kept as the run's list until the flush, withdrawn in shared messages, and uncounted."""
+    w = World()
+    a, b, c = (w.member(f"10.0.0.{i}") for i in (1, 2, 3))
+    for m in (a, b, c):
+        w.join(key(), m)
+    table = [f"10.{i}.{j}.0/24" for i in range(1, 3) for j in range(200)]
+    w.apply(a.source, update(table[:200]))
+    w.apply(a.source, update(table[200:], attrs(med=3)))
+    w.run()
+    for m in (a, b, c):
+        m.take()
+    g = w.out.groups[key()]
+    assert g.sent_total[IPV4_UNICAST] == 400 and g.sent_by_source[IPV4_UNICAST][a.key] == 400
+    w.apply(a.source, update(withdraw=table[100:300]))
+    assert [len(run) for _path, run in g.gone[IPV4_UNICAST]] == [100, 100]
+    assert not g.pending[IPV4_UNICAST]
+    w.run()
+    assert g.gone == {}
+    mb, mc = b.take(), c.take()
+    assert mb and all(x is y for x, y in zip(mb, mc, strict=True))
+    assert decode_messages(mb).wd() == set(table[100:300]) and decode_messages(mb).ann() == set()
+    assert g.sent_total[IPV4_UNICAST] == 200 and g.sent_by_source[IPV4_UNICAST][a.key] == 200
+
+
+def test_changes_after_a_run_in_one_turn_are_coalesced_with_it() -> None:
+    """A prefix withdrawn in a run and announced again before the flush is sent once, in its
+    final state; the rest of the run is still withdrawn."""
+    w = World()
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    for m in (a, b):
+        w.join(key(), m)
+    w.apply(a.source, update(["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"]))
+    w.run()
+    b.take()
+    g = w.out.groups[key()]
+    w.apply(a.source, update(withdraw=["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"]))
+    assert g.gone
+    w.apply(a.source, update(["10.2.0.0/24"], attrs(med=9)))
+    assert g.gone == {}  # the run became queued changes, coalesced with the new one
+    w.run()
+    d = decode_messages(b.take())
+    assert d.wd() == {"10.1.0.0/24", "10.3.0.0/24"} and d.ann() == {"10.2.0.0/24"}
+    assert [x.med for x in d.attrs] == [9]
+    assert g.sent_total[IPV4_UNICAST] == 1
+
+
+def test_a_run_for_a_paused_member_is_resynced() -> None:
+    w = World()
+    slow, fast, origin = w.member("10.0.0.1"), w.member("10.0.0.2"), w.member("10.0.0.9")
+    for m in (slow, fast, origin):
+        w.join(key(), m)
+    w.apply(origin.source, update(["10.1.0.0/24", "10.2.0.0/24"]))
+    w.run()
+    slow.take()
+    fast.take()
+    g = w.out.groups[key()]
+    g.pause(slow)
+    w.apply(origin.source, update(withdraw=["10.1.0.0/24", "10.2.0.0/24"]))
+    w.run()
+    assert slow.take() == [] and decode_messages(fast.take()).wd() == {"10.1.0.0/24", "10.2.0.0/24"}
+    assert g.paused[slow.key][IPV4_UNICAST] == {pfx("10.1.0.0/24"), pfx("10.2.0.0/24")}
+    g.resume(slow)
+    assert decode_messages(slow.take()).wd() == {"10.1.0.0/24", "10.2.0.0/24"}
+
+
+def test_a_run_of_no_export_prefixes_withdraws_only_what_was_sent() -> None:
+    """Calico's disableBGPExport: a withdrawn run with prefixes never sent withdraws the
+    others only."""
+    w = World(no_export=("10.9.0.0/16",))
+    a, b = w.member("10.0.0.1"), w.member("10.0.0.2")
+    for m in (a, b):
+        w.join(key(), m)
+    w.apply(a.source, update(["10.1.0.0/24", "10.9.1.0/24", "10.2.0.0/24"]))
+    w.run()
+    assert decode_messages(b.take()).ann() == {"10.1.0.0/24", "10.2.0.0/24"}
+    w.apply(a.source, update(withdraw=["10.1.0.0/24", "10.9.1.0/24", "10.2.0.0/24"]))
+    w.run()
+    assert decode_messages(b.take()).wd() == {"10.1.0.0/24", "10.2.0.0/24"}
+    assert w.out.groups[key()].sent_total[IPV4_UNICAST] == 0
 
 
 def test_the_source_never_gets_its_own_route() -> None:
@@ -461,11 +544,25 @@ _gop = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(ops=st.lists(_gop, max_size=30))
+_RUN_THEN_CHANGES = [
+    ("ann", 0, frozenset(_PFX[:3]), 100),
+    ("flush", 0, frozenset[str](), None),
+    ("wd", 0, frozenset(_PFX[:3]), None),
+    ("ann", 1, frozenset(_PFX[1:2]), 50),
+    ("wd", 1, frozenset(_PFX[1:2]), None),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(_gop, max_size=30), runs=st.booleans())
+@example(ops=_RUN_THEN_CHANGES, runs=True)
+@example(ops=[*_RUN_THEN_CHANGES[:3], ("flush", 0, frozenset(), None)], runs=True)
 def test_members_converge_to_the_exported_best_paths(
-    ops: list[tuple[str, int, frozenset[str], int | None]],
+    ops: list[tuple[str, int, frozenset[str], int | None]], runs: bool
 ) -> None:
+    """Whatever the sequence, and whether withdrawals reach the groups as runs or as changes
+    (`runs`), every member ends up holding the exported best paths, and the group's counts
+    say how many it holds."""
     w = World()
     members = [
         w.member("10.0.0.1"),
@@ -488,9 +585,9 @@ def test_members_converge_to_the_exported_best_paths(
         s = srcs[si]
         if op == "ann":
             a = attrs(local_pref=None, as_path=[65001]) if s is ext else attrs(local_pref=lp)
-            w.apply(s, update(sorted(prefixes), a))
+            w.apply(s, update(sorted(prefixes), a), runs=runs)
         elif op == "wd":
-            w.apply(s, update(withdraw=sorted(prefixes)))
+            w.apply(s, update(withdraw=sorted(prefixes)), runs=runs)
         elif op == "flush":
             w.run()
         else:
@@ -504,7 +601,12 @@ def test_members_converge_to_the_exported_best_paths(
     w.run()
     collect()
     for i, m in enumerate(members):
-        assert member_view(received[i]) == expected_view(w, m, roles[i]), m
+        want = expected_view(w, m, roles[i])
+        assert member_view(received[i]) == want, m
+        g = w.out.groups[key(roles[i])]
+        # A member is counted the group's routes less its own source's.
+        held = sum(g.sent_total.values()) - sum(c[m.source.key] for c in g.sent_by_source.values())
+        assert held == len(want), m
 
 
 def test_a_paused_member_leaves_the_stream_and_is_resynced_exactly() -> None:

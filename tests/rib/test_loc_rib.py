@@ -190,6 +190,39 @@ def test_withdraw_and_announce_in_one_update() -> None:
     ]
 
 
+def test_withdrawals_held_by_one_path_alone_come_as_runs() -> None:
+    """Given a runs list, the withdrawals of prefixes the source's path held alone come as
+    runs, one per path in a row; a prefix another source also holds comes as a change (its
+    best path is selected again), an unknown one as nothing; the refcounts are exact."""
+    rib = Rib()
+    a, b = source("10.0.0.1"), source("10.0.0.2")
+    rib.apply_update(a, update(["10.1.0.0/24", "10.2.0.0/24"]), NO_AP)
+    rib.apply_update(a, update(["10.3.0.0/24", "10.4.0.0/24"], attrs(med=7)), NO_AP)
+    rib.apply_update(b, update(["10.2.0.0/24"], attrs(local_pref=50)), NO_AP)
+    p1, p3 = adj(rib, a, "10.1.0.0/24"), adj(rib, a, "10.3.0.0/24")
+    p2, pb = adj(rib, a, "10.2.0.0/24"), adj(rib, b, "10.2.0.0/24")
+    assert p1 is not None and p3 is not None and p1.refs == 2 and p3.refs == 2
+    runs: list[loc_rib.Run] = []
+    wd = ["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24", "10.4.0.0/24", "10.9.0.0/24"]
+    ch = rib.apply_update(a, update(withdraw=wd), NO_AP, runs)
+    assert runs == [
+        (IPV4_UNICAST, p1, [pfx("10.1.0.0/24")]),
+        (IPV4_UNICAST, p3, [pfx("10.3.0.0/24"), pfx("10.4.0.0/24")]),
+    ]
+    assert ch == [(IPV4_UNICAST, pfx("10.2.0.0/24"), p2, pb)]
+    assert len(rib) == 1 and best_of(rib, "10.2.0.0/24") is pb
+    assert fresh(rib, a) == {} and a.counts[IPV4_UNICAST] == 0
+    # Released: out of the intern table, so the same attributes make a new path.
+    assert p1.refs == 0 and p3.refs == 0 and a.interned == {}
+    # Without a runs list, the same withdrawals are the runs' changes.
+    rib2 = Rib()
+    rib2.apply_update(a, update(["10.1.0.0/24", "10.3.0.0/24"]), NO_AP)
+    q = adj(rib2, a, "10.1.0.0/24")
+    assert q is not None
+    ch2 = rib2.apply_update(a, update(withdraw=["10.3.0.0/24", "10.1.0.0/24"]), NO_AP)
+    assert ch2 == loc_rib.run_changes([(IPV4_UNICAST, q, [pfx("10.3.0.0/24"), pfx("10.1.0.0/24")])])
+
+
 def test_drop_source_removes_only_that_source() -> None:
     rib = Rib()
     a, b = source("10.0.0.1"), source("10.0.0.2")
@@ -452,7 +485,10 @@ def test_rib_model(ops: list[tuple[str, int, frozenset[str], int]]) -> None:
             ch = rib.apply_update(s, update(sorted(prefixes), a), NO_AP)
             h.update(dict.fromkeys(keys, False))
         elif op == "wd":
-            ch = rib.apply_update(s, update(withdraw=sorted(prefixes)), NO_AP)
+            # As the speaker applies it: the withdrawn runs first, then the changes.
+            runs: list[loc_rib.Run] = []
+            ch = rib.apply_update(s, update(withdraw=sorted(prefixes)), NO_AP, runs)
+            ch = loc_rib.run_changes(runs) + ch
             for k in keys:
                 h.pop(k, None)
         elif op == "stale":
