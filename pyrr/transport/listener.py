@@ -57,8 +57,12 @@ class Listeners:
                     err.errno, f"TCP MD5 keys / TTL security on {host}: {err.strerror}"
                 ) from err
             sock.setblocking(False)
+            try:
+                server = await loop.create_server(factory, sock=sock, backlog=BACKLOG)
+            except BaseException:
+                sock.close()  # bound but never served: not left to the garbage collector
+                raise
             self.sockets.append(sock)
-            server = await loop.create_server(factory, sock=sock, backlog=BACKLOG)
             self.servers.append(server)
 
     def close(self) -> None:

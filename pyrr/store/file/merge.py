@@ -40,7 +40,8 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
 
     `cli_overrides` may hold router_id, listen, port, log_level, cluster_id and control_socket
     (a value of None means "not given", so argparse defaults can be passed through); anything
-    else is an error.
+    else is an error. `pyrr run` has --log-level and --control-socket only; the other
+    overrides (named below as the options they would be) are for a program that embeds pyrr.
     Each global setting is taken from the first source that sets it:
 
     - router id: --router-id, IP, the file's bgp.router_id. None of them: ConfigError("IP"),
@@ -77,7 +78,7 @@ def merge(file_cfg: Config | None, env: EnvSettings, cli_overrides: Mapping[str,
         raise ConfigError(
             "IP",
             "not set and no router id given: set IP=<this host's IPv4 address> (or"
-            " IP=autodetect), --router-id, or bgp.router_id in the configuration file",
+            " IP=autodetect), or bgp.router_id in the configuration file",
         )
 
     file_cluster_id = None

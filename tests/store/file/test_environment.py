@@ -693,7 +693,9 @@ def test_merge_needs_a_router_id() -> None:
     with pytest.raises(ConfigError) as info:
         merge(None, EnvSettings(), {})
     assert info.value.field == "IP"
-    assert "--router-id" in info.value.message
+    # The ways a user has: no --router-id (pyrr run has no such option).
+    assert "IP=" in info.value.message and "bgp.router_id" in info.value.message
+    assert "--router-id" not in info.value.message
 
 
 @pytest.mark.parametrize(
