@@ -111,6 +111,9 @@ class Monitoring:
                 "directory": str(self.directory) if self.directory else "",
                 "last_dump": str(self.dumps.last) if self.dumps and self.dumps.last else "",
                 "update_file": self.updates.name if self.updates and self.updates.file else "",
+                # Records written to the update log, and lost to write errors (a full disk).
+                "update_records": self.updates.records if self.updates else 0,
+                "update_records_dropped": self.updates.dropped if self.updates else 0,
             },
         }
 

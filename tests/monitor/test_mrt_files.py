@@ -6,6 +6,7 @@ and by time."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -216,6 +217,37 @@ def test_a_missing_directory_drops_update_records_until_the_next_file(tmp_path: 
         assert [p.read_bytes() for p in d.iterdir()] == [b"kept"]
 
     asyncio.run(go())
+
+
+def test_status_counts_the_update_logs_records_and_those_dropped(tmp_path: Path) -> None:
+    """`pyrr status` shows what the update log wrote and what write errors cost (the log never
+    fails a BGP session, so this is where an operator sees a full disk)."""
+    from pyrr.transport.host import Host
+
+    from ..test_speaker import make_config
+
+    async def go() -> None:
+        d = tmp_path / "mrt"
+        cfg = make_config(free_port(), [])
+        mrt = MrtConfig(directory=str(d), updates=True, updates_max_bytes=1 << 30)
+        host = Host(dataclasses.replace(cfg, mrt=mrt), asyncio.get_running_loop())
+        await host.start()
+        try:
+            assert host.monitoring is not None and host.monitoring.updates is not None
+            files = host.monitoring.updates
+            files.write(b"record")
+            st = host.monitoring.status()["mrt"]
+            assert st["update_records"] == 1 and st["update_records_dropped"] == 0  # type: ignore[index]
+            files.rotate()
+            d.rename(tmp_path / "moved")  # the directory is gone: the next file fails
+            files.write(b"lost")
+            files.write(b"lost")
+            st = host.monitoring.status()["mrt"]
+            assert st["update_records"] == 1 and st["update_records_dropped"] == 2  # type: ignore[index]
+        finally:
+            await host.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
 
 
 def test_prune_skips_a_file_it_cannot_stat(tmp_path: Path) -> None:
