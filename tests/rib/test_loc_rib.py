@@ -223,6 +223,21 @@ def test_withdrawals_held_by_one_path_alone_come_as_runs() -> None:
     assert ch2 == loc_rib.run_changes([(IPV4_UNICAST, q, [pfx("10.3.0.0/24"), pfx("10.1.0.0/24")])])
 
 
+def test_a_withdrawal_of_one_paths_prefixes_is_one_run_and_a_repeated_key_counts_once() -> None:
+    rib, a = Rib(), source("10.0.0.1")
+    table = ["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"]
+    rib.apply_update(a, update(table), NO_AP)
+    p = adj(rib, a, "10.1.0.0/24")
+    runs: list[loc_rib.Run] = []
+    assert rib.apply_update(a, update(withdraw=table[:2]), NO_AP, runs) == []
+    assert runs == [(IPV4_UNICAST, p, [pfx(t) for t in table[:2]])]
+    # The same prefix twice in one UPDATE: withdrawn once, counted once.
+    runs.clear()
+    assert rib.apply_update(a, update(withdraw=[table[2], table[2]]), NO_AP, runs) == []
+    assert runs == [(IPV4_UNICAST, p, [pfx(table[2])])]
+    assert len(rib) == 0 and a.counts[IPV4_UNICAST] == 0 and p is not None and p.refs == 0
+
+
 def test_drop_source_removes_only_that_source() -> None:
     rib = Rib()
     a, b = source("10.0.0.1"), source("10.0.0.2")
